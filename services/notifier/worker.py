@@ -1,0 +1,17 @@
+"""``arq services.notifier.worker.WorkerSettings``"""
+
+from __future__ import annotations
+
+from services.notifier.models import outbox, processed_event
+from services.notifier.settings import Settings
+from services.notifier.tasks import HANDLERS
+from shared.events import Service
+from shared.service_worker import lifecycle_hooks
+from shared.worker import worker_settings
+
+settings = Settings()
+startup, shutdown = lifecycle_hooks(
+    settings, outbox=outbox, processed_event=processed_event, handlers=HANDLERS
+)
+
+WorkerSettings = worker_settings(Service.NOTIFIER, settings, startup=startup, shutdown=shutdown)

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import Response
+
+from services.ticket_api import idempotency, service
+from services.ticket_api import repository as repo
+from services.ticket_api.deps import CurrentCaller, Uow
+from services.ticket_api.errors import TicketNotFound
+from services.ticket_api.models import (
+    AuditEntryPublic,
+    MessageCreate,
+    MessagePublic,
+    Priority,
+    StatusChange,
+    TicketCreate,
+    TicketPublic,
+    TicketStatus,
+    TicketUpdate,
+)
+from services.ticket_api.views import parse_ticket_number, ticket_public
+from shared.pagination import Page, decode_cursor, page_of
+from shared.problems import problem_responses
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="A unique string (a UUID). A retry with the same key and body gets the first answer.",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses={
+        201: {"model": TicketPublic, "description": "The new ticket (or, on a replay, the first answer)"},
+        **problem_responses(401, 403, 409, 413, 422, 429),
+    },
+    summary="Open a ticket",
+)
+async def create_ticket(
+    body: TicketCreate, uow: Uow, caller: CurrentCaller, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Open a ticket for the contact named by email. A new contact is created (and joins the
+    organization owning its email domain). Send an `Idempotency-Key` to retry safely."""
+    owner = caller.principal.audit_ref
+    fingerprint = idempotency.request_fingerprint(body.model_dump(mode="json"))
+    if idempotency_key is not None:
+        previous = await idempotency.previous_answer(uow, owner, idempotency_key, fingerprint)
+        if previous is not None:
+            return previous
+    ticket = await service.create_ticket(uow, caller, body)
+    answer = ticket_public(ticket).model_dump_json()
+    if idempotency_key is not None:
+        replayed = await idempotency.remember_or_replay(
+            uow, caller=owner, key=idempotency_key, fingerprint=fingerprint, status=201, body=answer
+        )
+        if replayed is not None:
+            return replayed
+    await uow.commit()
+    return Response(
+        answer,
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": f"/api/v1/tickets/{ticket.id}"},
+    )
+
+
+@router.get("", responses=problem_responses(400, 401, 422))
+async def list_tickets(
+    uow: Uow,
+    caller: CurrentCaller,
+    status: Annotated[list[TicketStatus] | None, Query()] = None,
+    organization_id: UUID | None = None,
+    assignee_id: UUID | None = None,
+    unassigned: bool = False,
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    updated_since: datetime | None = Query(None, description="ISO 8601 with timezone"),
+    contact_id: UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> Page[TicketPublic]:
+    """Tickets the caller may see, newest first. Filters combine with AND; repeat `status`
+    or `priority` to match any of several."""
+    filters = repo.TicketFilter(
+        status=status or (),
+        organization_id=organization_id,
+        assignee_id=assignee_id,
+        unassigned=unassigned,
+        priority=priority or (),
+        updated_since=updated_since,
+        contact_id=contact_id,
+    )
+    tickets = await repo.list_tickets(
+        uow.session,
+        scope=caller.principal.org_scope(),
+        filters=filters,
+        before=decode_cursor(cursor),
+        limit=limit + 1,
+    )
+    return page_of([ticket_public(t) for t in tickets], [t.id for t in tickets], limit)
+
+
+@router.get("/by-number/{number}", responses=problem_responses(401, 404))
+async def get_ticket_by_number(number: str, uow: Uow, caller: CurrentCaller) -> TicketPublic:
+    """Look a ticket up by its human number (`TKT-42` or `42`)."""
+    parsed = parse_ticket_number(number)
+    if parsed is None:
+        raise TicketNotFound(f"{number!r} is not a ticket number like TKT-42.")
+    return ticket_public(await service.visible_ticket_by_number(uow, caller, parsed))
+
+
+@router.get("/{ticket_id}", responses=problem_responses(401, 404, 422))
+async def get_ticket(ticket_id: UUID, uow: Uow, caller: CurrentCaller) -> TicketPublic:
+    return ticket_public(await service.visible_ticket(uow, caller, ticket_id))
+
+
+@router.patch("/{ticket_id}", responses=problem_responses(401, 403, 404, 422))
+async def update_ticket(ticket_id: UUID, body: TicketUpdate, uow: Uow, caller: CurrentCaller) -> TicketPublic:
+    """Change fields. Priority, assignee, impact and category are for agents only."""
+    ticket = await service.update_ticket(uow, caller, ticket_id, body)
+    await uow.commit()
+    return ticket_public(ticket)
+
+
+@router.post("/{ticket_id}/status", responses=problem_responses(401, 403, 404, 409, 422))
+async def change_status(ticket_id: UUID, body: StatusChange, uow: Uow, caller: CurrentCaller) -> TicketPublic:
+    """Move the ticket through its lifecycle: new → open → pending_customer ⇄ open → closed;
+    a closed ticket can be reopened. Other moves answer 409 with the allowed ones."""
+    ticket = await service.change_status(uow, caller, ticket_id, body)
+    await uow.commit()
+    return ticket_public(ticket)
+
+
+@router.post("/{ticket_id}/messages", status_code=201, responses=problem_responses(401, 403, 404, 409, 422))
+async def add_message(ticket_id: UUID, body: MessageCreate, uow: Uow, caller: CurrentCaller) -> MessagePublic:
+    """Add a public reply or (agents only) an internal note."""
+    message = await service.add_message(uow, caller, ticket_id, body)
+    await uow.commit()
+    return MessagePublic.model_validate(message, from_attributes=True)
+
+
+@router.get("/{ticket_id}/messages", responses=problem_responses(401, 404, 422))
+async def list_messages(
+    ticket_id: UUID,
+    uow: Uow,
+    caller: CurrentCaller,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    cursor: str | None = None,
+) -> Page[MessagePublic]:
+    """The conversation, oldest first. Internal notes are shown to agents only."""
+    ticket = await service.visible_ticket(uow, caller, ticket_id)
+    messages = await repo.list_messages(
+        uow.session,
+        ticket.id,
+        include_internal=caller.principal.is_staff,
+        limit=limit + 1,
+        after=decode_cursor(cursor),
+    )
+    items = [MessagePublic.model_validate(m, from_attributes=True) for m in messages]
+    return page_of(items, [m.id for m in messages], limit)
+
+
+@router.get("/{ticket_id}/audit", responses=problem_responses(401, 403, 404, 422))
+async def ticket_audit(
+    ticket_id: UUID, uow: Uow, caller: CurrentCaller, limit: Annotated[int, Query(ge=1, le=500)] = 200
+) -> list[AuditEntryPublic]:
+    """Every change to the ticket: who, what (old → new), when, under which request id (agents)."""
+    service.require_staff(caller)
+    ticket = await service.visible_ticket(uow, caller, ticket_id)
+    entries = await repo.list_audit(uow.session, entity_type="ticket", entity_id=ticket.id, limit=limit)
+    return [AuditEntryPublic.model_validate(e, from_attributes=True) for e in entries]

@@ -1,0 +1,49 @@
+"""ticket_api's domain errors; each becomes a problem+json answer."""
+
+from __future__ import annotations
+
+from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
+
+
+class TicketNotFound(NotFound):
+    slug, title = "ticket-not-found", "Ticket not found"
+
+
+class OrganizationNotFound(NotFound):
+    slug, title = "organization-not-found", "Organization not found"
+
+
+class ContactNotFound(NotFound):
+    slug, title = "contact-not-found", "Contact not found"
+
+
+class AgentNotFound(NotFound):
+    slug, title = "agent-not-found", "Agent not found"
+
+
+class InvalidTransition(Conflict):
+    slug, title = "invalid-status-transition", "Status change not allowed"
+
+
+class DuplicateResource(Conflict):
+    slug, title = "already-exists", "Already exists"
+
+
+class DomainTaken(Conflict):
+    slug, title = "email-domain-taken", "Email domain belongs to another organization"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    slug, title = "idempotency-key-reused", "Idempotency-Key reused with a different request"
+
+
+class FieldNotAllowed(Forbidden):
+    slug, title = "field-not-allowed", "Field may not be changed by this caller"
+
+
+class StaffOnly(Forbidden):
+    slug, title = "staff-only", "Only agents and admins may do this"
+
+
+class AdminOnly(Forbidden):
+    slug, title = "admin-only", "Only admins may do this"

@@ -1,0 +1,474 @@
+"""ticket_api's tables and its API schemas (Create / Update / Public per resource)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+from zoneinfo import available_timezones
+
+from pydantic import ConfigDict, field_validator
+from sqlalchemy import JSON, Column, Index, String, Text
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from services.ticket_api.transitions import TicketStatus
+from shared.consumer import processed_event_table
+from shared.db import UtcDateTime
+from shared.email_address import EmailAddress
+from shared.ids import new_id
+from shared.outbox import outbox_table
+
+__all__ = ["TicketStatus"]
+
+
+class Base(SQLModel, registry=registry()):
+    """Every ticket_api table hangs off this metadata (and no other service's)."""
+
+
+metadata = Base.metadata
+outbox = outbox_table(metadata)
+processed_event = processed_event_table(metadata)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(**kwargs: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False, **kwargs)
+
+
+class Strict(SQLModel):
+    """Request bodies: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+
+_TIMEZONES = frozenset(available_timezones())
+
+
+def check_timezone(value: str) -> str:
+    if value not in _TIMEZONES:
+        raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'America/Chicago')")
+    return value
+
+
+# --- enums -------------------------------------------------------------------------------
+
+
+class SupportTier(StrEnum):
+    HOURLY = "hourly"
+    AGREEMENT = "agreement"
+    BLOCK = "block"
+
+
+class Urgency(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Impact(StrEnum):
+    PERSON = "person"
+    TEAM = "team"
+    ORGANIZATION = "organization"
+    MANY_CUSTOMERS = "many_customers"
+
+
+class Priority(StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    WEB = "web"
+    API = "api"
+    PHONE = "phone"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+class AuthorKind(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class AgentRole(StrEnum):
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+def enum_column(length: int = 32) -> Any:
+    return Field(sa_type=String(length), nullable=False)
+
+
+# --- organizations -----------------------------------------------------------------------
+
+
+class OrganizationBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    support_tier: SupportTier = Field(sa_type=String(16), nullable=False)
+    timezone: str = Field(default="America/Chicago", max_length=64)
+
+
+class Organization(OrganizationBase, Base, table=True):
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    sla_signed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+
+
+class OrganizationDomain(Base, table=True):
+    """An email domain whose senders belong to an organization (one organization a domain)."""
+
+    __tablename__ = "organization_domain"
+    domain: str = Field(primary_key=True, max_length=253)
+    organization_id: UUID = Field(foreign_key="organization.id", index=True, ondelete="CASCADE")
+
+
+def _domains(value: list[str]) -> list[str]:
+    cleaned = sorted({d.strip().lower().lstrip("@") for d in value if d.strip()})
+    for domain in cleaned:
+        if "." not in domain or " " in domain or "@" in domain or len(domain) > 253:
+            raise ValueError(f"{domain!r} is not an email domain (e.g. 'acme.test')")
+    return cleaned
+
+
+class OrganizationCreate(OrganizationBase, Strict):
+    email_domains: list[str] = Field(default_factory=list, max_length=50)
+    sla_signed: bool = False
+
+    _check_domains = field_validator("email_domains")(_domains)
+    _check_tz = field_validator("timezone")(check_timezone)
+
+
+class OrganizationUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    support_tier: SupportTier | None = None
+    timezone: str | None = None
+    email_domains: list[str] | None = Field(default=None, max_length=50)
+    sla_signed: bool | None = None
+
+    _check_domains = field_validator("email_domains")(lambda v: None if v is None else _domains(v))
+    _check_tz = field_validator("timezone")(lambda v: None if v is None else check_timezone(v))
+
+
+class OrganizationPublic(OrganizationBase):
+    id: UUID
+    sla_signed: bool
+    sla_signed_at: datetime | None
+    email_domains: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- contacts ----------------------------------------------------------------------------
+
+
+class Contact(Base, table=True):
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str | None = Field(default=None, max_length=200)
+    organization_id: UUID | None = Field(default=None, foreign_key="organization.id", index=True)
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+
+
+class ContactRefIn(Strict):
+    email: EmailAddress
+    name: str | None = Field(default=None, max_length=200)
+
+
+class ContactCreate(ContactRefIn):
+    organization_id: UUID | None = None
+
+
+class ContactUpdate(Strict):
+    name: str | None = Field(default=None, max_length=200)
+    organization_id: UUID | None = None
+
+
+class ContactPublic(SQLModel):
+    id: UUID
+    email: str
+    name: str | None
+    organization_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- agents ------------------------------------------------------------------------------
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_WORKING_HOURS = {day: [["09:00", "17:00"]] for day in WEEKDAYS[:5]}
+
+
+def check_working_hours(value: dict[str, list[list[str]]]) -> dict[str, list[list[str]]]:
+    for day, spans in value.items():
+        if day not in WEEKDAYS:
+            raise ValueError(f"unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}")
+        for span in spans:
+            if len(span) != 2:
+                raise ValueError(f"{day}: each span is [start, end], e.g. ['09:00', '17:00']")
+            start, end = (_minutes(t) for t in span)
+            if start >= end:
+                raise ValueError(f"{day}: span {span[0]}-{span[1]} ends before it starts")
+    return value
+
+
+def _minutes(hh_mm: str) -> int:
+    try:
+        hours, minutes = (int(part) for part in hh_mm.split(":"))
+    except ValueError:
+        raise ValueError(f"{hh_mm!r} is not a time of day like '09:00'") from None
+    if not (0 <= hours <= 24 and 0 <= minutes < 60) or (hours == 24 and minutes):
+        raise ValueError(f"{hh_mm!r} is not a time of day like '09:00'")
+    return hours * 60 + minutes
+
+
+class AgentBase(SQLModel):
+    email: EmailAddress = Field(max_length=320, sa_type=String(320), unique=True)
+    name: str = Field(min_length=1, max_length=200)
+    role: AgentRole = Field(default=AgentRole.AGENT, sa_type=String(16), nullable=False)
+    skills: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    timezone: str = Field(default="America/Chicago", max_length=64)
+    working_hours: dict[str, list[list[str]]] = Field(
+        default_factory=lambda: dict(DEFAULT_WORKING_HOURS), sa_column=Column(JSON, nullable=False)
+    )
+    capacity: int = Field(default=10, ge=0, le=1000)
+    active: bool = True
+
+
+class Agent(AgentBase, Base, table=True):
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+
+
+class AgentCreate(AgentBase, Strict):
+    skills: list[str] = Field(default_factory=list, max_length=50)
+
+    _check_tz = field_validator("timezone")(check_timezone)
+    _check_hours = field_validator("working_hours")(check_working_hours)
+
+
+class AgentUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: AgentRole | None = None
+    skills: list[str] | None = Field(default=None, max_length=50)
+    timezone: str | None = None
+    working_hours: dict[str, list[list[str]]] | None = None
+    capacity: int | None = Field(default=None, ge=0, le=1000)
+    active: bool | None = None
+
+    _check_tz = field_validator("timezone")(lambda v: None if v is None else check_timezone(v))
+    _check_hours = field_validator("working_hours")(lambda v: None if v is None else check_working_hours(v))
+
+
+class AgentPublic(AgentBase):
+    id: UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- tickets -----------------------------------------------------------------------------
+
+
+class Ticket(Base, table=True):
+    __table_args__ = (
+        Index("ix_ticket_status_id", "status", "id"),
+        Index("ix_ticket_organization_id_id", "organization_id", "id"),
+        Index("ix_ticket_assignee_id_id", "assignee_id", "id"),
+        Index("ix_ticket_priority_id", "priority", "id"),
+        Index("ix_ticket_updated_at", "updated_at"),
+    )
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    number: int = Field(unique=True)
+    subject: str = Field(max_length=300)
+    description: str = Field(sa_type=Text)
+    urgency: Urgency = Field(sa_type=String(16), nullable=False)
+    impact: Impact | None = Field(default=None, sa_type=String(32))
+    category: str | None = Field(default=None, max_length=100)
+    channel: Channel = Field(sa_type=String(16), nullable=False)
+    status: TicketStatus = Field(default=TicketStatus.NEW, sa_type=String(32), nullable=False)
+    priority: Priority | None = Field(default=None, sa_type=String(4))
+    assignee_id: UUID | None = Field(default=None, foreign_key="agent.id")
+    contact_id: UUID = Field(foreign_key="contact.id", index=True)
+    organization_id: UUID | None = Field(default=None, foreign_key="organization.id")
+    created_by: str = Field(max_length=100)
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+    closed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class TicketCreate(Strict):
+    contact: ContactRefIn
+    subject: str = Field(min_length=1, max_length=300)
+    description: str = Field(min_length=1, max_length=100_000)
+    urgency: Urgency
+    impact: Impact | None = None
+    category: str | None = Field(default=None, max_length=100)
+    channel: Channel = Channel.API
+
+    model_config = ConfigDict(  # type: ignore[assignment]
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "contact": {"email": "jane@acme.test", "name": "Jane Doe"},
+                "subject": "Printer offline",
+                "description": "The office printer stopped answering this morning. Urgent!",
+                "urgency": "high",
+                "impact": "team",
+                "category": "hardware",
+            }
+        },
+    )
+
+
+class TicketUpdate(Strict):
+    subject: str | None = Field(default=None, min_length=1, max_length=300)
+    urgency: Urgency | None = None
+    impact: Impact | None = None
+    category: str | None = Field(default=None, max_length=100)
+    priority: Priority | None = None
+    assignee_id: UUID | None = None
+
+
+STAFF_ONLY_TICKET_FIELDS = frozenset({"priority", "assignee_id", "impact", "category"})
+
+
+class StatusChange(Strict):
+    status: TicketStatus
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class TicketLinks(SQLModel):
+    self: str
+    messages: str
+    status: str
+    audit: str
+
+
+class TicketPublic(SQLModel):
+    id: UUID
+    number: str
+    subject: str
+    description: str
+    urgency: Urgency
+    impact: Impact | None
+    category: str | None
+    channel: Channel
+    status: TicketStatus
+    priority: Priority | None
+    assignee_id: UUID | None
+    contact_id: UUID
+    organization_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    links: TicketLinks
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+class Message(Base, table=True):
+    __table_args__ = (Index("ix_message_ticket_id_id", "ticket_id", "id"),)
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    ticket_id: UUID = Field(foreign_key="ticket.id")
+    visibility: Visibility = Field(sa_type=String(16), nullable=False)
+    author_kind: AuthorKind = Field(sa_type=String(16), nullable=False)
+    author_id: UUID | None = None
+    body: str = Field(sa_type=Text)
+    created_at: datetime = timestamp()
+
+
+class MessageCreate(Strict):
+    body: str = Field(min_length=1, max_length=100_000)
+    visibility: Visibility = Visibility.PUBLIC
+
+
+class MessagePublic(SQLModel):
+    id: UUID
+    ticket_id: UUID
+    visibility: Visibility
+    author_kind: AuthorKind
+    author_id: UUID | None
+    body: str
+    created_at: datetime
+
+
+# --- audit trail -------------------------------------------------------------------------
+
+
+class AuditEntry(Base, table=True):
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_entity", "entity_type", "entity_id", "id"),)
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    entity_type: str = Field(max_length=32)
+    entity_id: UUID
+    action: str = Field(max_length=64)
+    actor: str = Field(max_length=100)
+    changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    request_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime = timestamp()
+
+
+class AuditEntryPublic(SQLModel):
+    id: UUID
+    entity_type: str
+    entity_id: UUID
+    action: str
+    actor: str
+    changes: dict[str, Any]
+    request_id: str | None
+    created_at: datetime
+
+
+# --- idempotency and API clients -----------------------------------------------------------
+
+
+class IdempotencyRecord(Base, table=True):
+    """A POST answered under an ``Idempotency-Key``, replayed for the same caller and key."""
+
+    __tablename__ = "idempotency_record"
+    caller: str = Field(primary_key=True, max_length=100)
+    key: str = Field(primary_key=True, max_length=255)
+    request_hash: str = Field(max_length=64)
+    response_status: int
+    response_body: str = Field(sa_type=Text)
+    created_at: datetime = timestamp(index=True)
+
+
+class ApiClientKind(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+    PORTAL = "portal"
+
+
+class ApiClient(Base, table=True):
+    """A credential: a bearer token whose SHA-256 is stored, with a visible prefix."""
+
+    __tablename__ = "api_client"
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=200)
+    kind: ApiClientKind = Field(sa_type=String(16), nullable=False)
+    token_prefix: str = Field(max_length=16, index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    organization_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    agent_id: UUID | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = timestamp()
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

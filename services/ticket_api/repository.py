@@ -1,0 +1,350 @@
+"""Every query ticket_api runs. Functions take the session explicitly and only flush."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.ticket_api.models import (
+    Agent,
+    ApiClient,
+    AuditEntry,
+    Contact,
+    IdempotencyRecord,
+    Message,
+    Organization,
+    OrganizationDomain,
+    Priority,
+    Ticket,
+    TicketStatus,
+    Visibility,
+    utcnow,
+)
+from shared.db import dialect_of, insert_ignoring_conflicts
+
+TICKET_NUMBER_SEQUENCE = "ticket_number_seq"
+
+
+# --- organizations -----------------------------------------------------------------------
+
+
+async def get_organization(session: AsyncSession, organization_id: UUID) -> Organization | None:
+    return await session.get(Organization, organization_id)
+
+
+async def list_organizations(
+    session: AsyncSession, *, scope: frozenset[UUID] | None, limit: int, after: UUID | None
+) -> Sequence[Organization]:
+    query = select(Organization).order_by(col(Organization.id)).limit(limit)
+    if scope is not None:
+        query = query.where(col(Organization.id).in_(scope))
+    if after is not None:
+        query = query.where(col(Organization.id) > after)
+    return (await session.scalars(query)).all()
+
+
+async def domains_of(session: AsyncSession, organization_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
+    rows = await session.scalars(
+        select(OrganizationDomain).where(col(OrganizationDomain.organization_id).in_(organization_ids))
+    )
+    result: dict[UUID, list[str]] = {oid: [] for oid in organization_ids}
+    for row in rows.all():
+        result[row.organization_id].append(row.domain)
+    return {oid: sorted(domains) for oid, domains in result.items()}
+
+
+async def owners_of_domains(session: AsyncSession, domains: Sequence[str]) -> dict[str, UUID]:
+    rows = await session.execute(
+        select(OrganizationDomain.domain, OrganizationDomain.organization_id).where(
+            col(OrganizationDomain.domain).in_(domains)
+        )
+    )
+    return {domain: organization_id for domain, organization_id in rows.all()}
+
+
+async def replace_domains(session: AsyncSession, organization_id: UUID, domains: Sequence[str]) -> None:
+    await session.execute(
+        delete(OrganizationDomain).where(col(OrganizationDomain.organization_id) == organization_id)
+    )
+    if domains:
+        await session.execute(
+            insert(OrganizationDomain),
+            [{"domain": domain, "organization_id": organization_id} for domain in domains],
+        )
+
+
+# --- contacts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    id: UUID
+    email: str
+    name: str | None
+    organization_id: UUID | None
+
+
+async def upsert_contact(session: AsyncSession, *, email: str, name: str | None) -> ContactRow:
+    """The contact with ``email``, created when new (its organization matched by the email's
+    domain). One round trip; an existing contact keeps its name unless it had none."""
+    domain = email.rsplit("@", 1)[-1].lower()
+    organization_of_domain = (
+        select(OrganizationDomain.organization_id)
+        .where(col(OrganizationDomain.domain) == domain)
+        .scalar_subquery()
+    )
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": Contact.model_fields["id"].default_factory(),  # type: ignore[misc]
+        "email": email,
+        "name": name,
+        "organization_id": organization_of_domain,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect_insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
+    statement = dialect_insert(Contact).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["email"],
+        set_={"name": func.coalesce(Contact.__table__.c.name, statement.excluded.name)},  # type: ignore[attr-defined]
+    ).returning(
+        Contact.__table__.c.id,
+        Contact.__table__.c.email,
+        Contact.__table__.c.name,
+        Contact.__table__.c.organization_id,
+    )  # type: ignore[attr-defined]
+    row = (await session.execute(statement)).one()
+    return ContactRow(id=row.id, email=row.email, name=row.name, organization_id=row.organization_id)
+
+
+async def get_contact(session: AsyncSession, contact_id: UUID) -> Contact | None:
+    return await session.get(Contact, contact_id)
+
+
+async def get_contact_by_email(session: AsyncSession, email: str) -> Contact | None:
+    return (await session.scalars(select(Contact).where(col(Contact.email) == email))).first()
+
+
+async def list_contacts(
+    session: AsyncSession,
+    *,
+    scope: frozenset[UUID] | None,
+    organization_id: UUID | None,
+    email: str | None,
+    limit: int,
+    after: UUID | None,
+) -> Sequence[Contact]:
+    query = select(Contact).order_by(col(Contact.id)).limit(limit)
+    if scope is not None:
+        query = query.where(col(Contact.organization_id).in_(scope))
+    if organization_id is not None:
+        query = query.where(col(Contact.organization_id) == organization_id)
+    if email is not None:
+        query = query.where(col(Contact.email) == email.lower())
+    if after is not None:
+        query = query.where(col(Contact.id) > after)
+    return (await session.scalars(query)).all()
+
+
+# --- agents ------------------------------------------------------------------------------
+
+
+async def get_agent(session: AsyncSession, agent_id: UUID) -> Agent | None:
+    return await session.get(Agent, agent_id)
+
+
+async def get_agent_by_email(session: AsyncSession, email: str) -> Agent | None:
+    return (await session.scalars(select(Agent).where(col(Agent.email) == email))).first()
+
+
+async def list_agents(
+    session: AsyncSession, *, skill: str | None, active: bool | None, limit: int, after: UUID | None
+) -> Sequence[Agent]:
+    query = select(Agent).order_by(col(Agent.id)).limit(limit)
+    if active is not None:
+        query = query.where(col(Agent.active) == active)
+    if after is not None:
+        query = query.where(col(Agent.id) > after)
+    agents = (await session.scalars(query)).all()
+    # Skills are a small JSON list; filtering here keeps the query portable across databases.
+    return [a for a in agents if skill is None or skill in a.skills]
+
+
+# --- tickets -----------------------------------------------------------------------------
+
+
+def _next_ticket_number(session: AsyncSession) -> Any:
+    if dialect_of(session) == "postgresql":
+        return func.nextval(TICKET_NUMBER_SEQUENCE)
+    # SQLite has one writer at a time (we BEGIN IMMEDIATE), so max + 1 cannot race.
+    return select(func.coalesce(func.max(Ticket.number), 0) + 1).scalar_subquery()
+
+
+async def insert_ticket(session: AsyncSession, values: dict[str, Any]) -> int:
+    """Insert a ticket (core statement: this is the hot path); returns its number."""
+    statement = (
+        insert(Ticket)
+        .values(**values, number=_next_ticket_number(session))
+        .returning(Ticket.__table__.c.number)  # type: ignore[attr-defined]
+    )
+    number: int = (await session.execute(statement)).scalar_one()
+    return number
+
+
+async def get_ticket(session: AsyncSession, ticket_id: UUID, *, for_update: bool = False) -> Ticket | None:
+    return await session.get(Ticket, ticket_id, with_for_update=for_update)
+
+
+async def get_ticket_by_number(session: AsyncSession, number: int) -> Ticket | None:
+    return (await session.scalars(select(Ticket).where(col(Ticket.number) == number))).first()
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    status: Sequence[TicketStatus] = ()
+    organization_id: UUID | None = None
+    assignee_id: UUID | None = None
+    unassigned: bool = False
+    priority: Sequence[Priority] = ()
+    updated_since: datetime | None = None
+    contact_id: UUID | None = None
+
+
+async def list_tickets(
+    session: AsyncSession,
+    *,
+    scope: frozenset[UUID] | None,
+    filters: TicketFilter,
+    before: UUID | None,
+    limit: int,
+) -> Sequence[Ticket]:
+    """Newest first (ids are time-ordered); ``before`` is the last id of the previous page."""
+    query = select(Ticket).order_by(col(Ticket.id).desc()).limit(limit)
+    if scope is not None:
+        query = query.where(col(Ticket.organization_id).in_(scope))
+    if filters.status:
+        query = query.where(col(Ticket.status).in_(filters.status))
+    if filters.organization_id is not None:
+        query = query.where(col(Ticket.organization_id) == filters.organization_id)
+    if filters.assignee_id is not None:
+        query = query.where(col(Ticket.assignee_id) == filters.assignee_id)
+    if filters.unassigned:
+        query = query.where(col(Ticket.assignee_id).is_(None))
+    if filters.priority:
+        query = query.where(col(Ticket.priority).in_(filters.priority))
+    if filters.updated_since is not None:
+        query = query.where(col(Ticket.updated_at) >= filters.updated_since)
+    if filters.contact_id is not None:
+        query = query.where(col(Ticket.contact_id) == filters.contact_id)
+    if before is not None:
+        query = query.where(col(Ticket.id) < before)
+    return (await session.scalars(query)).all()
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+async def list_messages(
+    session: AsyncSession, ticket_id: UUID, *, include_internal: bool, limit: int, after: UUID | None
+) -> Sequence[Message]:
+    query = select(Message).where(col(Message.ticket_id) == ticket_id).order_by(col(Message.id)).limit(limit)
+    if not include_internal:
+        query = query.where(col(Message.visibility) == Visibility.PUBLIC)
+    if after is not None:
+        query = query.where(col(Message.id) > after)
+    return (await session.scalars(query)).all()
+
+
+# --- audit -------------------------------------------------------------------------------
+
+
+async def add_audit(
+    session: AsyncSession,
+    *,
+    entity_type: str,
+    entity_id: UUID,
+    action: str,
+    actor: str,
+    changes: dict[str, Any],
+    request_id: str | None,
+) -> None:
+    await session.execute(
+        insert(AuditEntry).values(
+            id=AuditEntry.model_fields["id"].default_factory(),  # type: ignore[misc]
+            entity_type=entity_type,
+            entity_id=entity_id,
+            action=action,
+            actor=actor,
+            changes=changes,
+            request_id=request_id,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def list_audit(
+    session: AsyncSession, *, entity_type: str, entity_id: UUID, limit: int
+) -> Sequence[AuditEntry]:
+    query = (
+        select(AuditEntry)
+        .where(col(AuditEntry.entity_type) == entity_type, col(AuditEntry.entity_id) == entity_id)
+        .order_by(col(AuditEntry.id))
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+# --- idempotency ---------------------------------------------------------------------------
+
+
+async def get_idempotency_record(session: AsyncSession, caller: str, key: str) -> IdempotencyRecord | None:
+    return await session.get(IdempotencyRecord, (caller, key))
+
+
+async def save_idempotency_record(
+    session: AsyncSession, *, caller: str, key: str, request_hash: str, status: int, body: str
+) -> bool:
+    """Store the answer for ``(caller, key)``; False when another request stored one first."""
+    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+    statement = (
+        insert_ignoring_conflicts(table, dialect_of(session), "caller", "key")
+        .values(
+            caller=caller,
+            key=key,
+            request_hash=request_hash,
+            response_status=status,
+            response_body=body,
+            created_at=utcnow(),
+        )
+        .returning(table.c.key)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def purge_idempotency_records(session: AsyncSession, *, older_than: datetime) -> int:
+    result = await session.execute(
+        delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < older_than)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- API clients -------------------------------------------------------------------------
+
+
+async def get_api_client_by_token_hash(session: AsyncSession, token_hash: str) -> ApiClient | None:
+    query = select(ApiClient).where(
+        col(ApiClient.token_hash) == token_hash, col(ApiClient.revoked_at).is_(None)
+    )
+    return (await session.scalars(query)).first()
+
+
+async def touch(session: AsyncSession, model: type[Any], entity_id: UUID, **values: Any) -> None:
+    await session.execute(update(model).where(model.id == entity_id).values(**values, updated_at=utcnow()))

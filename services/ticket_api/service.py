@@ -1,0 +1,595 @@
+"""ticket_api's rules. Functions take the unit of work and the caller, raise domain errors,
+flush (never commit) and record the events their changes cause."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from services.ticket_api import repository as repo
+from services.ticket_api.errors import (
+    AdminOnly,
+    AgentNotFound,
+    ContactNotFound,
+    DomainTaken,
+    DuplicateResource,
+    FieldNotAllowed,
+    InvalidTransition,
+    OrganizationNotFound,
+    StaffOnly,
+    TicketNotFound,
+)
+from services.ticket_api.models import (
+    STAFF_ONLY_TICKET_FIELDS,
+    Agent,
+    AgentCreate,
+    AgentUpdate,
+    AuthorKind,
+    Contact,
+    ContactCreate,
+    ContactUpdate,
+    Message,
+    MessageCreate,
+    Organization,
+    OrganizationCreate,
+    OrganizationUpdate,
+    StatusChange,
+    Ticket,
+    TicketCreate,
+    TicketStatus,
+    TicketUpdate,
+    Visibility,
+    utcnow,
+)
+from services.ticket_api.transitions import allowed_targets, can_transition, status_after_public_message
+from services.ticket_api.views import contact_ref, organization_ref, ticket_number
+from shared import events as ev
+from shared.ids import new_id
+from shared.principal import Principal, PrincipalKind
+from shared.problems import Unprocessable
+from shared.uow import UnitOfWork
+
+PRODUCER = ev.Service.TICKET_API
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    request_id: str | None
+
+
+def require_staff(caller: Caller) -> None:
+    if not caller.principal.is_staff:
+        raise StaffOnly("This action is for agents and admins.")
+
+
+def require_admin(caller: Caller) -> None:
+    if not caller.principal.is_admin:
+        raise AdminOnly("This action is for admins.")
+
+
+async def _audit(
+    uow: UnitOfWork, caller: Caller, entity_type: str, entity_id: UUID, action: str, changes: dict[str, Any]
+) -> None:
+    await repo.add_audit(
+        uow.session,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        action=action,
+        actor=caller.principal.audit_ref,
+        changes=_jsonable(changes),
+        request_id=caller.request_id,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    return {key: [before[key], value] for key, value in after.items() if before[key] != value}
+
+
+# --- organizations -----------------------------------------------------------------------
+
+
+def _organization_payload(organization: Organization, domains: list[str]) -> ev.OrganizationV1:
+    return ev.OrganizationV1(
+        organization_id=organization.id,
+        name=organization.name,
+        support_tier=organization.support_tier,
+        sla_signed=organization.sla_signed_at is not None,
+        email_domains=domains,
+        timezone=organization.timezone,
+    )
+
+
+async def _claim_domains(uow: UnitOfWork, organization_id: UUID, domains: list[str]) -> None:
+    owners = await repo.owners_of_domains(uow.session, domains)
+    taken = sorted(domain for domain, owner in owners.items() if owner != organization_id)
+    if taken:
+        raise DomainTaken(f"Email domain(s) {', '.join(taken)} already belong to another organization.")
+    await repo.replace_domains(uow.session, organization_id, domains)
+
+
+async def create_organization(
+    uow: UnitOfWork, caller: Caller, data: OrganizationCreate
+) -> tuple[Organization, list[str]]:
+    require_admin(caller)
+    now = utcnow()
+    organization = Organization(
+        name=data.name,
+        support_tier=data.support_tier,
+        timezone=data.timezone,
+        sla_signed_at=now if data.sla_signed else None,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(organization)
+    await uow.session.flush()
+    await _claim_domains(uow, organization.id, data.email_domains)
+    await _audit(uow, caller, "organization", organization.id, "created", data.model_dump())
+    await uow.record(
+        ev.new_event(
+            ev.EventType.ORGANIZATION_CREATED,
+            _organization_payload(organization, data.email_domains),
+            producer=PRODUCER,
+            subject=f"organization:{organization.id}",
+            request_id=caller.request_id,
+        )
+    )
+    return organization, data.email_domains
+
+
+async def visible_organization(uow: UnitOfWork, caller: Caller, organization_id: UUID) -> Organization:
+    organization = await repo.get_organization(uow.session, organization_id)
+    if organization is None or not caller.principal.can_see_organization(organization_id):
+        raise OrganizationNotFound(f"No organization {organization_id}.")
+    return organization
+
+
+async def update_organization(
+    uow: UnitOfWork, caller: Caller, organization_id: UUID, data: OrganizationUpdate
+) -> tuple[Organization, list[str]]:
+    require_admin(caller)
+    organization = await visible_organization(uow, caller, organization_id)
+    domains = (await repo.domains_of(uow.session, [organization.id]))[organization.id]
+    before = {
+        "name": organization.name,
+        "support_tier": organization.support_tier,
+        "timezone": organization.timezone,
+        "email_domains": domains,
+        "sla_signed": organization.sla_signed_at is not None,
+    }
+    changes = data.model_dump(exclude_unset=True)
+    after = {**before, **{k: v for k, v in changes.items() if v is not None}}
+    diff = _diff(before, after)
+    if not diff:
+        return organization, domains
+    organization.name = after["name"]
+    organization.support_tier = after["support_tier"]
+    organization.timezone = after["timezone"]
+    newly_signed = "sla_signed" in diff and after["sla_signed"]
+    if "sla_signed" in diff:
+        organization.sla_signed_at = utcnow() if after["sla_signed"] else None
+    if "email_domains" in diff:
+        await _claim_domains(uow, organization.id, after["email_domains"])
+    organization.updated_at = utcnow()
+    await uow.session.flush()
+    await _audit(uow, caller, "organization", organization.id, "updated", diff)
+    payload = _organization_payload(organization, after["email_domains"])
+    subject = f"organization:{organization.id}"
+    await uow.record(
+        ev.new_event(
+            ev.EventType.ORGANIZATION_UPDATED,
+            payload,
+            producer=PRODUCER,
+            subject=subject,
+            request_id=caller.request_id,
+        )
+    )
+    if newly_signed:
+        await uow.record(
+            ev.new_event(
+                ev.EventType.ORGANIZATION_SLA_SIGNED,
+                payload,
+                producer=PRODUCER,
+                subject=subject,
+                request_id=caller.request_id,
+            )
+        )
+    return organization, after["email_domains"]
+
+
+# --- contacts ----------------------------------------------------------------------------
+
+
+async def create_contact(uow: UnitOfWork, caller: Caller, data: ContactCreate) -> Contact:
+    email = data.email.lower()
+    organization_id = data.organization_id
+    if (
+        organization_id is None
+        and not caller.principal.is_staff
+        and len(caller.principal.organization_ids) == 1
+    ):
+        (organization_id,) = caller.principal.organization_ids
+    if organization_id is not None:
+        await visible_organization(uow, caller, organization_id)
+    elif not caller.principal.is_staff:
+        raise Unprocessable("Say which of your organizations the contact belongs to (organization_id).")
+    if await repo.get_contact_by_email(uow.session, email) is not None:
+        raise DuplicateResource(f"A contact with email {email} already exists.")
+    contact = Contact(email=email, name=data.name, organization_id=organization_id)
+    uow.session.add(contact)
+    await uow.session.flush()
+    await _audit(uow, caller, "contact", contact.id, "created", data.model_dump())
+    return contact
+
+
+async def visible_contact(uow: UnitOfWork, caller: Caller, contact_id: UUID) -> Contact:
+    contact = await repo.get_contact(uow.session, contact_id)
+    if contact is None or not caller.principal.can_see_organization(contact.organization_id):
+        raise ContactNotFound(f"No contact {contact_id}.")
+    return contact
+
+
+async def update_contact(uow: UnitOfWork, caller: Caller, contact_id: UUID, data: ContactUpdate) -> Contact:
+    contact = await visible_contact(uow, caller, contact_id)
+    changes = data.model_dump(exclude_unset=True)
+    if "organization_id" in changes:
+        require_staff(caller)
+        if changes["organization_id"] is not None:
+            await visible_organization(uow, caller, changes["organization_id"])
+    diff = _diff({"name": contact.name, "organization_id": contact.organization_id}, changes)
+    for key, (_old, new) in diff.items():
+        setattr(contact, key, new)
+    if diff:
+        contact.updated_at = utcnow()
+        await uow.session.flush()
+        await _audit(uow, caller, "contact", contact.id, "updated", diff)
+    return contact
+
+
+# --- agents ------------------------------------------------------------------------------
+
+
+def _agent_payload(agent: Agent) -> ev.AgentV1:
+    return ev.AgentV1(
+        agent_id=agent.id,
+        email=agent.email,
+        name=agent.name,
+        skills=agent.skills,
+        timezone=agent.timezone,
+        working_hours=agent.working_hours,
+        capacity=agent.capacity,
+        active=agent.active,
+    )
+
+
+async def create_agent(uow: UnitOfWork, caller: Caller, data: AgentCreate) -> Agent:
+    require_admin(caller)
+    email = data.email.lower()
+    if await repo.get_agent_by_email(uow.session, email) is not None:
+        raise DuplicateResource(f"An agent with email {email} already exists.")
+    agent = Agent.model_validate({**data.model_dump(), "email": email})
+    uow.session.add(agent)
+    await uow.session.flush()
+    await _audit(uow, caller, "agent", agent.id, "created", data.model_dump())
+    await uow.record(
+        ev.new_event(
+            ev.EventType.AGENT_CREATED,
+            _agent_payload(agent),
+            producer=PRODUCER,
+            subject=f"agent:{agent.id}",
+            request_id=caller.request_id,
+        )
+    )
+    return agent
+
+
+async def get_agent(uow: UnitOfWork, caller: Caller, agent_id: UUID) -> Agent:
+    require_staff(caller)
+    agent = await repo.get_agent(uow.session, agent_id)
+    if agent is None:
+        raise AgentNotFound(f"No agent {agent_id}.")
+    return agent
+
+
+async def update_agent(uow: UnitOfWork, caller: Caller, agent_id: UUID, data: AgentUpdate) -> Agent:
+    require_admin(caller)
+    agent = await get_agent(uow, caller, agent_id)
+    changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
+    diff = _diff({key: getattr(agent, key) for key in changes}, changes)
+    if not diff:
+        return agent
+    for key, (_old, new) in diff.items():
+        setattr(agent, key, new)
+    agent.updated_at = utcnow()
+    await uow.session.flush()
+    await _audit(uow, caller, "agent", agent.id, "updated", diff)
+    await uow.record(
+        ev.new_event(
+            ev.EventType.AGENT_UPDATED,
+            _agent_payload(agent),
+            producer=PRODUCER,
+            subject=f"agent:{agent.id}",
+            request_id=caller.request_id,
+        )
+    )
+    return agent
+
+
+# --- tickets -----------------------------------------------------------------------------
+
+
+async def _ticket_organization(uow: UnitOfWork, caller: Caller, contact: repo.ContactRow) -> UUID | None:
+    """The organization a new ticket belongs to: the contact's. A portal or customer may only
+    open tickets for contacts of organizations it serves; a new contact with no known domain
+    joins the caller's organization when it serves exactly one."""
+    principal = caller.principal
+    if principal.is_staff or (
+        contact.organization_id is not None and contact.organization_id in principal.organization_ids
+    ):
+        return contact.organization_id
+    if contact.organization_id is None and len(principal.organization_ids) == 1:
+        (organization_id,) = principal.organization_ids
+        await repo.touch(uow.session, Contact, contact.id, organization_id=organization_id)
+        return organization_id
+    raise Unprocessable(
+        f"{contact.email} is not a contact of an organization you serve; "
+        "tickets can only be opened for your own customers."
+    )
+
+
+async def _snapshot_refs(uow: UnitOfWork, ticket: Ticket) -> tuple[ev.ContactRef, ev.OrganizationRef | None]:
+    contact = await repo.get_contact(uow.session, ticket.contact_id)
+    assert contact is not None
+    organization = (
+        await repo.get_organization(uow.session, ticket.organization_id) if ticket.organization_id else None
+    )
+    return contact_ref(contact), organization_ref(organization)
+
+
+def _snapshot_fields(
+    ticket: Ticket, contact: ev.ContactRef, organization: ev.OrganizationRef | None
+) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket.id,
+        "number": ticket_number(ticket.number),
+        "subject": ticket.subject,
+        "urgency": ticket.urgency,
+        "impact": ticket.impact,
+        "category": ticket.category,
+        "channel": ticket.channel,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "assignee_id": ticket.assignee_id,
+        "contact": contact,
+        "organization": organization,
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+    }
+
+
+async def _record_ticket_event(
+    uow: UnitOfWork,
+    caller: Caller,
+    ticket: Ticket,
+    event_type: ev.EventType,
+    payload_type: type[ev.Payload],
+    **extra: Any,
+) -> None:
+    contact, organization = await _snapshot_refs(uow, ticket)
+    payload = payload_type(**_snapshot_fields(ticket, contact, organization), **extra)
+    await uow.record(
+        ev.new_event(
+            event_type,
+            payload,
+            producer=PRODUCER,
+            subject=f"ticket:{ticket.id}",
+            request_id=caller.request_id,
+        )
+    )
+
+
+async def create_ticket(uow: UnitOfWork, caller: Caller, data: TicketCreate) -> Ticket:
+    """Open a ticket for the contact named by email (created when new). The hot path: a
+    handful of statements in one transaction."""
+    session = uow.session
+    contact = await repo.upsert_contact(session, email=data.contact.email.lower(), name=data.contact.name)
+    organization_id = await _ticket_organization(uow, caller, contact)
+    organization = await repo.get_organization(session, organization_id) if organization_id else None
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "subject": data.subject,
+        "description": data.description,
+        "urgency": data.urgency,
+        "impact": data.impact,
+        "category": data.category,
+        "channel": data.channel,
+        "status": TicketStatus.NEW,
+        "priority": None,
+        "assignee_id": None,
+        "contact_id": contact.id,
+        "organization_id": organization_id,
+        "created_by": caller.principal.audit_ref,
+        "created_at": now,
+        "updated_at": now,
+        "closed_at": None,
+    }
+    number = await repo.insert_ticket(session, values)
+    ticket = Ticket(**values, number=number)
+    await _audit(uow, caller, "ticket", ticket.id, "created", data.model_dump())
+    payload = ev.TicketCreatedV1(
+        **_snapshot_fields(
+            ticket,
+            ev.ContactRef(id=contact.id, email=contact.email, name=contact.name),
+            organization_ref(organization),
+        ),
+        description=ticket.description,
+    )
+    await uow.record(
+        ev.new_event(
+            ev.EventType.TICKET_CREATED,
+            payload,
+            producer=PRODUCER,
+            subject=f"ticket:{ticket.id}",
+            request_id=caller.request_id,
+        )
+    )
+    return ticket
+
+
+async def visible_ticket(
+    uow: UnitOfWork, caller: Caller, ticket_id: UUID, *, for_update: bool = False
+) -> Ticket:
+    ticket = await repo.get_ticket(uow.session, ticket_id, for_update=for_update)
+    if ticket is None or not caller.principal.can_see_organization(ticket.organization_id):
+        raise TicketNotFound(f"No ticket {ticket_id}.")
+    return ticket
+
+
+async def visible_ticket_by_number(uow: UnitOfWork, caller: Caller, number: int) -> Ticket:
+    ticket = await repo.get_ticket_by_number(uow.session, number)
+    if ticket is None or not caller.principal.can_see_organization(ticket.organization_id):
+        raise TicketNotFound(f"No ticket {ticket_number(number)}.")
+    return ticket
+
+
+async def update_ticket(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: TicketUpdate) -> Ticket:
+    changes = data.model_dump(exclude_unset=True)
+    forbidden = sorted(STAFF_ONLY_TICKET_FIELDS & changes.keys()) if not caller.principal.is_staff else []
+    if forbidden:
+        raise FieldNotAllowed(f"Only agents may change {', '.join(forbidden)}.", fields=forbidden)
+    ticket = await visible_ticket(uow, caller, ticket_id, for_update=True)
+    for required in ("subject", "urgency"):
+        if required in changes and changes[required] is None:
+            raise Unprocessable(f"{required} cannot be removed.")
+    if changes.get("assignee_id") is not None:
+        agent = await repo.get_agent(uow.session, changes["assignee_id"])
+        if agent is None or not agent.active:
+            raise AgentNotFound(f"No active agent {changes['assignee_id']} to assign.")
+    diff = _diff({key: getattr(ticket, key) for key in changes}, changes)
+    if not diff:
+        return ticket
+    for key, (_old, new) in diff.items():
+        setattr(ticket, key, new)
+    ticket.updated_at = utcnow()
+    await uow.session.flush()
+    await _audit(uow, caller, "ticket", ticket.id, "updated", diff)
+    await _record_ticket_event(
+        uow, caller, ticket, ev.EventType.TICKET_UPDATED, ev.TicketUpdatedV1, changed=_jsonable(diff)
+    )
+    return ticket
+
+
+async def _set_status(
+    uow: UnitOfWork, caller: Caller, ticket: Ticket, target: TicketStatus, reason: str | None
+) -> None:
+    current = TicketStatus(ticket.status)
+    if not can_transition(current, target):
+        options = ", ".join(allowed_targets(current)) or "none"
+        raise InvalidTransition(
+            f"A {current.value} ticket cannot become {target.value}; allowed next: {options}.",
+            current=current.value,
+            allowed=[status.value for status in allowed_targets(current)],
+        )
+    now = utcnow()
+    ticket.status = target
+    ticket.updated_at = now
+    ticket.closed_at = now if target is TicketStatus.CLOSED else None
+    await uow.session.flush()
+    await _audit(
+        uow,
+        caller,
+        "ticket",
+        ticket.id,
+        "status_changed",
+        {"status": [current.value, target.value], "reason": reason},
+    )
+    await _record_ticket_event(
+        uow,
+        caller,
+        ticket,
+        ev.EventType.TICKET_STATUS_CHANGED,
+        ev.TicketStatusChangedV1,
+        from_status=current.value,
+        to_status=target.value,
+    )
+    if target is TicketStatus.CLOSED:
+        await _record_ticket_event(
+            uow, caller, ticket, ev.EventType.TICKET_CLOSED, ev.TicketClosedV1, closed_at=now
+        )
+
+
+async def change_status(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: StatusChange) -> Ticket:
+    ticket = await visible_ticket(uow, caller, ticket_id, for_update=True)
+    if not caller.principal.is_staff and data.status is not TicketStatus.CLOSED:
+        raise FieldNotAllowed("Customers and portals may only close a ticket; agents change other statuses.")
+    if ticket.status == data.status:
+        return ticket
+    await _set_status(uow, caller, ticket, data.status, data.reason)
+    return ticket
+
+
+def _author_kind(principal: Principal) -> AuthorKind:
+    if principal.kind in (PrincipalKind.CUSTOMER, PrincipalKind.PORTAL):
+        return AuthorKind.CUSTOMER
+    if principal.kind is PrincipalKind.SERVICE:
+        return AuthorKind.SYSTEM
+    return AuthorKind.AGENT
+
+
+async def add_message(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: MessageCreate) -> Message:
+    principal = caller.principal
+    if data.visibility is Visibility.INTERNAL:
+        require_staff(caller)
+    ticket = await visible_ticket(uow, caller, ticket_id, for_update=True)
+    author_kind = _author_kind(principal)
+    if ticket.status == TicketStatus.CLOSED and author_kind is not AuthorKind.AGENT:
+        raise InvalidTransition("This ticket is closed; reopen it or open a new ticket.")
+    message = Message(
+        ticket_id=ticket.id,
+        visibility=data.visibility,
+        author_kind=author_kind,
+        author_id=principal.agent_id or principal.contact_id,
+        body=data.body,
+    )
+    uow.session.add(message)
+    ticket.updated_at = utcnow()
+    await uow.session.flush()
+    await _audit(
+        uow,
+        caller,
+        "ticket",
+        ticket.id,
+        "message_added",
+        {"message_id": message.id, "visibility": data.visibility.value},
+    )
+    await _record_ticket_event(
+        uow,
+        caller,
+        ticket,
+        ev.EventType.TICKET_MESSAGE_ADDED,
+        ev.TicketMessageAddedV1,
+        message_id=message.id,
+        visibility=message.visibility,
+        author_kind=message.author_kind,
+        author_id=message.author_id,
+        body=message.body,
+    )
+    if data.visibility is Visibility.PUBLIC:
+        target = status_after_public_message(
+            TicketStatus(ticket.status), from_customer=author_kind is AuthorKind.CUSTOMER
+        )
+        if target != ticket.status:
+            await _set_status(uow, caller, ticket, target, "public message")
+    return message

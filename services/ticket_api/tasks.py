@@ -1,0 +1,25 @@
+"""ticket_api's jobs: the events it consumes and its housekeeping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.ticket_api import repository as repo
+from services.ticket_api.settings import Settings
+from shared.consumer import EventHandler
+from shared.runtime import Runtime
+
+# Events ticket_api consumes (ticket.triaged, sla.breached, notification.sent) arrive with
+# the issues that produce them.
+HANDLERS: dict[str, EventHandler] = {}
+
+
+async def purge_idempotency_records(ctx: dict[str, Any]) -> int:
+    """Forget Idempotency-Key answers older than the configured window (at least 24 h)."""
+    runtime: Runtime = ctx["runtime"]
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    cutoff = datetime.now(UTC) - timedelta(hours=settings.idempotency_ttl_hours)
+    async with runtime.sessions() as session, session.begin():
+        return await repo.purge_idempotency_records(session, older_than=cutoff)

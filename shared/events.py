@@ -1,0 +1,209 @@
+"""The event contract between services: envelope, versioned payloads, and the routing table.
+
+Producers build events with :func:`new_event`; consumers read ``event.data`` back through
+:func:`payload_of`, which validates it against the payload model for ``(type, version)``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.email_address import EmailAddress
+from shared.ids import new_id
+
+
+class Service(StrEnum):
+    TICKET_API = "ticket_api"
+    TRIAGE = "triage"
+    NOTIFIER = "notifier"
+    BILLING = "billing"
+
+
+class EventType(StrEnum):
+    TICKET_CREATED = "ticket.created"
+    TICKET_UPDATED = "ticket.updated"
+    TICKET_MESSAGE_ADDED = "ticket.message_added"
+    TICKET_STATUS_CHANGED = "ticket.status_changed"
+    TICKET_CLOSED = "ticket.closed"
+    ORGANIZATION_CREATED = "organization.created"
+    ORGANIZATION_UPDATED = "organization.updated"
+    ORGANIZATION_SLA_SIGNED = "organization.sla_signed"
+    AGENT_CREATED = "agent.created"
+    AGENT_UPDATED = "agent.updated"
+
+
+# ONE routing table: which services receive which event. Producers never name consumers.
+ROUTES: dict[EventType, tuple[Service, ...]] = {
+    EventType.TICKET_CREATED: (Service.TRIAGE, Service.NOTIFIER),
+    EventType.TICKET_UPDATED: (Service.TRIAGE, Service.NOTIFIER),
+    EventType.TICKET_MESSAGE_ADDED: (Service.TRIAGE, Service.NOTIFIER),
+    EventType.TICKET_STATUS_CHANGED: (Service.TRIAGE, Service.NOTIFIER),
+    EventType.TICKET_CLOSED: (Service.TRIAGE, Service.NOTIFIER, Service.BILLING),
+    EventType.ORGANIZATION_CREATED: (Service.TRIAGE, Service.BILLING),
+    EventType.ORGANIZATION_UPDATED: (Service.TRIAGE, Service.BILLING),
+    EventType.ORGANIZATION_SLA_SIGNED: (Service.TRIAGE, Service.NOTIFIER, Service.BILLING),
+    EventType.AGENT_CREATED: (Service.TRIAGE,),
+    EventType.AGENT_UPDATED: (Service.TRIAGE,),
+}
+
+
+def subscribers(event_type: str) -> tuple[Service, ...]:
+    """The services that receive ``event_type`` (empty for a type nobody consumes)."""
+    try:
+        return ROUTES[EventType(event_type)]
+    except ValueError:
+        return ()
+
+
+class Event(BaseModel):
+    """The envelope every event travels in (JSON on the wire, never pickle)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: UUID
+    type: str
+    version: int = 1
+    occurred_at: datetime
+    producer: Service
+    subject: str = Field(description="what the event is about, e.g. 'ticket:<uuid>'")
+    data: dict[str, Any]
+    request_id: str | None = None
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- payloads, version 1 ------------------------------------------------------------------
+
+
+class ContactRef(Payload):
+    id: UUID
+    email: EmailAddress
+    name: str | None
+
+
+class OrganizationRef(Payload):
+    id: UUID
+    name: str
+    support_tier: str
+    sla_signed: bool
+    timezone: str
+
+
+class TicketSnapshotV1(Payload):
+    """What consumers need to know about a ticket, carried so they rarely call back."""
+
+    ticket_id: UUID
+    number: str
+    subject: str
+    urgency: str
+    impact: str | None
+    category: str | None
+    channel: str
+    status: str
+    priority: str | None
+    assignee_id: UUID | None
+    contact: ContactRef
+    organization: OrganizationRef | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TicketCreatedV1(TicketSnapshotV1):
+    description: str
+
+
+class TicketUpdatedV1(TicketSnapshotV1):
+    changed: dict[str, list[Any]] = Field(description="field → [old, new]")
+
+
+class TicketStatusChangedV1(TicketSnapshotV1):
+    from_status: str
+    to_status: str
+
+
+class TicketClosedV1(TicketSnapshotV1):
+    closed_at: datetime
+
+
+class TicketMessageAddedV1(TicketSnapshotV1):
+    message_id: UUID
+    visibility: str
+    author_kind: str
+    author_id: UUID | None
+    body: str
+
+
+class OrganizationV1(Payload):
+    organization_id: UUID
+    name: str
+    support_tier: str
+    sla_signed: bool
+    email_domains: list[str]
+    timezone: str
+
+
+class AgentV1(Payload):
+    agent_id: UUID
+    email: EmailAddress
+    name: str
+    skills: list[str]
+    timezone: str
+    working_hours: dict[str, list[list[str]]]
+    capacity: int
+    active: bool
+
+
+PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
+    (EventType.TICKET_CREATED, 1): TicketCreatedV1,
+    (EventType.TICKET_UPDATED, 1): TicketUpdatedV1,
+    (EventType.TICKET_MESSAGE_ADDED, 1): TicketMessageAddedV1,
+    (EventType.TICKET_STATUS_CHANGED, 1): TicketStatusChangedV1,
+    (EventType.TICKET_CLOSED, 1): TicketClosedV1,
+    (EventType.ORGANIZATION_CREATED, 1): OrganizationV1,
+    (EventType.ORGANIZATION_UPDATED, 1): OrganizationV1,
+    (EventType.ORGANIZATION_SLA_SIGNED, 1): OrganizationV1,
+    (EventType.AGENT_CREATED, 1): AgentV1,
+    (EventType.AGENT_UPDATED, 1): AgentV1,
+}
+
+P = TypeVar("P", bound=Payload)
+
+
+def new_event(
+    event_type: EventType,
+    payload: Payload,
+    *,
+    producer: Service,
+    subject: str,
+    request_id: str | None = None,
+    version: int = 1,
+) -> Event:
+    """Build an event, checking the payload is the model registered for its type and version."""
+    expected = PAYLOADS[(event_type, version)]
+    if type(payload) is not expected:
+        raise TypeError(f"{event_type} v{version} carries {expected.__name__}, not {type(payload).__name__}")
+    return Event(
+        id=new_id(),
+        type=event_type.value,
+        version=version,
+        occurred_at=datetime.now(UTC),
+        producer=producer,
+        subject=subject,
+        data=payload.model_dump(mode="json"),
+        request_id=request_id,
+    )
+
+
+def payload_of(event: Event, model: type[P]) -> P:
+    """Validate ``event.data`` as ``model`` (which must be the one registered for the event)."""
+    registered = PAYLOADS.get((EventType(event.type), event.version))
+    if registered is not model:
+        raise TypeError(f"{event.type} v{event.version} is not a {model.__name__}")
+    return model.model_validate(event.data)

@@ -1,0 +1,147 @@
+"""The transactional outbox.
+
+An event is written to the service's ``outbox`` table in the same transaction as the change
+it describes (:meth:`Outbox.record`). Right after commit it is published in the background
+(fast path, :meth:`Outbox.dispatch`); the relay (:meth:`Outbox.relay_once`, run by the
+service's worker) re-publishes whatever is still unpublished after a grace period, so a
+crash between commit and publish loses nothing. Publishing twice is harmless: job ids are
+deterministic and consumers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import Column, Index, MetaData, String, Table, Text, Uuid, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import SessionMaker, UtcDateTime, dialect_of
+from shared.events import Event
+
+log = logging.getLogger(__name__)
+
+PENDING_EVENTS = "outbox.pending_events"
+
+Publish = Callable[[Event], Awaitable[int]]
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The ``outbox`` table, declared in the owning service's metadata."""
+    table = Table(
+        "outbox",
+        metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("type", String(100), nullable=False),
+        Column("subject", String(200), nullable=False),
+        Column("event", Text, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("published_at", UtcDateTime, nullable=True),
+    )
+    Index(
+        "ix_outbox_unpublished",
+        table.c.created_at,
+        postgresql_where=table.c.published_at.is_(None),
+        sqlite_where=table.c.published_at.is_(None),
+    )
+    return table
+
+
+class Outbox:
+    def __init__(self, table: Table, sessions: SessionMaker, publish: Publish | None) -> None:
+        self.table = table
+        self.sessions = sessions
+        self.publish = publish
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def record(self, session: AsyncSession, event: Event) -> None:
+        """Write ``event`` in the session's transaction; it is dispatched once that commits."""
+        await session.execute(
+            insert(self.table).values(
+                id=event.id,
+                type=event.type,
+                subject=event.subject,
+                event=event.model_dump_json(),
+                created_at=event.occurred_at,
+            )
+        )
+        session.info.setdefault(PENDING_EVENTS, []).append(event)
+
+    def take_pending(self, session: AsyncSession) -> list[Event]:
+        events: list[Event] = session.info.pop(PENDING_EVENTS, [])
+        return events
+
+    def dispatch(self, events: Sequence[Event]) -> None:
+        """Publish committed events in the background (the fast path)."""
+        if not events or self.publish is None:
+            return
+        task = asyncio.create_task(self._publish_and_mark(list(events)))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def drain(self) -> None:
+        """Wait for background publishes (at shutdown, and in tests)."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _publish_and_mark(self, events: list[Event]) -> None:
+        assert self.publish is not None
+        published: list[UUID] = []
+        try:
+            for event in events:
+                await self.publish(event)
+                published.append(event.id)
+        except Exception:
+            # The relay will pick up what was not published.
+            log.warning("outbox fast path failed; the relay will retry", exc_info=True)
+        if published:
+            try:
+                await self._mark_published(published)
+            except Exception:
+                log.warning("could not mark events published; they will be published again", exc_info=True)
+
+    async def _mark_published(self, ids: list[UUID]) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(self.table).where(self.table.c.id.in_(ids)).values(published_at=datetime.now(UTC))
+            )
+
+    async def relay_once(self, *, grace_seconds: float, batch_size: int = 500) -> int:
+        """Publish events left unpublished for longer than ``grace_seconds``; returns how many."""
+        assert self.publish is not None
+        cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+        async with self.sessions() as session, session.begin():
+            query = (
+                select(self.table.c.id, self.table.c.event)
+                .where(self.table.c.published_at.is_(None), self.table.c.created_at <= cutoff)
+                .order_by(self.table.c.created_at)
+                .limit(batch_size)
+            )
+            if dialect_of(session) == "postgresql":
+                # Several relays may run (one per worker): each takes different rows.
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.execute(query)).all()
+            for row in rows:
+                await self.publish(Event.model_validate_json(row.event))
+            if rows:
+                await session.execute(
+                    update(self.table)
+                    .where(self.table.c.id.in_([row.id for row in rows]))
+                    .values(published_at=datetime.now(UTC))
+                )
+        return len(rows)
+
+    async def run_relay(self, *, interval_seconds: float, grace_seconds: float) -> None:
+        """Relay forever (until cancelled), surviving database and Redis outages."""
+        while True:
+            try:
+                while await self.relay_once(grace_seconds=grace_seconds) > 0:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("outbox relay pass failed; retrying", exc_info=True)
+            await asyncio.sleep(interval_seconds)

@@ -1,0 +1,53 @@
+"""Who is calling, and which organizations' data they may reach.
+
+Every route takes a :class:`Principal`; repositories filter by :meth:`Principal.org_scope`
+so authorization is checked per object, in the query, not after the fact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from uuid import UUID
+
+
+class PrincipalKind(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+    PORTAL = "portal"
+    CUSTOMER = "customer"
+    SERVICE = "service"
+
+
+STAFF = frozenset({PrincipalKind.ADMIN, PrincipalKind.AGENT, PrincipalKind.SERVICE})
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: PrincipalKind
+    subject_id: UUID
+    name: str
+    organization_ids: frozenset[UUID] = field(default_factory=frozenset)
+    agent_id: UUID | None = None
+    contact_id: UUID | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind in STAFF
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind in (PrincipalKind.ADMIN, PrincipalKind.SERVICE)
+
+    def org_scope(self) -> frozenset[UUID] | None:
+        """``None`` for staff (every organization), else the organizations this caller serves."""
+        return None if self.is_staff else self.organization_ids
+
+    def can_see_organization(self, organization_id: UUID | None) -> bool:
+        if self.is_staff:
+            return True
+        return organization_id is not None and organization_id in self.organization_ids
+
+    @property
+    def audit_ref(self) -> str:
+        return f"{self.kind.value}:{self.subject_id}"

@@ -1,0 +1,63 @@
+"""Settings base shared by every service.
+
+Knobs common to all services are read from ``HELPDESK_*`` variables; a service's own knobs
+carry its prefix (``TICKET_API_DATABASE_URL``). Every knob is documented in ``.env.example``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me"
+
+
+def common(name: str, default: Any, **kwargs: Any) -> Any:
+    """A field read from the unprefixed ``HELPDESK_<NAME>`` variable in every service."""
+    return Field(default, validation_alias=AliasChoices(f"HELPDESK_{name.upper()}"), **kwargs)
+
+
+class ServiceSettings(BaseSettings):
+    """Base for each service's settings; subclasses set ``service_name`` and ``env_prefix``."""
+
+    service_name: ClassVar[str]
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    env: Literal["dev", "test", "prod"] = common("env", "dev")
+    log_level: str = common("log_level", "INFO")
+    var_dir: Path = common("var_dir", Path("var"))
+    redis_url: str = common("redis_url", "redis://127.0.0.1:6379/0")
+    public_base_url: str = common("public_base_url", "http://127.0.0.1:8080")
+    secret_key: SecretStr = common(
+        "secret_key", SecretStr(PLACEHOLDER_SECRET), description="signs links and tokens"
+    )
+
+    database_url: str = ""
+    db_pool_size: int = Field(10, ge=1, le=200)
+    db_echo: bool = False
+    # arq: how many jobs one worker runs at once and how often it polls.
+    worker_max_jobs: int = Field(100, ge=1)
+    worker_poll_delay_seconds: float = Field(0.05, gt=0)
+    outbox_relay_interval_seconds: float = Field(1.0, gt=0)
+    outbox_relay_grace_seconds: float = Field(5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _defaults_and_safety(self) -> ServiceSettings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.var_dir / f'{self.service_name}.db'}"
+        if self.env == "prod" and self.secret_key.get_secret_value() == PLACEHOLDER_SECRET:
+            raise ValueError("HELPDESK_SECRET_KEY must be set to a real secret in production")
+        return self
+
+    @property
+    def schema_name(self) -> str:
+        """The PostgreSQL schema this service owns (ignored on SQLite: one file per service)."""
+        return self.service_name
+
+
+def service_config(env_prefix: str) -> SettingsConfigDict:
+    """The settings configuration of one service: its own prefix, the shared ``.env`` file."""
+    return SettingsConfigDict(env_prefix=env_prefix, env_file=".env", extra="ignore", populate_by_name=True)

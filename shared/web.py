@@ -1,0 +1,112 @@
+"""The FastAPI application shell every service shares: request ids, problems, health, logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Table
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.health import Check, health_router
+from shared.ids import new_id
+from shared.logging import configure_logging, request_id_var
+from shared.problems import install_problem_handlers, internal_error_response
+from shared.runtime import READINESS_CHECKS, Runtime
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """Takes a sane incoming ``X-Request-ID`` (the gateway sets one) or makes one, binds it
+    for logs and outgoing calls, and echoes it on the response. Unexpected exceptions are
+    logged and answered here as a 500 problem carrying that id. Pure ASGI: no per-request
+    task overhead."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next(
+            (value.decode("latin-1") for key, value in scope["headers"] if key == REQUEST_ID_HEADER.encode()),
+            "",
+        )
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else new_id().hex
+        token = request_id_var.set(request_id)
+
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [
+                    h for h in message.get("headers", []) if h[0].lower() != REQUEST_ID_HEADER.encode()
+                ]
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            await internal_error_response(scope.get("path", ""))(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
+
+
+def runtime_lifespan(settings: ServiceSettings, outbox: Table) -> Lifespan:
+    """Configure logs, open the service's runtime on start-up and close it on shutdown."""
+    configure_logging(settings.service_name, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = await Runtime.open(settings, outbox)
+        try:
+            yield
+        finally:
+            await app.state.runtime.close()
+
+    return lifespan
+
+
+def create_service_app(
+    *,
+    title: str,
+    description: str,
+    version: str,
+    lifespan: Lifespan,
+    routers: Sequence[APIRouter],
+    readiness_checks: Mapping[str, Check] = READINESS_CHECKS,
+    openapi_tags: list[dict[str, Any]] | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        openapi_tags=openapi_tags,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health_router(readiness_checks))
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,97 @@
+"""Building a service's arq worker: one queue, JSON jobs, idempotent event handling.
+
+Each service's ``worker.py`` calls :func:`worker_settings` and exposes the result as
+``WorkerSettings`` for ``arq services.<name>.worker.WorkerSettings``. The worker also runs the
+service's outbox relay, so events left behind by a crash are published again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from arq import Retry
+from arq.cron import CronJob
+
+from shared.consumer import EventConsumer, is_transient
+from shared.events import Event, Service
+from shared.logging import bind_request_id
+from shared.queue import HANDLE_EVENT, KEEP_RESULT_SECONDS, deserialize, queue_name, redis_settings, serialize
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Context = dict[str, Any]
+Hook = Callable[[Context], Awaitable[None]]
+
+# A killed job is re-run only after the longest timeout + 10 s: keep timeouts short.
+JOB_TIMEOUT_SECONDS = 30
+MAX_TRIES = 25
+MAX_BACKOFF_SECONDS = 300
+
+
+def retry_delay_seconds(job_try: int) -> float:
+    """Exponential backoff: 1, 2, 4 … seconds, capped at five minutes."""
+    return float(min(2 ** max(job_try - 1, 0), MAX_BACKOFF_SECONDS))
+
+
+async def handle_event(ctx: Context, raw_event: dict[str, Any]) -> str:
+    event = Event.model_validate(raw_event)
+    consumer: EventConsumer = ctx["consumer"]
+    with bind_request_id(event.request_id):
+        try:
+            outcome = await consumer.consume(event)
+        except Exception as error:
+            if is_transient(error):
+                delay = retry_delay_seconds(ctx.get("job_try", 1))
+                log.warning("transient failure on %s, retry in %ss", event.type, delay, exc_info=True)
+                raise Retry(defer=delay) from error
+            raise
+    log.info("event %s %s", event.type, outcome.value, extra={"event_id": str(event.id)})
+    return outcome.value
+
+
+def worker_settings(
+    service: Service,
+    settings: ServiceSettings,
+    *,
+    startup: Hook,
+    shutdown: Hook,
+    functions: Sequence[Callable[..., Awaitable[Any]]] = (),
+    cron_jobs: Sequence[CronJob] = (),
+) -> dict[str, Any]:
+    """Keyword arguments for ``arq.Worker``. ``startup`` must put an ``EventConsumer`` in ctx["consumer"]."""
+    return {
+        "functions": [handle_event, *functions],
+        "cron_jobs": list(cron_jobs),
+        "queue_name": queue_name(service),
+        "redis_settings": redis_settings(settings.redis_url),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "max_jobs": settings.worker_max_jobs,
+        "poll_delay": settings.worker_poll_delay_seconds,
+        "job_timeout": JOB_TIMEOUT_SECONDS,
+        "keep_result": KEEP_RESULT_SECONDS,
+        "max_tries": MAX_TRIES,
+        "health_check_interval": 15,
+    }
+
+
+def start_background(ctx: Context, name: str, coroutine: Awaitable[None]) -> None:
+    """Run ``coroutine`` for the worker's lifetime (e.g. the outbox relay)."""
+    ctx.setdefault("background", {})[name] = asyncio.ensure_future(coroutine)
+
+
+async def stop_background(ctx: Context) -> None:
+    for task in ctx.get("background", {}).values():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+assert handle_event.__name__ == HANDLE_EVENT

@@ -1,0 +1,249 @@
+"""The outbox on real PostgreSQL and Redis: an event committed with its change reaches each
+subscriber's consumer exactly once, whatever crashes between commit, publish and consume."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+from arq.worker import Worker
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ticket_api.models import outbox as ticket_api_outbox
+from services.ticket_api.settings import Settings as TicketApiSettings
+from services.triage.models import processed_event as triage_processed_event
+from services.triage.settings import Settings as TriageSettings
+from shared import events as ev
+from shared.consumer import EventConsumer, TransientError
+from shared.queue import queue_name
+from shared.runtime import Runtime
+from shared.uow import UnitOfWork
+from shared.worker import worker_settings
+from tests.conftest import REDIS_URL, truncate_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+TRIAGE_QUEUE = queue_name(ev.Service.TRIAGE)
+
+# Commits an event, then dies before the event loop can run the publish that commit scheduled.
+CRASH_AFTER_COMMIT = """
+import asyncio, os, uuid
+from services.ticket_api.models import outbox
+from services.ticket_api.settings import Settings
+from shared import events as ev
+from shared.runtime import Runtime
+from shared.uow import UnitOfWork
+
+async def main():
+    runtime = await Runtime.open(Settings(), outbox)
+    payload = ev.AgentV1(agent_id=uuid.uuid4(), email="a@helpdesk.test", name="A", skills=[],
+                         timezone="UTC", working_hours={}, capacity=1, active=True)
+    event = ev.new_event(ev.EventType.AGENT_CREATED, payload, producer=ev.Service.TICKET_API,
+                         subject="agent:1")
+    async with runtime.sessions() as session:
+        uow = UnitOfWork(session, runtime.outbox)
+        await uow.record(event)
+        await uow.commit()
+        os._exit(9)
+
+asyncio.run(main())
+"""
+
+
+def _pg(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@pytest.fixture
+async def clean(postgres_url: str, redis: Redis) -> AsyncIterator[str]:
+    await truncate_schema(postgres_url, "ticket_api")
+    await truncate_schema(postgres_url, "triage")
+    connection = await asyncpg.connect(_pg(postgres_url))
+    await connection.execute("CREATE TABLE IF NOT EXISTS triage.test_effect (event_id uuid NOT NULL)")
+    await connection.execute("TRUNCATE triage.test_effect")
+    await connection.close()
+    yield postgres_url
+
+
+@pytest.fixture
+async def ticket_api_runtime(clean: str) -> AsyncIterator[Runtime]:
+    runtime = await Runtime.open(
+        TicketApiSettings(database_url=clean, redis_url=REDIS_URL), ticket_api_outbox
+    )
+    yield runtime
+    await runtime.close()
+
+
+async def record_effect(session: AsyncSession, event: ev.Event) -> None:
+    await session.execute(text("INSERT INTO test_effect (event_id) VALUES (:id)"), {"id": event.id})
+
+
+async def drain_triage_queue(database_url: str, handler: Any = record_effect) -> None:
+    """Run triage's worker in burst mode with a consumer whose effect is a row per event."""
+    settings = TriageSettings(database_url=database_url, redis_url=REDIS_URL)
+    runtime = await Runtime.open(settings, ticket_api_outbox)
+    consumer = EventConsumer(
+        table=triage_processed_event,
+        sessions=runtime.sessions,
+        handlers={event_type.value: handler for event_type in ev.EventType},
+    )
+
+    async def noop(ctx: dict[str, Any]) -> None:
+        return None
+
+    options = worker_settings(ev.Service.TRIAGE, settings, startup=noop, shutdown=noop)
+    options.update(burst=True, handle_signals=False, ctx={"consumer": consumer}, poll_delay=0.01)
+    worker = Worker(**options)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+        await runtime.close()
+
+
+async def effects(database_url: str) -> list[UUID]:
+    connection = await asyncpg.connect(_pg(database_url))
+    try:
+        return [row["event_id"] for row in await connection.fetch("SELECT event_id FROM triage.test_effect")]
+    finally:
+        await connection.close()
+
+
+def agent_event() -> ev.Event:
+    payload = ev.AgentV1(
+        agent_id=uuid4(),
+        email="b@helpdesk.test",
+        name="B",
+        skills=[],
+        timezone="UTC",
+        working_hours={},
+        capacity=1,
+        active=True,
+    )
+    return ev.new_event(
+        ev.EventType.AGENT_CREATED, payload, producer=ev.Service.TICKET_API, subject="agent:2"
+    )
+
+
+async def test_crash_between_commit_and_publish_loses_nothing_and_duplicates_nothing(
+    clean: str, redis: Redis, ticket_api_runtime: Runtime
+) -> None:
+    env = {
+        **os.environ,
+        "TICKET_API_DATABASE_URL": clean,
+        "HELPDESK_REDIS_URL": REDIS_URL,
+        "PYTHONPATH": str(ROOT),
+    }
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", CRASH_AFTER_COMMIT, env=env, cwd=ROOT)
+    assert await child.wait() == 9
+    assert await redis.zcard(TRIAGE_QUEUE) == 0, "the crash happened before publishing"
+
+    # The relay finds the committed, unpublished event and publishes it.
+    assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 1
+    assert await redis.zcard(TRIAGE_QUEUE) == 1
+
+    # A relay that dies after publishing but before marking publishes again: same job id, no new job.
+    async with ticket_api_runtime.sessions() as session, session.begin():
+        await session.execute(text("UPDATE outbox SET published_at = NULL"))
+    assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 1
+    assert await redis.zcard(TRIAGE_QUEUE) == 1
+
+    await drain_triage_queue(clean)
+    # Much later, after arq forgot the job, the event is published yet again: a second job runs,
+    # and the consumer's processed-event record absorbs it.
+    for key in await redis.keys("arq:*"):
+        await redis.delete(key)
+    async with ticket_api_runtime.sessions() as session, session.begin():
+        await session.execute(text("UPDATE outbox SET published_at = NULL"))
+    assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 1
+    assert await redis.zcard(TRIAGE_QUEUE) == 1
+    await drain_triage_queue(clean)
+
+    assert len(await effects(clean)) == 1
+    assert await redis.zcard(TRIAGE_QUEUE) == 0
+
+
+async def test_committed_events_are_published_at_once_and_marked(
+    clean: str, redis: Redis, ticket_api_runtime: Runtime
+) -> None:
+    event = agent_event()
+    async with ticket_api_runtime.sessions() as session:
+        uow = UnitOfWork(session, ticket_api_runtime.outbox)
+        await uow.record(event)
+        await uow.commit()
+    await ticket_api_runtime.outbox.drain()
+
+    assert await redis.zcard(TRIAGE_QUEUE) == 1
+    assert await redis.exists(f"arq:job:{event.id}:{TRIAGE_QUEUE}")
+    assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 0, "already marked published"
+    await drain_triage_queue(clean)
+    assert await effects(clean) == [event.id]
+
+
+async def test_rolled_back_events_are_never_published(
+    clean: str, redis: Redis, ticket_api_runtime: Runtime
+) -> None:
+    async with ticket_api_runtime.sessions() as session:
+        uow = UnitOfWork(session, ticket_api_runtime.outbox)
+        await uow.record(agent_event())
+        await uow.rollback()
+    await ticket_api_runtime.outbox.drain()
+
+    assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 0
+    assert await redis.zcard(TRIAGE_QUEUE) == 0
+
+
+async def test_relay_waits_for_the_grace_period(
+    clean: str, redis: Redis, ticket_api_runtime: Runtime
+) -> None:
+    async with ticket_api_runtime.sessions() as session, session.begin():
+        await ticket_api_runtime.outbox.record(session, agent_event())
+    assert await ticket_api_runtime.outbox.relay_once(grace_seconds=60) == 0
+    assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 1
+
+
+async def test_concurrent_duplicate_deliveries_apply_once(clean: str) -> None:
+    settings = TriageSettings(database_url=clean, redis_url=REDIS_URL)
+    runtime = await Runtime.open(settings, ticket_api_outbox)
+    consumer = EventConsumer(
+        table=triage_processed_event, sessions=runtime.sessions, handlers={"agent.created": record_effect}
+    )
+    event = agent_event()
+    try:
+        outcomes = await asyncio.gather(*(consumer.consume(event) for _ in range(8)))
+    finally:
+        await runtime.close()
+    assert sorted(outcomes) == ["applied"] + ["duplicate"] * 7
+    assert await effects(clean) == [event.id]
+
+
+async def test_a_failed_effect_is_retried_and_then_applied_once(
+    clean: str, redis: Redis, ticket_api_runtime: Runtime
+) -> None:
+    attempts = []
+
+    async def flaky(session: AsyncSession, event: ev.Event) -> None:
+        attempts.append(event.id)
+        await record_effect(session, event)
+        if len(attempts) == 1:
+            raise TransientError("peer down")
+
+    event = agent_event()
+    async with ticket_api_runtime.sessions() as session:
+        uow = UnitOfWork(session, ticket_api_runtime.outbox)
+        await uow.record(event)
+        await uow.commit()
+    await ticket_api_runtime.outbox.drain()
+    # Burst mode waits for the deferred retry (about a second) before it stops.
+    await drain_triage_queue(clean, handler=flaky)
+    # The first attempt rolled back its effect together with its processed-event row.
+    assert attempts == [event.id, event.id]
+    assert await effects(clean) == [event.id]
