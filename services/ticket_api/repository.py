@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import cast, delete, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -171,11 +172,19 @@ async def list_agents(
     query = select(Agent).order_by(col(Agent.id)).limit(limit)
     if active is not None:
         query = query.where(col(Agent.active) == active)
+    if skill is not None:
+        query = query.where(_has_skill(session, skill))
     if after is not None:
         query = query.where(col(Agent.id) > after)
-    agents = (await session.scalars(query)).all()
-    # Skills are a small JSON list; filtering here keeps the query portable across databases.
-    return [a for a in agents if skill is None or skill in a.skills]
+    return (await session.scalars(query)).all()
+
+
+def _has_skill(session: AsyncSession, skill: str) -> Any:
+    """Agents whose JSON ``skills`` list contains ``skill``."""
+    if dialect_of(session) == "postgresql":
+        return cast(Agent.__table__.c.skills, JSONB).contains([skill])  # type: ignore[attr-defined]
+    skills = func.json_each(Agent.__table__.c.skills).table_valued("value")  # type: ignore[attr-defined]
+    return exists(select(literal(1)).select_from(skills).where(skills.c.value == skill))
 
 
 # --- tickets -----------------------------------------------------------------------------

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from tests.ticket_api.conftest import Actors, new_ticket
+
+
+async def test_contacts_join_the_organization_owning_their_email_domain(api: Actors) -> None:
+    ticket = (
+        await api.client.post(
+            "/api/v1/tickets", json=new_ticket(contact={"email": "Wile@ACME.test"}), headers=api.admin
+        )
+    ).json()
+    assert ticket["organization_id"] == api.org_a["id"]
+    stranger = (
+        await api.client.post(
+            "/api/v1/tickets", json=new_ticket(contact={"email": "x@elsewhere.test"}), headers=api.admin
+        )
+    ).json()
+    assert stranger["organization_id"] is None
+
+
+async def test_an_email_domain_belongs_to_one_organization(api: Actors) -> None:
+    response = await api.client.post(
+        "/api/v1/organizations",
+        json={"name": "Copycat", "support_tier": "block", "email_domains": ["acme.test"]},
+        headers=api.admin,
+    )
+    assert response.status_code == 409
+    assert "acme.test" in response.json()["detail"]
+    listing = await api.client.get("/api/v1/organizations", headers=api.admin)
+    assert sorted(o["name"] for o in listing.json()["items"]) == ["Acme", "Globex"]
+
+
+async def test_marking_the_sla_signed_emits_its_event_once(api: Actors) -> None:
+    path = f"/api/v1/organizations/{api.org_a['id']}"
+    signed = await api.client.patch(path, json={"sla_signed": True}, headers=api.admin)
+    assert signed.status_code == 200
+    assert signed.json()["sla_signed"] is True
+    assert signed.json()["sla_signed_at"] is not None
+    again = await api.client.patch(path, json={"sla_signed": True}, headers=api.admin)
+    assert again.json()["sla_signed_at"] == signed.json()["sla_signed_at"]
+    assert (await api.outbox_types()).count("organization.sla_signed") == 1
+
+
+async def test_organization_input_and_permissions(api: Actors) -> None:
+    for bad in ({"support_tier": "gold"}, {"timezone": "Nowhere/Land"}, {"email_domains": ["not a domain"]}):
+        response = await api.client.post(
+            "/api/v1/organizations", json={"name": "X", "support_tier": "hourly", **bad}, headers=api.admin
+        )
+        assert response.status_code == 422, bad
+    forbidden = await api.client.post(
+        "/api/v1/organizations", json={"name": "X", "support_tier": "hourly"}, headers=api.agent
+    )
+    assert forbidden.status_code == 403
+    own = await api.client.get("/api/v1/organizations", headers=api.portal_a)
+    assert [o["id"] for o in own.json()["items"]] == [api.org_a["id"]]
+    assert (
+        await api.client.patch(
+            f"/api/v1/organizations/{api.org_a['id']}", json={"name": "Y"}, headers=api.portal_a
+        )
+    ).status_code == 403
