@@ -67,8 +67,10 @@ async def clean(postgres_url: str, redis: Redis) -> AsyncIterator[str]:
     await truncate_schema(postgres_url, "ticket_api")
     await truncate_schema(postgres_url, "triage")
     connection = await asyncpg.connect(_pg(postgres_url))
-    await connection.execute("CREATE TABLE IF NOT EXISTS triage.test_effect (event_id uuid NOT NULL)")
-    await connection.execute("TRUNCATE triage.test_effect")
+    # Outside the triage schema, so the migration check never sees it.
+    await connection.execute("CREATE SCHEMA IF NOT EXISTS test_support")
+    await connection.execute("CREATE TABLE IF NOT EXISTS test_support.effect (event_id uuid NOT NULL)")
+    await connection.execute("TRUNCATE test_support.effect")
     await connection.close()
     yield postgres_url
 
@@ -83,7 +85,7 @@ async def ticket_api_runtime(clean: str) -> AsyncIterator[Runtime]:
 
 
 async def record_effect(session: AsyncSession, event: ev.Event) -> None:
-    await session.execute(text("INSERT INTO test_effect (event_id) VALUES (:id)"), {"id": event.id})
+    await session.execute(text("INSERT INTO test_support.effect (event_id) VALUES (:id)"), {"id": event.id})
 
 
 async def drain_triage_queue(database_url: str, handler: Any = record_effect) -> None:
@@ -112,7 +114,7 @@ async def drain_triage_queue(database_url: str, handler: Any = record_effect) ->
 async def effects(database_url: str) -> list[UUID]:
     connection = await asyncpg.connect(_pg(database_url))
     try:
-        return [row["event_id"] for row in await connection.fetch("SELECT event_id FROM triage.test_effect")]
+        return [row["event_id"] for row in await connection.fetch("SELECT event_id FROM test_support.effect")]
     finally:
         await connection.close()
 

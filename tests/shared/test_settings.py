@@ -48,7 +48,9 @@ def test_service_knobs_carry_the_service_prefix(monkeypatch: pytest.MonkeyPatch)
     assert service_settings(Service.BILLING).db_pool_size != 7
 
 
-def test_default_database_is_a_sqlite_file_per_service(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_default_database_is_a_sqlite_file_per_service(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("HELPDESK_VAR_DIR", str(tmp_path))
     monkeypatch.delenv("NOTIFIER_DATABASE_URL", raising=False)
     assert service_settings(Service.NOTIFIER).database_url == f"sqlite+aiosqlite:///{tmp_path}/notifier.db"

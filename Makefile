@@ -1,0 +1,40 @@
+# Helpdesk: the commands a developer and CI need. `make test` is the one test command.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: bootstrap run check-run test migrate lint fmt clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+## run: everything locally (Redis, migrations, seed, services, workers, gateway, SMTP sink); Ctrl-C stops
+run: bootstrap
+	$(PY) -m deploy.local.run
+
+## check-run: boot the stack, verify every part answers, print where things are, stop
+check-run: bootstrap
+	$(PY) -m deploy.local.run --check
+
+## test: the whole suite against real PostgreSQL and Redis (started here when needed)
+test: bootstrap
+	@scripts/ensure_test_services.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## migrate: apply every service's migrations (HELPDESK_* / <SERVICE>_DATABASE_URL decide where)
+migrate: bootstrap
+	$(PY) -m shared.migrate
+
+## lint: ruff, then mypy (its settings, strict for shared/, live in pyproject.toml)
+lint: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/mypy shared deploy
+
+fmt: bootstrap
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+## clean: remove local state (databases, mail, logs) and caches; keeps .venv
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,252 @@
+"""The gateway template renders, passes ``nginx -t``, and behaves: routing by path, request ids,
+problem+json errors, body limits and rate limits — with a real nginx in front of tiny HTTP
+upstreams on free ports (no mocks of nginx)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.local import gateway as gw
+from deploy.local.probes import free_ports, http_status
+
+NGINX = gw.nginx_binary()
+needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (scripts/bootstrap.sh)")
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    """Answers every request with JSON naming the upstream and echoing what nginx sent."""
+
+    protocol_version = "HTTP/1.1"
+    upstream_name = "?"
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = json.dumps(
+            {
+                "upstream": self.upstream_name,
+                "path": self.path,
+                "request_id": self.headers.get("X-Request-ID"),
+                "forwarded_for": self.headers.get("X-Forwarded-For"),
+                "forwarded_proto": self.headers.get("X-Forwarded-Proto"),
+                "connection": self.headers.get("Connection"),
+            }
+        ).encode()
+        status = 503 if self.path.endswith("/unavailable") else 200
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Request-ID", "from-upstream-must-be-hidden")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _serve(name: str) -> ThreadingHTTPServer:
+    handler = type(f"Echo_{name}", (_EchoHandler,), {"upstream_name": name})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    config: gw.LocalGateway
+
+
+def _gateway(tmp_path: Path, upstreams: dict[str, str], **limits: object) -> gw.LocalGateway:
+    (port,) = free_ports(1)
+    return gw.LocalGateway(
+        listen=f"127.0.0.1:{port}",
+        run_dir=tmp_path / "gateway",
+        access_log=tmp_path / "log" / "gateway.access.log",
+        upstreams=upstreams,
+        **limits,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[RunningGateway]:
+    servers = {name: _serve(name) for name in gw.SERVICES}
+    upstreams = {name: f"127.0.0.1:{server.server_address[1]}" for name, server in servers.items()}
+    config = _gateway(tmp_path, upstreams, rate_per_client="5r/s", burst_per_client=5)
+    gw.check(config)
+    assert NGINX is not None
+    log = open(tmp_path / "nginx.log", "wb")  # noqa: SIM115 - closed in the teardown
+    process = subprocess.Popen(config.command(NGINX), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://{config.listen}"
+    try:
+        deadline = time.monotonic() + 10
+        while http_status(f"{url}/healthz") != 200:
+            assert process.poll() is None, (tmp_path / "nginx.log").read_text()
+            assert time.monotonic() < deadline, "nginx did not answer /healthz within 10 s"
+            time.sleep(0.05)
+        yield RunningGateway(url=url, config=config)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
+
+
+def test_template_placeholders_are_all_gw_prefixed() -> None:
+    text = gw.TEMPLATE.read_text()
+    assert gw.placeholders(text) >= {"GW_LISTEN", "GW_TICKET_API_UPSTREAM", "GW_RUN_DIR"}
+    # A ${name} that is not GW_* would be left alone by the container's envsubst filter and then
+    # break nginx; nginx's own variables are written $name.
+    assert "${" not in gw.PLACEHOLDER.sub("", text)
+
+
+def test_render_refuses_missing_values() -> None:
+    with pytest.raises(gw.GatewayError, match="GW_LISTEN"):
+        gw.render_text({})
+
+
+@needs_nginx
+def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
+    config = gw.default_local(
+        tmp_path, "127.0.0.1:18080", {s: 18101 + i for i, s in enumerate(gw.SERVICES)}, {}
+    )
+    output = gw.check(config)
+    assert "test is successful" in output
+    text = config.conf_path.read_text()
+    assert "${GW_" not in text
+    assert str(tmp_path.resolve() / "gateway" / "nginx.pid") in text
+
+
+@needs_nginx
+def test_routes_each_prefix_to_its_service(gateway: RunningGateway) -> None:
+    expected = {
+        "/api/v1/triage/decisions": "triage",
+        "/api/v1/notifications/log": "notifier",
+        "/api/v1/webhooks/subscriptions": "notifier",
+        "/api/v1/billing/invoices": "billing",
+        "/api/v1/tickets": "ticket_api",
+        "/api/v1/organizations/1": "ticket_api",
+        "/api/v1/inbound/email": "ticket_api",
+        "/_services/billing/readyz": "billing",
+    }
+    with httpx.Client(base_url=gateway.url, headers={"Authorization": "Bearer routing"}) as client:
+        for path, service in expected.items():
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.text)
+            body = response.json()
+            assert body["upstream"] == service, path
+            assert body["path"] == ("/readyz" if path.startswith("/_services/") else path)
+            # Keepalive to the upstream needs HTTP/1.1 with the hop-by-hop header cleared.
+            assert body["connection"] is None
+            assert body["forwarded_proto"] == "http"
+            assert body["forwarded_for"] == "127.0.0.1"
+            time.sleep(0.25)  # stay under the 5 r/s test limit
+
+
+@needs_nginx
+def test_request_id_is_kept_when_sane_and_generated_otherwise(gateway: RunningGateway) -> None:
+    with httpx.Client(base_url=gateway.url) as client:
+        kept = client.get(
+            "/api/v1/tickets", headers={"X-Request-ID": "abc-123-def-456", "X-Forwarded-For": "6.6.6.6"}
+        )
+        assert kept.json()["request_id"] == "abc-123-def-456"
+        assert kept.json()["forwarded_for"] == "127.0.0.1", "a client must not choose its own address"
+        assert kept.headers.get_list("X-Request-ID") == ["abc-123-def-456"]  # upstream's one hidden
+        time.sleep(0.25)
+        replaced = client.get("/api/v1/tickets", headers={"X-Request-ID": 'bad id" with quotes'})
+        generated = replaced.headers["X-Request-ID"]
+        assert len(generated) == 32 and generated == replaced.json()["request_id"]
+
+
+@needs_nginx
+def test_gateway_errors_are_problem_json(gateway: RunningGateway, tmp_path: Path) -> None:
+    with httpx.Client(base_url=gateway.url) as client:
+        not_found = client.get("/no/such/page")
+        assert not_found.status_code == 404
+        assert not_found.headers["Content-Type"] == "application/problem+json"
+        problem = not_found.json()
+        assert problem["status"] == 404 and problem["title"] == "Not Found" and problem["type"]
+        assert problem["request_id"] == not_found.headers["X-Request-ID"]
+
+        too_big = client.post("/api/v1/tickets", content=b"x" * (2 * 1024 * 1024))
+        assert too_big.status_code == 413
+        assert too_big.json()["status"] == 413
+        time.sleep(0.25)
+        inbound = client.post("/api/v1/inbound/email", content=b"x" * (2 * 1024 * 1024))
+        assert inbound.status_code == 200, "inbound mail may be up to 26m"
+
+        # A service's own error passes through untouched (no interception).
+        time.sleep(0.25)
+        passthrough = client.get("/api/v1/tickets/unavailable")
+        assert passthrough.status_code == 503 and passthrough.json()["upstream"] == "ticket_api"
+
+
+@needs_nginx
+def test_unreachable_upstream_is_502_problem(tmp_path: Path) -> None:
+    dead = {name: f"127.0.0.1:{port}" for name, port in zip(gw.SERVICES, free_ports(4), strict=True)}
+    config = _gateway(tmp_path, dead)
+    gw.check(config)
+    assert NGINX is not None
+    process = subprocess.Popen(config.command(NGINX), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://{config.listen}"
+        deadline = time.monotonic() + 10
+        while http_status(f"{url}/healthz") != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        response = httpx.get(f"{url}/api/v1/billing/invoices")
+        assert response.status_code == 502
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert response.json()["title"] == "Bad Gateway"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@needs_nginx
+def test_rate_limit_answers_429_problem_per_client(gateway: RunningGateway) -> None:
+    with httpx.Client(base_url=gateway.url, headers={"Authorization": "Bearer flood"}) as client:
+        statuses = [client.get("/api/v1/tickets").status_code for _ in range(20)]
+        assert 429 in statuses and statuses[0] == 200
+        limited = client.get("/api/v1/tickets")
+        assert limited.status_code == 429
+        assert limited.headers["Content-Type"] == "application/problem+json"
+        assert limited.headers["Retry-After"] == "1"
+        assert limited.headers["X-Request-ID"]
+        # Another credential has its own budget.
+        other = client.get("/api/v1/tickets", headers={"Authorization": "Bearer someone-else"})
+        assert other.status_code == 200
+
+
+@needs_nginx
+def test_access_log_is_json_with_request_id_and_upstream_timing(gateway: RunningGateway) -> None:
+    httpx.get(f"{gateway.url}/api/v1/triage/x", headers={"X-Request-ID": "log-check-0001"})
+    # The log is buffered (flush=1s); a clean stop flushes it too, but polling keeps nginx running.
+    log_path = gateway.config.access_log
+    deadline = time.monotonic() + 5
+    entries: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        if log_path.exists():
+            entries = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+            if any(e["request_id"] == "log-check-0001" for e in entries):
+                break
+        time.sleep(0.2)
+    entry = next(e for e in entries if e["request_id"] == "log-check-0001")
+    assert entry["status"] == 200 and entry["uri"] == "/api/v1/triage/x"
+    assert entry["upstream_response_time"] not in ("", "-")

@@ -1,0 +1,214 @@
+"""The local run: ``start_stack`` boots the real stack and leaves nothing behind; the ``make run``
+supervisor stops everything on SIGTERM or when a child dies, refuses a second run on the same var
+dir, and names a taken port. Real processes throughout (nginx, redis-server, uvicorn, arq)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.local import gateway as gw
+from deploy.local.probes import free_ports
+from deploy.local.procs import kill_stale, pid_alive, read_live_pid, write_pid_file
+from deploy.local.stack import ROOT, SERVICES, Ports, StackError, start_stack
+
+needs_binaries = pytest.mark.skipif(
+    gw.nginx_binary() is None or shutil.which("redis-server") is None,
+    reason="nginx and redis-server are needed (scripts/bootstrap.sh installs them)",
+)
+
+
+def test_kill_stale_kills_recorded_process_groups_only(tmp_path: Path) -> None:
+    leftover = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        write_pid_file(tmp_path / "worker.pid", leftover.pid)
+        # Our own pid with a wrong start time stands for a pid reused by an unrelated process.
+        (tmp_path / "reused.pid").write_text(f'{{"pid": {os.getpid()}, "start_time": "1"}}\n')
+        killed = kill_stale(tmp_path)
+        assert killed == [f"worker (pid {leftover.pid})"]
+        assert leftover.wait(timeout=5) == -signal.SIGKILL
+        assert not list(tmp_path.glob("*.pid"))
+    finally:
+        if leftover.poll() is None:
+            leftover.kill()
+            leftover.wait()
+
+
+def test_read_live_pid_tells_live_from_stale(tmp_path: Path) -> None:
+    write_pid_file(tmp_path / "me.pid", os.getpid())
+    assert read_live_pid(tmp_path / "me.pid") == os.getpid()
+    (tmp_path / "junk.pid").write_text("not json")
+    assert read_live_pid(tmp_path / "junk.pid") is None
+    assert read_live_pid(tmp_path / "missing.pid") is None
+
+
+@needs_binaries
+def test_a_taken_port_is_named_with_its_knob(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        ports = replace(Ports.free(), gateway=taken)
+        expected = rf"{taken} \(gateway; set HELPDESK_GATEWAY_PORT\)"
+        with pytest.raises(StackError, match=expected), start_stack(var_dir=tmp_path / "var", ports=ports):
+            pass
+    assert not (tmp_path / "var" / "run" / "supervisor.pid").exists()
+
+
+@pytest.mark.stack
+@needs_binaries
+def test_start_stack_boots_everything_and_leaves_nothing(tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    with start_stack(var_dir=var_dir) as stack:
+        assert stack.start_redis and not stack.redis_url.endswith(":6379/0"), "tests get a private Redis"
+        with httpx.Client(base_url=stack.gateway_url, timeout=10) as client:
+            assert client.get("/healthz").status_code == 200
+            for service in SERVICES:
+                assert client.get(f"/_services/{service}/readyz").status_code == 200, service
+            response = client.get("/api/v1/tickets", headers={"X-Request-ID": "stack-test-0001"})
+            assert response.headers["X-Request-ID"] == "stack-test-0001"
+            missing = client.get("/definitely/not/here")
+            assert missing.status_code == 404
+            assert missing.headers["Content-Type"] == "application/problem+json"
+        assert stack.mail_dir == var_dir.resolve() / "mail" and stack.mail_dir.is_dir()
+        if (ROOT / "services" / "ticket_api" / "seed.py").is_file():
+            assert stack.credentials(), "the seed writes credentials.json"
+        assert "gateway" in stack.summary()
+        stack.check_alive()
+        # What reliability tests do: kill a worker hard, see it reported, bring it back.
+        stack.kill("triage-worker")
+        with pytest.raises(StackError, match="triage-worker exited"):
+            stack.check_alive()
+        stack.restart("triage-worker")
+        stack.restart("billing-api")
+        stack.check_alive()
+        pids = [child.pid for child in stack.children.values() if child.pid]
+        assert len(pids) >= 10
+    assert not [pid for pid in pids if pid_alive(pid)], "every process must be gone after the block"
+    assert not list((var_dir / "run").glob("*.pid"))
+
+
+@dataclass
+class Supervisor:
+    process: subprocess.Popen[str]
+    lines: queue.Queue[str]
+    output: list[str]
+    var_dir: Path
+    env: dict[str, str]
+
+    def wait_for(self, text: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                assert self.process.poll() is None, "".join(self.output)
+                continue
+            if text in line:
+                return
+        raise AssertionError(f"no {text!r} within {timeout} s:\n{''.join(self.output)}")
+
+    def child_pids(self) -> dict[str, int]:
+        found = {path.stem: read_live_pid(path) for path in (self.var_dir / "run").glob("*.pid")}
+        return {name: pid for name, pid in found.items() if pid is not None and name != "supervisor"}
+
+
+@pytest.fixture
+def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
+    var_dir = tmp_path / "var"
+    (redis_port,) = free_ports(1)
+    env = {
+        **os.environ,
+        **Ports.free().as_env(),
+        "HELPDESK_VAR_DIR": str(var_dir),
+        # Nothing answers there, so the supervisor starts its own redis-server on that port.
+        "HELPDESK_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for service in SERVICES:
+        env[f"{service.upper()}_DATABASE_URL"] = f"sqlite+aiosqlite:///{var_dir / f'{service}.db'}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deploy.local.run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            lines.put(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    running = Supervisor(process, lines, output, var_dir, env)
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        reader.join(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.mark.stack
+@needs_binaries
+def test_supervisor_refuses_a_second_run_and_stops_cleanly_on_sigterm(supervisor: Supervisor) -> None:
+    supervisor.wait_for("Ctrl-C stops everything")
+    assert "started by this run" in "".join(supervisor.output), "it should have started its own Redis"
+    pids = supervisor.child_pids()
+    assert {"gateway", "redis", "smtp_sink", "ticket_api-api", "billing-worker"} <= set(pids)
+
+    second = subprocess.run(
+        [sys.executable, "-m", "deploy.local.run", "--check"],
+        cwd=ROOT,
+        env=supervisor.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert "another local run" in second.stderr
+    assert read_live_pid(supervisor.var_dir / "run" / "supervisor.pid") == supervisor.process.pid
+
+    supervisor.process.send_signal(signal.SIGTERM)
+    assert supervisor.process.wait(timeout=30) == 0
+    assert not [name for name, pid in pids.items() if pid_alive(pid)]
+    assert not (supervisor.var_dir / "run" / "supervisor.pid").exists()
+
+
+@pytest.mark.stack
+@needs_binaries
+def test_supervisor_stops_everything_when_a_child_dies(supervisor: Supervisor) -> None:
+    supervisor.wait_for("Ctrl-C stops everything")
+    pids = supervisor.child_pids()
+    os.kill(pids["triage-worker"], signal.SIGKILL)
+    assert supervisor.process.wait(timeout=30) == 1
+    time.sleep(0.2)  # let the reader thread drain the pipe
+    output = "".join(supervisor.output)
+    assert "a process died" in output and "triage-worker exited" in output
+    assert not [name for name, pid in pids.items() if pid_alive(pid)]
