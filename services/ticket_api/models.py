@@ -46,6 +46,11 @@ class Strict(SQLModel):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
 
+def example(body: dict[str, Any]) -> ConfigDict:
+    """A request body's configuration: strict, with the example the OpenAPI shows."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [body]})
+
+
 _TIMEZONES = frozenset(available_timezones())
 
 
@@ -145,6 +150,15 @@ def _domains(value: list[str]) -> list[str]:
 
 
 class OrganizationCreate(OrganizationBase, Strict):
+    model_config = example(  # type: ignore[assignment]
+        {
+            "name": "Acme Corp",
+            "support_tier": "hourly",
+            "timezone": "America/Chicago",
+            "email_domains": ["acme.test"],
+            "sla_signed": False,
+        }
+    )
     email_domains: list[str] = Field(default_factory=list, max_length=50)
     sla_signed: bool = False
 
@@ -153,6 +167,7 @@ class OrganizationCreate(OrganizationBase, Strict):
 
 
 class OrganizationUpdate(Strict):
+    model_config = example({"support_tier": "agreement", "sla_signed": True})  # type: ignore[assignment]
     name: str | None = Field(default=None, min_length=1, max_length=200)
     support_tier: SupportTier | None = None
     timezone: str | None = None
@@ -190,10 +205,18 @@ class ContactRefIn(Strict):
 
 
 class ContactCreate(ContactRefIn):
+    model_config = example(  # type: ignore[assignment]
+        {
+            "email": "jane@acme.test",
+            "name": "Jane Doe",
+            "organization_id": "0194f3c2-7a10-7c3e-9d51-2b8e4f6a1c00",
+        }
+    )
     organization_id: UUID | None = None
 
 
 class ContactUpdate(Strict):
+    model_config = example({"name": "Jane Q. Doe"})  # type: ignore[assignment]
     name: str | None = Field(default=None, max_length=200)
     organization_id: UUID | None = None
 
@@ -256,6 +279,17 @@ class Agent(AgentBase, Base, table=True):
 
 
 class AgentCreate(AgentBase, Strict):
+    model_config = example(  # type: ignore[assignment]
+        {
+            "email": "alice@helpdesk.test",
+            "name": "Alice Consultant",
+            "role": "agent",
+            "skills": ["printers", "networks"],
+            "timezone": "America/Chicago",
+            "working_hours": {"mon": [["09:00", "17:00"]], "tue": [["09:00", "12:00"], ["13:00", "17:00"]]},
+            "capacity": 12,
+        }
+    )
     skills: list[str] = Field(default_factory=list, max_length=50)
 
     _check_tz = field_validator("timezone")(check_timezone)
@@ -263,6 +297,7 @@ class AgentCreate(AgentBase, Strict):
 
 
 class AgentUpdate(Strict):
+    model_config = example({"capacity": 8, "skills": ["printers"]})  # type: ignore[assignment]
     name: str | None = Field(default=None, min_length=1, max_length=200)
     role: AgentRole | None = None
     skills: list[str] | None = Field(default=None, max_length=50)
@@ -321,22 +356,22 @@ class TicketCreate(Strict):
     category: str | None = Field(default=None, max_length=100)
     channel: Channel = Channel.API
 
-    model_config = ConfigDict(  # type: ignore[assignment]
-        extra="forbid",
-        json_schema_extra={
-            "example": {
-                "contact": {"email": "jane@acme.test", "name": "Jane Doe"},
-                "subject": "Printer offline",
-                "description": "The office printer stopped answering this morning. Urgent!",
-                "urgency": "high",
-                "impact": "team",
-                "category": "hardware",
-            }
-        },
+    model_config = example(  # type: ignore[assignment]
+        {
+            "contact": {"email": "jane@acme.test", "name": "Jane Doe"},
+            "subject": "Printer offline",
+            "description": "The office printer stopped answering this morning. Urgent!",
+            "urgency": "high",
+            "impact": "team",
+            "category": "hardware",
+        }
     )
 
 
 class TicketUpdate(Strict):
+    model_config = example(  # type: ignore[assignment]
+        {"priority": "P2", "assignee_id": "0194f3c2-7a10-7c3e-9d51-2b8e4f6a1c01", "impact": "team"}
+    )
     subject: str | None = Field(default=None, min_length=1, max_length=300)
     urgency: Urgency | None = None
     impact: Impact | None = None
@@ -349,6 +384,7 @@ STAFF_ONLY_TICKET_FIELDS = frozenset({"priority", "assignee_id", "impact", "cate
 
 
 class StatusChange(Strict):
+    model_config = example({"status": "pending_customer", "reason": "Asked for the printer model"})  # type: ignore[assignment]
     status: TicketStatus
     reason: str | None = Field(default=None, max_length=2000)
 
@@ -396,6 +432,9 @@ class Message(Base, table=True):
 
 
 class MessageCreate(Strict):
+    model_config = example(
+        {"body": "Please restart the printer and tell us what the display shows.", "visibility": "public"}
+    )  # type: ignore[assignment]
     body: str = Field(min_length=1, max_length=100_000)
     visibility: Visibility = Visibility.PUBLIC
 
