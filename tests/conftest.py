@@ -1,23 +1,26 @@
 """Test infrastructure: a real PostgreSQL database (created per run, migrated once), a real
-Redis (a dedicated database, flushed per test), and SQLite files for the embedded mode."""
+Redis (a private redis-server per run unless HELPDESK_TEST_REDIS_URL names one; flushed per
+test), and SQLite files for the embedded mode. Runs on one machine never share state."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from deploy.local.probes import free_ports, redis_answers
 from shared.events import Service
 from shared.migrate import upgrade
 
 PG_SERVER = os.environ.get("HELPDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("HELPDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 TEST_DATABASE = f"helpdesk_test_{os.getpid()}"
 
 
@@ -78,9 +81,45 @@ async def truncate_schema(url: str, schema: str) -> None:
         await connection.close()
 
 
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis for this run: HELPDESK_TEST_REDIS_URL, else a private redis-server on a free port."""
+    if url := os.environ.get("HELPDESK_TEST_REDIS_URL"):
+        yield url
+        return
+    (port,) = free_ports(1)
+    directory = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not redis_answers(url, timeout=0.2):
+            assert server.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
     await client.flushdb()
     yield client
     await client.flushdb()

@@ -28,7 +28,7 @@ from shared.queue import queue_name
 from shared.runtime import Runtime
 from shared.uow import UnitOfWork
 from shared.worker import worker_settings
-from tests.conftest import REDIS_URL, truncate_schema
+from tests.conftest import truncate_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIAGE_QUEUE = queue_name(ev.Service.TRIAGE)
@@ -76,9 +76,9 @@ async def clean(postgres_url: str, redis: Redis) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def ticket_api_runtime(clean: str) -> AsyncIterator[Runtime]:
+async def ticket_api_runtime(clean: str, redis_url: str) -> AsyncIterator[Runtime]:
     runtime = await Runtime.open(
-        TicketApiSettings(database_url=clean, redis_url=REDIS_URL), ticket_api_outbox
+        TicketApiSettings(database_url=clean, redis_url=redis_url), ticket_api_outbox
     )
     yield runtime
     await runtime.close()
@@ -88,9 +88,9 @@ async def record_effect(session: AsyncSession, event: ev.Event) -> None:
     await session.execute(text("INSERT INTO test_support.effect (event_id) VALUES (:id)"), {"id": event.id})
 
 
-async def drain_triage_queue(database_url: str, handler: Any = record_effect) -> None:
+async def drain_triage_queue(database_url: str, redis_url: str, handler: Any = record_effect) -> None:
     """Run triage's worker in burst mode with a consumer whose effect is a row per event."""
-    settings = TriageSettings(database_url=database_url, redis_url=REDIS_URL)
+    settings = TriageSettings(database_url=database_url, redis_url=redis_url)
     runtime = await Runtime.open(settings, ticket_api_outbox)
     consumer = EventConsumer(
         table=triage_processed_event,
@@ -136,12 +136,12 @@ def agent_event() -> ev.Event:
 
 
 async def test_crash_between_commit_and_publish_loses_nothing_and_duplicates_nothing(
-    clean: str, redis: Redis, ticket_api_runtime: Runtime
+    clean: str, redis_url: str, redis: Redis, ticket_api_runtime: Runtime
 ) -> None:
     env = {
         **os.environ,
         "TICKET_API_DATABASE_URL": clean,
-        "HELPDESK_REDIS_URL": REDIS_URL,
+        "HELPDESK_REDIS_URL": redis_url,
         "PYTHONPATH": str(ROOT),
     }
     child = await asyncio.create_subprocess_exec(sys.executable, "-c", CRASH_AFTER_COMMIT, env=env, cwd=ROOT)
@@ -158,7 +158,7 @@ async def test_crash_between_commit_and_publish_loses_nothing_and_duplicates_not
     assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 1
     assert await redis.zcard(TRIAGE_QUEUE) == 1
 
-    await drain_triage_queue(clean)
+    await drain_triage_queue(clean, redis_url)
     # Much later, after arq forgot the job, the event is published yet again: a second job runs,
     # and the consumer's processed-event record absorbs it.
     for key in await redis.keys("arq:*"):
@@ -167,14 +167,14 @@ async def test_crash_between_commit_and_publish_loses_nothing_and_duplicates_not
         await session.execute(text("UPDATE outbox SET published_at = NULL"))
     assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 1
     assert await redis.zcard(TRIAGE_QUEUE) == 1
-    await drain_triage_queue(clean)
+    await drain_triage_queue(clean, redis_url)
 
     assert len(await effects(clean)) == 1
     assert await redis.zcard(TRIAGE_QUEUE) == 0
 
 
 async def test_committed_events_are_published_at_once_and_marked(
-    clean: str, redis: Redis, ticket_api_runtime: Runtime
+    clean: str, redis_url: str, redis: Redis, ticket_api_runtime: Runtime
 ) -> None:
     event = agent_event()
     async with ticket_api_runtime.sessions() as session:
@@ -186,12 +186,12 @@ async def test_committed_events_are_published_at_once_and_marked(
     assert await redis.zcard(TRIAGE_QUEUE) == 1
     assert await redis.exists(f"arq:job:{event.id}:{TRIAGE_QUEUE}")
     assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 0, "already marked published"
-    await drain_triage_queue(clean)
+    await drain_triage_queue(clean, redis_url)
     assert await effects(clean) == [event.id]
 
 
 async def test_rolled_back_events_are_never_published(
-    clean: str, redis: Redis, ticket_api_runtime: Runtime
+    clean: str, redis_url: str, redis: Redis, ticket_api_runtime: Runtime
 ) -> None:
     async with ticket_api_runtime.sessions() as session:
         uow = UnitOfWork(session, ticket_api_runtime.outbox)
@@ -204,7 +204,7 @@ async def test_rolled_back_events_are_never_published(
 
 
 async def test_relay_waits_for_the_grace_period(
-    clean: str, redis: Redis, ticket_api_runtime: Runtime
+    clean: str, redis_url: str, redis: Redis, ticket_api_runtime: Runtime
 ) -> None:
     async with ticket_api_runtime.sessions() as session, session.begin():
         await ticket_api_runtime.outbox.record(session, agent_event())
@@ -212,8 +212,8 @@ async def test_relay_waits_for_the_grace_period(
     assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 1
 
 
-async def test_concurrent_duplicate_deliveries_apply_once(clean: str) -> None:
-    settings = TriageSettings(database_url=clean, redis_url=REDIS_URL)
+async def test_concurrent_duplicate_deliveries_apply_once(clean: str, redis_url: str) -> None:
+    settings = TriageSettings(database_url=clean, redis_url=redis_url)
     runtime = await Runtime.open(settings, ticket_api_outbox)
     consumer = EventConsumer(
         table=triage_processed_event, sessions=runtime.sessions, handlers={"agent.created": record_effect}
@@ -228,7 +228,7 @@ async def test_concurrent_duplicate_deliveries_apply_once(clean: str) -> None:
 
 
 async def test_a_failed_effect_is_retried_and_then_applied_once(
-    clean: str, redis: Redis, ticket_api_runtime: Runtime
+    clean: str, redis_url: str, redis: Redis, ticket_api_runtime: Runtime
 ) -> None:
     attempts = []
 
@@ -245,7 +245,7 @@ async def test_a_failed_effect_is_retried_and_then_applied_once(
         await uow.commit()
     await ticket_api_runtime.outbox.drain()
     # Burst mode waits for the deferred retry (about a second) before it stops.
-    await drain_triage_queue(clean, handler=flaky)
+    await drain_triage_queue(clean, redis_url, handler=flaky)
     # The first attempt rolled back its effect together with its processed-event row.
     assert attempts == [event.id, event.id]
     assert await effects(clean) == [event.id]

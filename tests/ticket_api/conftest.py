@@ -18,7 +18,7 @@ from services.ticket_api.models import ApiClient, ApiClientKind, outbox
 from services.ticket_api.settings import Settings
 from shared.events import Service
 from shared.runtime import Runtime
-from tests.conftest import REDIS_URL, sqlite_copy, truncate_schema
+from tests.conftest import sqlite_copy, truncate_schema
 
 
 @dataclass
@@ -78,8 +78,8 @@ async def database_url(
 
 
 @pytest.fixture
-async def api(database_url: str, redis: Redis, tmp_path: Path) -> AsyncIterator[Actors]:
-    settings = Settings(database_url=database_url, redis_url=REDIS_URL, var_dir=tmp_path, env="test")
+async def api(database_url: str, redis_url: str, redis: Redis, tmp_path: Path) -> AsyncIterator[Actors]:
+    settings = Settings(database_url=database_url, redis_url=redis_url, var_dir=tmp_path, env="test")
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -41,4 +41,6 @@ def test_every_api_route_declares_problems_and_needs_a_token(spec: dict[str, Any
 def test_ticket_creation_documents_idempotency_and_its_answer(spec: dict[str, Any]) -> None:
     create = spec["paths"]["/api/v1/tickets"]["post"]
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in create["parameters"])
-    assert create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("TicketPublic")
+    assert create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "TicketPublic"
+    )
