@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
-from shared.db import create_engine, ensure_schema
+from shared.db import UtcDateTime, create_engine, ensure_schema
 from shared.settings import ServiceSettings
 
 
@@ -23,12 +24,20 @@ def run_migrations(metadata: MetaData, settings: ServiceSettings) -> None:
     asyncio.run(_run_online(url, metadata, settings.schema_name))
 
 
+def _render_item(kind: str, item: Any, autogen_context: Any) -> str | Literal[False]:
+    """Write our column types as plain SQLAlchemy ones, so migrations never import app code."""
+    if kind == "type" and isinstance(item, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _configure_and_run(connection: Connection, metadata: MetaData) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -35,6 +35,9 @@ class EventType(StrEnum):
     ORGANIZATION_SLA_SIGNED = "organization.sla_signed"
     AGENT_CREATED = "agent.created"
     AGENT_UPDATED = "agent.updated"
+    TIME_ENTRY_LOGGED = "time_entry.logged"
+    TIME_ENTRY_UPDATED = "time_entry.updated"
+    TIME_ENTRY_DELETED = "time_entry.deleted"
 
 
 # ONE routing table: which services receive which event. Producers never name consumers.
@@ -49,6 +52,9 @@ ROUTES: dict[EventType, tuple[Service, ...]] = {
     EventType.ORGANIZATION_SLA_SIGNED: (Service.TRIAGE, Service.NOTIFIER, Service.BILLING),
     EventType.AGENT_CREATED: (Service.TRIAGE,),
     EventType.AGENT_UPDATED: (Service.TRIAGE,),
+    EventType.TIME_ENTRY_LOGGED: (Service.BILLING,),
+    EventType.TIME_ENTRY_UPDATED: (Service.BILLING,),
+    EventType.TIME_ENTRY_DELETED: (Service.BILLING,),
 }
 
 
@@ -160,6 +166,26 @@ class AgentV1(Payload):
     active: bool
 
 
+class TimeEntryV1(Payload):
+    """The whole state of a time entry after a change. ``revision`` grows with every change
+    (a deleted entry has ``deleted=True``), so a consumer can apply the newest state and
+    ignore an older one that arrives late."""
+
+    time_entry_id: UUID
+    revision: int
+    ticket_id: UUID
+    ticket_number: str
+    ticket_status: str
+    organization_id: UUID | None
+    agent_id: UUID
+    minutes: int
+    billable: bool
+    started_at: datetime
+    description: str
+    source: str
+    deleted: bool
+
+
 PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
     (EventType.TICKET_CREATED, 1): TicketCreatedV1,
     (EventType.TICKET_UPDATED, 1): TicketUpdatedV1,
@@ -171,6 +197,9 @@ PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
     (EventType.ORGANIZATION_SLA_SIGNED, 1): OrganizationV1,
     (EventType.AGENT_CREATED, 1): AgentV1,
     (EventType.AGENT_UPDATED, 1): AgentV1,
+    (EventType.TIME_ENTRY_LOGGED, 1): TimeEntryV1,
+    (EventType.TIME_ENTRY_UPDATED, 1): TimeEntryV1,
+    (EventType.TIME_ENTRY_DELETED, 1): TimeEntryV1,
 }
 
 P = TypeVar("P", bound=Payload)

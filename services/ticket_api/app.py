@@ -11,6 +11,7 @@ from shared.web import create_service_app, runtime_lifespan
 
 TAGS = [
     {"name": "tickets", "description": "Open, read, list, update and work tickets."},
+    {"name": "time entries", "description": "Time worked on tickets; billing charges it by tier."},
     {"name": "organizations", "description": "Customer organizations: support tier, SLA, email domains."},
     {"name": "contacts", "description": "People who open tickets."},
     {"name": "agents", "description": "Consultants: skills, timezone, working hours, capacity."},

@@ -21,6 +21,10 @@ class AgentNotFound(NotFound):
     slug, title = "agent-not-found", "Agent not found"
 
 
+class TimeEntryNotFound(NotFound):
+    slug, title = "time-entry-not-found", "Time entry not found"
+
+
 class InvalidTransition(Conflict):
     slug, title = "invalid-status-transition", "Status change not allowed"
 

@@ -449,6 +449,87 @@ class MessagePublic(SQLModel):
     created_at: datetime
 
 
+# --- time entries ------------------------------------------------------------------------
+
+
+def require_aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("give a timezone, e.g. 2026-11-24T15:00:00Z")
+    return value
+
+
+class TimeEntrySource(StrEnum):
+    MANUAL = "manual"
+    APPOINTMENT = "appointment"
+    CALL = "call"
+
+
+class TimeEntry(Base, table=True):
+    """Time an agent spent on a ticket. Never deleted in place: ``deleted_at`` marks removal and
+    ``revision`` counts changes, so billing can reverse exactly what it charged."""
+
+    __tablename__ = "time_entry"
+    __table_args__ = (Index("ix_time_entry_ticket_id_id", "ticket_id", "id"),)
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    ticket_id: UUID = Field(foreign_key="ticket.id")
+    agent_id: UUID = Field(foreign_key="agent.id", index=True)
+    minutes: int = Field(ge=1, le=24 * 60)
+    billable: bool = True
+    started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    description: str = Field(default="", sa_type=Text)
+    source: TimeEntrySource = Field(default=TimeEntrySource.MANUAL, sa_type=String(16), nullable=False)
+    revision: int = 1
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+    deleted_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class TimeEntryCreate(Strict):
+    minutes: int = Field(ge=1, le=24 * 60, description="whole minutes worked")
+    started_at: datetime | None = Field(default=None, description="when the work started (default: now)")
+    billable: bool = True
+    description: str = Field(default="", max_length=10_000)
+    agent_id: UUID | None = Field(default=None, description="who worked (default: the calling agent)")
+    source: TimeEntrySource = TimeEntrySource.MANUAL
+
+    model_config = example(  # type: ignore[assignment]
+        {
+            "minutes": 45,
+            "started_at": "2026-11-24T15:00:00Z",
+            "billable": True,
+            "description": "Replaced the printer's network card",
+        }
+    )
+
+    _aware = field_validator("started_at")(lambda v: require_aware(v))
+
+
+class TimeEntryUpdate(Strict):
+    minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    started_at: datetime | None = None
+    billable: bool | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+
+    model_config = example({"minutes": 60, "billable": False})  # type: ignore[assignment]
+
+    _aware = field_validator("started_at")(lambda v: require_aware(v))
+
+
+class TimeEntryPublic(SQLModel):
+    id: UUID
+    ticket_id: UUID
+    agent_id: UUID
+    minutes: int
+    billable: bool
+    started_at: datetime
+    description: str
+    source: TimeEntrySource
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
 # --- audit trail -------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from services.ticket_api.models import (
     Priority,
     Ticket,
     TicketStatus,
+    TimeEntry,
     Visibility,
     utcnow,
 )
@@ -269,6 +270,30 @@ async def list_messages(
         query = query.where(col(Message.visibility) == Visibility.PUBLIC)
     if after is not None:
         query = query.where(col(Message.id) > after)
+    return (await session.scalars(query)).all()
+
+
+# --- time entries --------------------------------------------------------------------------
+
+
+async def get_time_entry(
+    session: AsyncSession, entry_id: UUID, *, for_update: bool = False
+) -> TimeEntry | None:
+    entry = await session.get(TimeEntry, entry_id, with_for_update=for_update)
+    return None if entry is None or entry.deleted_at is not None else entry
+
+
+async def list_time_entries(
+    session: AsyncSession, ticket_id: UUID, *, limit: int, after: UUID | None
+) -> Sequence[TimeEntry]:
+    query = (
+        select(TimeEntry)
+        .where(col(TimeEntry.ticket_id) == ticket_id, col(TimeEntry.deleted_at).is_(None))
+        .order_by(col(TimeEntry.id))
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(col(TimeEntry.id) > after)
     return (await session.scalars(query)).all()
 
 

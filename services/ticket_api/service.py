@@ -19,6 +19,7 @@ from services.ticket_api.errors import (
     OrganizationNotFound,
     StaffOnly,
     TicketNotFound,
+    TimeEntryNotFound,
 )
 from services.ticket_api.models import (
     STAFF_ONLY_TICKET_FIELDS,
@@ -39,6 +40,9 @@ from services.ticket_api.models import (
     TicketCreate,
     TicketStatus,
     TicketUpdate,
+    TimeEntry,
+    TimeEntryCreate,
+    TimeEntryUpdate,
     Visibility,
     utcnow,
 )
@@ -593,3 +597,99 @@ async def add_message(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: Me
         if target != ticket.status:
             await _set_status(uow, caller, ticket, target, "public message")
     return message
+
+
+# --- time entries ------------------------------------------------------------------------
+
+
+async def _record_time_entry_event(
+    uow: UnitOfWork, caller: Caller, entry: TimeEntry, ticket: Ticket, event_type: ev.EventType
+) -> None:
+    payload = ev.TimeEntryV1(
+        time_entry_id=entry.id,
+        revision=entry.revision,
+        ticket_id=ticket.id,
+        ticket_number=ticket_number(ticket.number),
+        ticket_status=ticket.status,
+        organization_id=ticket.organization_id,
+        agent_id=entry.agent_id,
+        minutes=entry.minutes,
+        billable=entry.billable,
+        started_at=entry.started_at,
+        description=entry.description,
+        source=entry.source,
+        deleted=entry.deleted_at is not None,
+    )
+    await uow.record(
+        ev.new_event(
+            event_type,
+            payload,
+            producer=PRODUCER,
+            subject=f"time_entry:{entry.id}",
+            request_id=caller.request_id,
+        )
+    )
+
+
+async def log_time(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: TimeEntryCreate) -> TimeEntry:
+    """Record time worked on a ticket (agents); billing charges it by the organization's tier."""
+    require_staff(caller)
+    ticket = await visible_ticket(uow, caller, ticket_id)
+    agent_id = data.agent_id or caller.principal.agent_id
+    if agent_id is None:
+        raise Unprocessable("Say which agent did the work (agent_id).")
+    agent = await repo.get_agent(uow.session, agent_id)
+    if agent is None:
+        raise AgentNotFound(f"No agent {agent_id}.")
+    entry = TimeEntry(
+        ticket_id=ticket.id,
+        agent_id=agent.id,
+        minutes=data.minutes,
+        billable=data.billable,
+        started_at=data.started_at or utcnow(),
+        description=data.description,
+        source=data.source,
+    )
+    uow.session.add(entry)
+    await uow.session.flush()
+    await _audit(
+        uow, caller, "ticket", ticket.id, "time_logged", {"time_entry_id": entry.id, "minutes": entry.minutes}
+    )
+    await _record_time_entry_event(uow, caller, entry, ticket, ev.EventType.TIME_ENTRY_LOGGED)
+    return entry
+
+
+async def _editable_time_entry(uow: UnitOfWork, caller: Caller, entry_id: UUID) -> tuple[TimeEntry, Ticket]:
+    require_staff(caller)
+    entry = await repo.get_time_entry(uow.session, entry_id, for_update=True)
+    if entry is None:
+        raise TimeEntryNotFound(f"No time entry {entry_id}.")
+    return entry, await visible_ticket(uow, caller, entry.ticket_id)
+
+
+async def update_time_entry(
+    uow: UnitOfWork, caller: Caller, entry_id: UUID, data: TimeEntryUpdate
+) -> TimeEntry:
+    entry, ticket = await _editable_time_entry(uow, caller, entry_id)
+    changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
+    diff = _diff({key: getattr(entry, key) for key in changes}, changes)
+    if not diff:
+        return entry
+    for key, (_old, new) in diff.items():
+        setattr(entry, key, new)
+    entry.revision += 1
+    entry.updated_at = utcnow()
+    await uow.session.flush()
+    await _audit(uow, caller, "time_entry", entry.id, "updated", diff)
+    await _record_time_entry_event(uow, caller, entry, ticket, ev.EventType.TIME_ENTRY_UPDATED)
+    return entry
+
+
+async def delete_time_entry(uow: UnitOfWork, caller: Caller, entry_id: UUID) -> None:
+    entry, ticket = await _editable_time_entry(uow, caller, entry_id)
+    entry.deleted_at = utcnow()
+    entry.revision += 1
+    entry.updated_at = entry.deleted_at
+    await uow.session.flush()
+    await _audit(uow, caller, "time_entry", entry.id, "deleted", {"minutes": entry.minutes})
+    await _record_time_entry_event(uow, caller, entry, ticket, ev.EventType.TIME_ENTRY_DELETED)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.ticket_api.api import agents, contacts, organizations, tickets
+from services.ticket_api.api import agents, contacts, organizations, tickets, time_entries
 
 router = APIRouter(prefix="/api/v1")
-for module in (tickets, organizations, contacts, agents):
+for module in (tickets, time_entries, organizations, contacts, agents):
     router.include_router(module.router)
