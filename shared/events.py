@@ -38,6 +38,7 @@ class EventType(StrEnum):
     TIME_ENTRY_LOGGED = "time_entry.logged"
     TIME_ENTRY_UPDATED = "time_entry.updated"
     TIME_ENTRY_DELETED = "time_entry.deleted"
+    NOTIFICATION_SENT = "notification.sent"
 
 
 # ONE routing table: which services receive which event. Producers never name consumers.
@@ -50,11 +51,12 @@ ROUTES: dict[EventType, tuple[Service, ...]] = {
     EventType.ORGANIZATION_CREATED: (Service.TRIAGE, Service.BILLING),
     EventType.ORGANIZATION_UPDATED: (Service.TRIAGE, Service.BILLING),
     EventType.ORGANIZATION_SLA_SIGNED: (Service.TRIAGE, Service.NOTIFIER, Service.BILLING),
-    EventType.AGENT_CREATED: (Service.TRIAGE,),
-    EventType.AGENT_UPDATED: (Service.TRIAGE,),
+    EventType.AGENT_CREATED: (Service.TRIAGE, Service.NOTIFIER),
+    EventType.AGENT_UPDATED: (Service.TRIAGE, Service.NOTIFIER),
     EventType.TIME_ENTRY_LOGGED: (Service.BILLING,),
     EventType.TIME_ENTRY_UPDATED: (Service.BILLING,),
     EventType.TIME_ENTRY_DELETED: (Service.BILLING,),
+    EventType.NOTIFICATION_SENT: (Service.TICKET_API,),
 }
 
 
@@ -186,6 +188,18 @@ class TimeEntryV1(Payload):
     deleted: bool
 
 
+class NotificationSentV1(Payload):
+    """An email the SMTP relay accepted. ``message_id`` (with angle brackets) is what a reply
+    quotes in In-Reply-To/References; ticket_api keeps it to match replies."""
+
+    notification_id: UUID
+    ticket_id: UUID | None
+    message_id: str
+    recipient: EmailAddress
+    kind: str
+    sent_at: datetime
+
+
 PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
     (EventType.TICKET_CREATED, 1): TicketCreatedV1,
     (EventType.TICKET_UPDATED, 1): TicketUpdatedV1,
@@ -200,6 +214,7 @@ PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
     (EventType.TIME_ENTRY_LOGGED, 1): TimeEntryV1,
     (EventType.TIME_ENTRY_UPDATED, 1): TimeEntryV1,
     (EventType.TIME_ENTRY_DELETED, 1): TimeEntryV1,
+    (EventType.NOTIFICATION_SENT, 1): NotificationSentV1,
 }
 
 P = TypeVar("P", bound=Payload)
