@@ -6,7 +6,8 @@ Producers build events with :func:`new_event`; consumers read ``event.data`` bac
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 from uuid import UUID
@@ -38,7 +39,14 @@ class EventType(StrEnum):
     TIME_ENTRY_LOGGED = "time_entry.logged"
     TIME_ENTRY_UPDATED = "time_entry.updated"
     TIME_ENTRY_DELETED = "time_entry.deleted"
+    TICKET_TRIAGED = "ticket.triaged"
+    SLA_WARNING = "sla.warning"
+    SLA_BREACHED = "sla.breached"
     NOTIFICATION_SENT = "notification.sent"
+    INVOICE_ISSUED = "invoice.issued"
+    ALLOWANCE_THRESHOLD_REACHED = "allowance.threshold_reached"
+    BLOCK_LOW = "block.low"
+    BLOCK_EXHAUSTED = "block.exhausted"
 
 
 # ONE routing table: which services receive which event. Producers never name consumers.
@@ -53,10 +61,17 @@ ROUTES: dict[EventType, tuple[Service, ...]] = {
     EventType.ORGANIZATION_SLA_SIGNED: (Service.TRIAGE, Service.NOTIFIER, Service.BILLING),
     EventType.AGENT_CREATED: (Service.TRIAGE, Service.NOTIFIER),
     EventType.AGENT_UPDATED: (Service.TRIAGE, Service.NOTIFIER),
-    EventType.TIME_ENTRY_LOGGED: (Service.BILLING,),
+    EventType.TIME_ENTRY_LOGGED: (Service.BILLING, Service.TRIAGE),
     EventType.TIME_ENTRY_UPDATED: (Service.BILLING,),
     EventType.TIME_ENTRY_DELETED: (Service.BILLING,),
+    EventType.TICKET_TRIAGED: (Service.TICKET_API, Service.NOTIFIER),
+    EventType.SLA_WARNING: (Service.NOTIFIER,),
+    EventType.SLA_BREACHED: (Service.TICKET_API, Service.NOTIFIER),
     EventType.NOTIFICATION_SENT: (Service.TICKET_API,),
+    EventType.INVOICE_ISSUED: (Service.NOTIFIER,),
+    EventType.ALLOWANCE_THRESHOLD_REACHED: (Service.NOTIFIER,),
+    EventType.BLOCK_LOW: (Service.NOTIFIER,),
+    EventType.BLOCK_EXHAUSTED: (Service.NOTIFIER,),
 }
 
 
@@ -200,6 +215,144 @@ class NotificationSentV1(Payload):
     sent_at: datetime
 
 
+class AgentRef(Payload):
+    id: UUID
+    name: str
+    email: EmailAddress
+
+
+class TriageBreakdownV1(Payload):
+    """Why triage decided what it did (the full breakdown is readable through triage's API)."""
+
+    urgency: str
+    impact: str
+    impact_source: str = Field(description="stated | inferred")
+    impact_reason: str
+    matrix_priority: str
+    support_tier: str | None
+    tier_adjustment: int
+    assignment_reason: str
+    continuity: bool
+
+
+class TicketTriagedV1(Payload):
+    """Triage's decision. ticket_api applies priority and assignee (when not null); notifier
+    tells the customer and the consultant, and alerts the team when ``assignee`` is null."""
+
+    decision_id: UUID
+    trigger: str = Field(description="created | inputs_changed | on_demand")
+    ticket_id: UUID
+    number: str
+    subject: str
+    priority: str
+    assignee: AgentRef | None
+    unassigned_reason: str | None
+    first_response_due_at: datetime
+    resolution_due_at: datetime
+    calendar_timezone: str
+    call_customer: bool = Field(description="a high-priority ticket of a support-agreement customer")
+    breakdown: TriageBreakdownV1
+    contact: ContactRef
+    organization: OrganizationRef | None
+
+
+class SlaWarningV1(Payload):
+    """A target (first_response | resolution) of a ticket is close: ``share`` of it is used."""
+
+    ticket_id: UUID
+    number: str
+    subject: str
+    target: str
+    target_minutes: int
+    due_at: datetime
+    share: float
+    priority: str | None
+    assignee: AgentRef | None
+    contact: ContactRef
+    organization: OrganizationRef | None
+
+
+class SlaBreachedV1(Payload):
+    """A target was missed. ticket_api escalates: priority one level up (never past P1)."""
+
+    ticket_id: UUID
+    number: str
+    subject: str
+    target: str
+    target_minutes: int
+    due_at: datetime
+    priority: str | None
+    escalated_priority: str | None
+    assignee: AgentRef | None
+    contact: ContactRef
+    organization: OrganizationRef | None
+
+
+class InvoiceLineV1(Payload):
+    description: str
+    ticket_number: str | None
+    minutes: int
+    rate_per_hour: Decimal
+    amount: Decimal
+
+
+class InvoiceIssuedV1(Payload):
+    """billing issued an invoice. Notifier emails it to ``bill_to_email`` (the account's billing
+    address, else the ticket's contact) with the PDF fetched from ``pdf_url`` (GET with a
+    service token)."""
+
+    invoice_id: UUID
+    number: str = Field(description="INV-2026-000123, gap-free per year")
+    kind: str = Field(description="ticket (charged at a ticket's close) | period_overage (agreement)")
+    organization_id: UUID
+    organization_name: str
+    ticket_id: UUID | None
+    ticket_numbers: list[str]
+    period: str | None = Field(description="2026-11 for a period's overage invoice")
+    currency: str
+    subtotal: Decimal
+    tax_rate: Decimal
+    tax: Decimal
+    total: Decimal
+    issued_at: datetime
+    invoice_date: date
+    due_date: date
+    payment_instructions: str
+    bill_to_email: EmailAddress | None
+    lines: list[InvoiceLineV1]
+    pdf_url: str
+
+
+class AllowanceThresholdReachedV1(Payload):
+    """An agreement's monthly allowance reached 80 % or 100 % (each at most once per period)."""
+
+    organization_id: UUID
+    organization_name: str
+    billing_email: EmailAddress | None
+    period: str
+    period_starts_at: datetime
+    period_ends_at: datetime
+    threshold: int = Field(description="80 | 100 (percent)")
+    used_minutes: int
+    allowance_minutes: int
+    overage_rate_per_hour: Decimal
+    currency: str
+
+
+class BlockBalanceV1(Payload):
+    """A prepaid balance ran low (block.low) or out (block.exhausted); once each per purchase."""
+
+    organization_id: UUID
+    organization_name: str
+    billing_email: EmailAddress | None
+    remaining_minutes: int
+    purchased_minutes: int
+    low_threshold_percent: int
+    newest_block_id: UUID | None
+    overage_rate_per_hour: Decimal
+    currency: str
+
+
 PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
     (EventType.TICKET_CREATED, 1): TicketCreatedV1,
     (EventType.TICKET_UPDATED, 1): TicketUpdatedV1,
@@ -214,7 +367,14 @@ PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
     (EventType.TIME_ENTRY_LOGGED, 1): TimeEntryV1,
     (EventType.TIME_ENTRY_UPDATED, 1): TimeEntryV1,
     (EventType.TIME_ENTRY_DELETED, 1): TimeEntryV1,
+    (EventType.TICKET_TRIAGED, 1): TicketTriagedV1,
+    (EventType.SLA_WARNING, 1): SlaWarningV1,
+    (EventType.SLA_BREACHED, 1): SlaBreachedV1,
     (EventType.NOTIFICATION_SENT, 1): NotificationSentV1,
+    (EventType.INVOICE_ISSUED, 1): InvoiceIssuedV1,
+    (EventType.ALLOWANCE_THRESHOLD_REACHED, 1): AllowanceThresholdReachedV1,
+    (EventType.BLOCK_LOW, 1): BlockBalanceV1,
+    (EventType.BLOCK_EXHAUSTED, 1): BlockBalanceV1,
 }
 
 P = TypeVar("P", bound=Payload)

@@ -30,6 +30,10 @@ class Principal:
     organization_ids: frozenset[UUID] = field(default_factory=frozenset)
     agent_id: UUID | None = None
     contact_id: UUID | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    # The access token this principal came with (for logout), when it came with one.
+    token_id: str | None = None
+    token_expires_at: int | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -42,6 +46,10 @@ class Principal:
     def org_scope(self) -> frozenset[UUID] | None:
         """``None`` for staff (every organization), else the organizations this caller serves."""
         return None if self.is_staff else self.organization_ids
+
+    def has_scope(self, scope: str) -> bool:
+        """Staff may do anything their role allows; portals only what their scopes grant."""
+        return self.kind is not PrincipalKind.PORTAL or scope in self.scopes
 
     def can_see_organization(self, organization_id: UUID | None) -> bool:
         if self.is_staff:

@@ -17,6 +17,7 @@ from shared import queue
 from shared.db import SessionMaker, create_engine, ping, session_maker
 from shared.outbox import Outbox
 from shared.settings import ServiceSettings
+from shared.tokens import JwksSource, TokenVerifier
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Runtime:
     sessions: SessionMaker
     redis: ArqRedis
     outbox: Outbox
+    verifier: TokenVerifier
 
     @classmethod
     async def open(cls, settings: ServiceSettings, outbox_table: Table) -> Runtime:
@@ -41,7 +43,13 @@ class Runtime:
         async def publish(event: queue.Event) -> int:
             return await queue.publish(redis, event)
 
-        return cls(settings, engine, sessions, redis, Outbox(outbox_table, sessions, publish))
+        verifier = TokenVerifier(
+            JwksSource(url=settings.jwks_url, file=settings.jwks_file),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            revocations=redis,
+        )
+        return cls(settings, engine, sessions, redis, Outbox(outbox_table, sessions, publish), verifier)
 
     async def close(self) -> None:
         await self.outbox.drain()

@@ -35,6 +35,11 @@ class ServiceSettings(BaseSettings):
         "secret_key", SecretStr(PLACEHOLDER_SECRET), description="signs links and tokens"
     )
 
+    jwt_issuer: str = common("jwt_issuer", "helpdesk")
+    jwt_audience: str = common("jwt_audience", "helpdesk-api")
+    jwks_url: str = common("jwks_url", "", description="ticket_api's JWKS; empty: read jwks_file")
+    jwks_file: Path | None = common("jwks_file", None, description="default <var_dir>/keys/jwks.json")
+
     database_url: str = ""
     db_pool_size: int = Field(10, ge=1, le=200)
     db_echo: bool = False
@@ -46,6 +51,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _defaults_and_safety(self) -> ServiceSettings:
+        if self.jwks_file is None:
+            self.jwks_file = self.var_dir / "keys" / "jwks.json"
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.var_dir / f'{self.service_name}.db'}"
         if self.env == "prod" and self.secret_key.get_secret_value() == PLACEHOLDER_SECRET:

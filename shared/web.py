@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -72,13 +72,20 @@ class RequestIdMiddleware:
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
 
-def runtime_lifespan(settings: ServiceSettings, outbox: Table) -> Lifespan:
-    """Configure logs, open the service's runtime on start-up and close it on shutdown."""
+def runtime_lifespan(
+    settings: ServiceSettings,
+    outbox: Table,
+    *,
+    on_start: Callable[[FastAPI, Runtime], Awaitable[None]] | None = None,
+) -> Lifespan:
+    """Configure logs, open the service's runtime on start-up (then ``on_start``), close it on shutdown."""
     configure_logging(settings.service_name, settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = await Runtime.open(settings, outbox)
+        if on_start is not None:
+            await on_start(app, app.state.runtime)
         try:
             yield
         finally:

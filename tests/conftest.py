@@ -5,6 +5,7 @@ test), and SQLite files for the embedded mode. Runs on one machine never share s
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import shutil
 import subprocess
@@ -22,6 +23,27 @@ from shared.migrate import upgrade
 
 PG_SERVER = os.environ.get("HELPDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 TEST_DATABASE = f"helpdesk_test_{os.getpid()}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One signing key for the run, published where every service's verifier reads it, before
+    any settings are built (tests/auth.py issues tokens with it)."""
+    import tempfile
+
+    from shared.tokens import KeyStore
+
+    directory = Path(tempfile.mkdtemp(prefix="helpdesk-test-keys-"))
+    keys = KeyStore(directory)
+    keys.ensure_key()
+    keys.publish(directory / "jwks.json")
+    os.environ["TICKET_API_JWT_KEYS_DIR"] = str(directory)
+    os.environ["HELPDESK_JWKS_FILE"] = str(directory / "jwks.json")
+    os.environ.pop("HELPDESK_JWKS_URL", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if directory := os.environ.get("TICKET_API_JWT_KEYS_DIR"):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def pg_url(database: str = TEST_DATABASE) -> str:
@@ -54,17 +76,27 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file per service, copied for each test that needs one."""
-    directory = tmp_path_factory.mktemp("sqlite-template")
-    for service in Service:
-        await _migrate(f"sqlite+aiosqlite:///{directory / f'{service.value}.db'}", [service])
-    return directory
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of migrated SQLite files, one per service, each made on first use and
+    copied for every test that needs one (see :func:`sqlite_copy`)."""
+    return tmp_path_factory.mktemp("sqlite-template")
+
+
+def sqlite_template_file(template: Path, service: Service) -> Path:
+    """The migrated template file of ``service`` (migrated now if this is its first use)."""
+    path = template / f"{service.value}.db"
+    if not path.exists():
+        staging = template / f"{service.value}.migrating.db"
+        # Alembic's env runs its own event loop: a thread of its own keeps it off ours.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(upgrade, service, f"sqlite+aiosqlite:///{staging}").result()
+        staging.replace(path)
+    return path
 
 
 def sqlite_copy(template: Path, service: Service, destination: Path) -> str:
     target = destination / f"{service.value}.db"
-    shutil.copy(template / f"{service.value}.db", target)
+    shutil.copy(sqlite_template_file(template, service), target)
     return f"sqlite+aiosqlite:///{target}"
 
 

@@ -494,7 +494,7 @@ class Stack:
             )
         )
         creds = rel(self.credentials_path) if self.credentials_path.exists() else "(no seed yet)"
-        rows.append(("credentials", creds, "dev tokens from the seed"))
+        rows.append(("credentials", creds, "admin sign-in and portal client from the seed"))
         width = max(len(r[0]) for r in rows) + 2
         address_width = max(len(r[1]) for r in rows) + 2
         lines = [f"Helpdesk is up (env {self.env.get('HELPDESK_ENV', 'dev')}, var dir {self.var_dir})", ""]

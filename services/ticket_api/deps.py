@@ -1,34 +1,19 @@
-"""Typed request dependencies: the unit of work, the authenticated caller, settings."""
+"""Typed request dependencies: the unit of work, the authenticated caller, sign-in resources."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
-from uuid import UUID
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.ticket_api import repository as repo
-from services.ticket_api.credentials import token_hash
-from services.ticket_api.models import ApiClientKind
+from services.ticket_api.identity import Identity
 from services.ticket_api.service import Caller
 from services.ticket_api.settings import Settings
+from shared.auth import CurrentPrincipal, require_scope
 from shared.logging import request_id_var
-from shared.principal import Principal, PrincipalKind
-from shared.problems import Unauthorized
 from shared.runtime import runtime_of
 from shared.uow import UnitOfWork
-
-bearer = HTTPBearer(
-    auto_error=False, description="An API token (`hd_…`) issued to an agent, admin or portal."
-)
-
-_KINDS = {
-    ApiClientKind.ADMIN: PrincipalKind.ADMIN,
-    ApiClientKind.AGENT: PrincipalKind.AGENT,
-    ApiClientKind.PORTAL: PrincipalKind.PORTAL,
-}
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
@@ -50,23 +35,27 @@ def settings_of(request: Request) -> Settings:
 AppSettings = Annotated[Settings, Depends(settings_of)]
 
 
-async def authenticated_caller(
-    uow: Uow, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Caller:
-    challenge = {"WWW-Authenticate": 'Bearer realm="helpdesk"'}
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("Send 'Authorization: Bearer <token>'.", headers=challenge)
-    client = await repo.get_api_client_by_token_hash(uow.session, token_hash(credentials.credentials))
-    if client is None:
-        raise Unauthorized("The token is unknown, revoked or malformed.", headers=challenge)
-    principal = Principal(
-        kind=_KINDS[ApiClientKind(client.kind)],
-        subject_id=client.id,
-        name=client.name,
-        organization_ids=frozenset(UUID(value) for value in client.organization_ids),
-        agent_id=client.agent_id,
-    )
-    return Caller(principal=principal, request_id=request_id_var.get())
+def identity_of(request: Request) -> Identity:
+    identity: Identity = request.app.state.identity
+    return identity
 
 
-CurrentCaller = Annotated[Caller, Depends(authenticated_caller)]
+SignIn = Annotated[Identity, Depends(identity_of)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def caller_with(scope: str) -> Callable[[CurrentPrincipal], Coroutine[Any, Any, Caller]]:
+    """A dependency giving the authenticated caller, refusing portals without ``scope``."""
+
+    async def dependency(principal: CurrentPrincipal) -> Caller:
+        require_scope(principal, scope)
+        return Caller(principal=principal, request_id=request_id_var.get())
+
+    return dependency
+
+
+CurrentCaller = Annotated[Caller, Depends(caller_with("tickets:read"))]
+WritingCaller = Annotated[Caller, Depends(caller_with("tickets:write"))]

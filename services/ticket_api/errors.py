@@ -21,6 +21,10 @@ class AgentNotFound(NotFound):
     slug, title = "agent-not-found", "Agent not found"
 
 
+class ClientNotFound(NotFound):
+    slug, title = "client-not-found", "Client not found"
+
+
 class TimeEntryNotFound(NotFound):
     slug, title = "time-entry-not-found", "Time entry not found"
 
@@ -43,11 +47,3 @@ class IdempotencyKeyReused(Unprocessable):
 
 class FieldNotAllowed(Forbidden):
     slug, title = "field-not-allowed", "Field may not be changed by this caller"
-
-
-class StaffOnly(Forbidden):
-    slug, title = "staff-only", "Only agents and admins may do this"
-
-
-class AdminOnly(Forbidden):
-    slug, title = "admin-only", "Only admins may do this"

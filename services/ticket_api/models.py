@@ -274,6 +274,7 @@ class AgentBase(SQLModel):
 
 class Agent(AgentBase, Base, table=True):
     id: UUID = Field(default_factory=new_id, primary_key=True)
+    password_hash: str | None = Field(default=None, max_length=200)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
 
@@ -574,21 +575,141 @@ class IdempotencyRecord(Base, table=True):
 
 
 class ApiClientKind(StrEnum):
-    ADMIN = "admin"
-    AGENT = "agent"
     PORTAL = "portal"
+    SERVICE = "service"
+
+
+PORTAL_SCOPES = ("tickets:read", "tickets:write", "webhooks:manage", "billing:read")
 
 
 class ApiClient(Base, table=True):
-    """A credential: a bearer token whose SHA-256 is stored, with a visible prefix."""
+    """An OAuth2 client (a third-party portal, or one of our services) using client credentials."""
 
     __tablename__ = "api_client"
     id: UUID = Field(default_factory=new_id, primary_key=True)
+    client_id: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     kind: ApiClientKind = Field(sa_type=String(16), nullable=False)
-    token_prefix: str = Field(max_length=16, index=True)
-    token_hash: str = Field(max_length=64, unique=True)
     organization_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    agent_id: UUID | None = Field(default=None, foreign_key="agent.id")
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = timestamp()
     revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class ApiClientSecret(Base, table=True):
+    """A client secret, stored as a SHA-256 hash (secrets are 256 random bits) with a visible
+    prefix. Several may be valid at once while a rotation overlaps."""
+
+    __tablename__ = "api_client_secret"
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    api_client_id: UUID = Field(foreign_key="api_client.id", index=True)
+    secret_prefix: str = Field(max_length=16)
+    secret_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = timestamp()
+    expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class ApiClientCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    kind: ApiClientKind = ApiClientKind.PORTAL
+    organization_ids: list[UUID] = Field(default_factory=list, max_length=1000)
+    scopes: list[str] = Field(default_factory=lambda: list(PORTAL_SCOPES[:2]))
+
+    model_config = example(  # type: ignore[assignment]
+        {
+            "name": "PartnerDesk portal",
+            "kind": "portal",
+            "organization_ids": ["0194f3c2-7a10-7c3e-9d51-2b8e4f6a1c00"],
+            "scopes": ["tickets:read", "tickets:write"],
+        }
+    )
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(PORTAL_SCOPES))
+        if unknown:
+            raise ValueError(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(PORTAL_SCOPES)}")
+        return sorted(set(value))
+
+
+class ApiClientPublic(SQLModel):
+    id: UUID
+    client_id: str
+    name: str
+    kind: ApiClientKind
+    organization_ids: list[str]
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ClientSecretIssued(SQLModel):
+    client_id: str
+    client_secret: str = Field(description="shown once; store it now")
+    secret_prefix: str
+    previous_secrets_expire_at: datetime | None
+
+
+class SecretRotation(Strict):
+    overlap_hours: int = Field(
+        default=24, ge=0, le=24 * 30, description="how long older secrets keep working"
+    )
+
+    model_config = example({"overlap_hours": 24})  # type: ignore[assignment]
+
+
+class RefreshToken(Base, table=True):
+    """A refresh token of an agent session (stored hashed). Each refresh replaces it; reusing a
+    replaced one revokes its whole family (a stolen token is detected)."""
+
+    __tablename__ = "refresh_token"
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    agent_id: UUID = Field(foreign_key="agent.id", index=True)
+    family_id: UUID = Field(index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = timestamp()
+    expires_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+
+class LoginRequest(Strict):
+    email: EmailAddress
+    password: str = Field(min_length=1, max_length=1024)
+
+    model_config = example({"email": "alice@helpdesk.test", "password": "correct horse battery staple"})  # type: ignore[assignment]
+
+
+class RefreshRequest(Strict):
+    refresh_token: str = Field(min_length=10, max_length=200)
+
+    model_config = example({"refresh_token": "hdr_8fQ…"})  # type: ignore[assignment]
+
+
+class LogoutRequest(Strict):
+    refresh_token: str | None = Field(default=None, max_length=200)
+
+    model_config = example({"refresh_token": "hdr_8fQ…"})  # type: ignore[assignment]
+
+
+class PasswordChange(Strict):
+    password: str = Field(min_length=12, max_length=1024, description="at least 12 characters")
+    current_password: str | None = Field(
+        default=None, max_length=1024, description="needed when changing your own"
+    )
+
+    model_config = example({"password": "a long new passphrase", "current_password": "the old one"})  # type: ignore[assignment]
+
+
+class TokenResponse(SQLModel):
+    """An OAuth 2.0 token response (RFC 6749 §5.1)."""
+
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int = Field(description="seconds until the access token expires")
+    scope: str | None = None
+    refresh_token: str | None = None

@@ -16,7 +16,6 @@ from sqlmodel import col
 
 from services.ticket_api.models import (
     Agent,
-    ApiClient,
     AuditEntry,
     Contact,
     IdempotencyRecord,
@@ -368,16 +367,6 @@ async def purge_idempotency_records(session: AsyncSession, *, older_than: dateti
         delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < older_than)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-# --- API clients -------------------------------------------------------------------------
-
-
-async def get_api_client_by_token_hash(session: AsyncSession, token_hash: str) -> ApiClient | None:
-    query = select(ApiClient).where(
-        col(ApiClient.token_hash) == token_hash, col(ApiClient.revoked_at).is_(None)
-    )
-    return (await session.scalars(query)).first()
 
 
 async def touch(session: AsyncSession, model: type[Any], entity_id: UUID, **values: Any) -> None:

@@ -1,31 +1,34 @@
 """Development credentials: ``python -m services.ticket_api.seed``.
 
-Creates (once) an admin agent with an admin token, a demo organization and a portal client
-serving it, writes the tokens to ``<var>/credentials.json`` and prints them. Tokens are
-stored hashed, so a lost credentials file means new tokens (the old ones are revoked).
-Refuses to run in production.
+Creates (once) an admin agent with a password, a demo organization, and a portal OAuth
+client serving it; writes what is needed to sign in to ``<var>/credentials.json`` and prints
+it. Secrets are stored hashed, so a lost credentials file means new secrets (a new admin
+password, a new client secret). Refuses to run in production.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ticket_api.credentials import new_token, token_hash, token_prefix
+from services.ticket_api import credentials as cred
 from services.ticket_api.models import (
+    PORTAL_SCOPES,
     Agent,
     AgentRole,
     ApiClient,
     ApiClientKind,
+    ApiClientSecret,
     Organization,
     OrganizationDomain,
     SupportTier,
-    utcnow,
 )
 from services.ticket_api.settings import Settings
 from shared.db import create_engine, session_maker
@@ -33,96 +36,92 @@ from shared.db import create_engine, session_maker
 ADMIN_EMAIL = "admin@helpdesk.test"
 DEMO_ORGANIZATION = "Demo Customer Ltd"
 DEMO_DOMAIN = "demo-customer.test"
-
-
-def _credentials_file(settings: Settings) -> Path:
-    return settings.var_dir / "credentials.json"
+PORTAL_NAME = "Demo portal"
 
 
 async def seed(settings: Settings) -> dict[str, Any]:
-    path = _credentials_file(settings)
-    if path.exists():
-        existing: dict[str, Any] = json.loads(path.read_text())
-        if await _tokens_still_valid(settings, existing):
-            return existing
+    path = settings.var_dir / "credentials.json"
     engine = create_engine(settings.database_url, schema=settings.schema_name, pool_size=1)
     try:
         async with session_maker(engine)() as session, session.begin():
-            admin = await session.scalar(select(Agent).where(Agent.email == ADMIN_EMAIL))
-            if admin is None:
-                admin = Agent(
-                    email=ADMIN_EMAIL, name="Helpdesk Admin", role=AgentRole.ADMIN, skills=["general"]
-                )
-                session.add(admin)
-            organization = await session.scalar(
-                select(Organization).where(Organization.name == DEMO_ORGANIZATION)
-            )
-            if organization is None:
-                organization = Organization(name=DEMO_ORGANIZATION, support_tier=SupportTier.HOURLY)
-                session.add(organization)
-                await session.flush()
-                session.add(OrganizationDomain(domain=DEMO_DOMAIN, organization_id=organization.id))
-            await session.flush()
-            # Tokens are stored hashed: replace the seeded clients with fresh ones.
-            await session.execute(
-                update(ApiClient)
-                .where(ApiClient.name.in_(["dev admin", "dev portal"]), ApiClient.revoked_at.is_(None))  # type: ignore[attr-defined]
-                .values(revoked_at=utcnow())
-            )
-            admin_token = new_token(ApiClientKind.ADMIN)
-            portal_token = new_token(ApiClientKind.PORTAL)
-            session.add_all(
-                [
-                    ApiClient(
-                        name="dev admin",
-                        kind=ApiClientKind.ADMIN,
-                        token_prefix=token_prefix(admin_token),
-                        token_hash=token_hash(admin_token),
-                        agent_id=admin.id,
-                    ),
-                    ApiClient(
-                        name="dev portal",
-                        kind=ApiClientKind.PORTAL,
-                        token_prefix=token_prefix(portal_token),
-                        token_hash=token_hash(portal_token),
-                        organization_ids=[str(organization.id)],
-                    ),
-                ]
-            )
-            credentials = {
-                "admin": {"token": admin_token, "agent_id": str(admin.id), "email": ADMIN_EMAIL},
-                "portal": {
-                    "token": portal_token,
-                    "organization_id": str(organization.id),
-                    "organization": DEMO_ORGANIZATION,
-                    "email_domain": DEMO_DOMAIN,
-                },
-            }
+            known: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+            admin = await _admin(session, known.get("admin", {}).get("password"))
+            organization = await _demo_organization(session)
+            portal = await _portal(session, organization, known.get("portal", {}).get("client_secret"))
+            credentials = {"admin": admin, "portal": portal}
     finally:
         await engine.dispose()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(credentials, indent=2))
-    path.chmod(0o600)
+    _write_private(path, credentials)
     return credentials
 
 
-async def _tokens_still_valid(settings: Settings, credentials: dict[str, Any]) -> bool:
-    engine = create_engine(settings.database_url, schema=settings.schema_name, pool_size=1)
-    try:
-        async with session_maker(engine)() as session:
-            for role in ("admin", "portal"):
-                token = credentials.get(role, {}).get("token", "")
-                found = await session.scalar(
-                    select(ApiClient.id).where(
-                        ApiClient.token_hash == token_hash(token),
-                        ApiClient.revoked_at.is_(None),  # type: ignore[union-attr]
-                    )
-                )
-                if found is None:
-                    return False
-        return True
-    finally:
-        await engine.dispose()
+async def _admin(session: AsyncSession, known_password: str | None) -> dict[str, Any]:
+    agent = await session.scalar(select(Agent).where(Agent.email == ADMIN_EMAIL))
+    if agent is None:
+        agent = Agent(email=ADMIN_EMAIL, name="Helpdesk Admin", role=AgentRole.ADMIN, skills=["general"])
+        session.add(agent)
+    password = known_password
+    if password is None or not cred.password_matches(agent.password_hash, password):
+        password = secrets.token_urlsafe(12)
+        agent.password_hash = cred.hash_password(password)
+    await session.flush()
+    return {"email": ADMIN_EMAIL, "password": password, "agent_id": str(agent.id)}
+
+
+async def _demo_organization(session: AsyncSession) -> Organization:
+    organization = await session.scalar(select(Organization).where(Organization.name == DEMO_ORGANIZATION))
+    if organization is None:
+        organization = Organization(name=DEMO_ORGANIZATION, support_tier=SupportTier.HOURLY)
+        session.add(organization)
+        await session.flush()
+        session.add(OrganizationDomain(domain=DEMO_DOMAIN, organization_id=organization.id))
+    return organization
+
+
+async def _portal(
+    session: AsyncSession, organization: Organization, known_secret: str | None
+) -> dict[str, Any]:
+    client = await session.scalar(select(ApiClient).where(ApiClient.name == PORTAL_NAME))
+    if client is None:
+        client = ApiClient(
+            client_id=cred.new_client_id(),
+            name=PORTAL_NAME,
+            kind=ApiClientKind.PORTAL,
+            organization_ids=[str(organization.id)],
+            scopes=list(PORTAL_SCOPES),
+        )
+        session.add(client)
+        await session.flush()
+    secret = known_secret
+    stored = secret and await session.scalar(
+        select(ApiClientSecret).where(
+            ApiClientSecret.secret_hash == cred.digest(secret), ApiClientSecret.api_client_id == client.id
+        )
+    )
+    if not stored:
+        secret = cred.new_client_secret()
+        session.add(
+            ApiClientSecret(
+                api_client_id=client.id,
+                secret_prefix=cred.visible_prefix(secret),
+                secret_hash=cred.digest(secret),
+            )
+        )
+    return {
+        "client_id": client.client_id,
+        "client_secret": secret,
+        "organization_id": str(organization.id),
+        "organization": DEMO_ORGANIZATION,
+        "email_domain": DEMO_DOMAIN,
+    }
+
+
+def _write_private(path: Path, credentials: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(credentials, indent=2))
+    temporary.chmod(0o600)
+    temporary.replace(path)
 
 
 def main() -> None:

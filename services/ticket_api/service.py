@@ -9,7 +9,6 @@ from uuid import UUID
 
 from services.ticket_api import repository as repo
 from services.ticket_api.errors import (
-    AdminOnly,
     AgentNotFound,
     ContactNotFound,
     DomainTaken,
@@ -17,7 +16,6 @@ from services.ticket_api.errors import (
     FieldNotAllowed,
     InvalidTransition,
     OrganizationNotFound,
-    StaffOnly,
     TicketNotFound,
     TimeEntryNotFound,
 )
@@ -48,6 +46,7 @@ from services.ticket_api.models import (
 )
 from services.ticket_api.transitions import allowed_targets, can_transition, status_after_public_message
 from services.ticket_api.views import contact_ref, organization_ref, ticket_number
+from shared import auth
 from shared import events as ev
 from shared.ids import new_id
 from shared.principal import Principal, PrincipalKind
@@ -64,13 +63,11 @@ class Caller:
 
 
 def require_staff(caller: Caller) -> None:
-    if not caller.principal.is_staff:
-        raise StaffOnly("This action is for agents and admins.")
+    auth.require_staff(caller.principal)
 
 
 def require_admin(caller: Caller) -> None:
-    if not caller.principal.is_admin:
-        raise AdminOnly("This action is for admins.")
+    auth.require_admin(caller.principal)
 
 
 async def _audit(

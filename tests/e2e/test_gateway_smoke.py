@@ -48,15 +48,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         asyncio.run(_recreate_database(drop_only=True))
 
 
-def _token(stack: Stack, role: str) -> dict[str, str]:
+def _sign_in(client: httpx.Client, stack: Stack) -> tuple[dict[str, str], dict[str, str]]:
+    """The portal's token by OAuth client credentials, the admin's by password sign-in."""
     credentials = stack.credentials()
-    entry = credentials[role]
-    assert isinstance(entry, dict)
-    return {"Authorization": f"Bearer {entry['token']}"}
+    portal, admin = credentials["portal"], credentials["admin"]
+    assert isinstance(portal, dict) and isinstance(admin, dict)
+    token = client.post(
+        "/api/v1/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "tickets:read tickets:write"},
+        auth=(portal["client_id"], portal["client_secret"]),
+    )
+    assert token.status_code == 200, token.text
+    assert token.json()["token_type"] == "Bearer"
+    login = client.post("/api/v1/auth/login", json={"email": admin["email"], "password": admin["password"]})
+    assert login.status_code == 200, login.text
+    return (
+        {"Authorization": f"Bearer {token.json()['access_token']}"},
+        {"Authorization": f"Bearer {login.json()['access_token']}"},
+    )
 
 
 def test_a_ticket_through_the_gateway_reaches_every_subscriber(stack: Stack) -> None:
-    portal, admin = _token(stack, "portal"), _token(stack, "admin")
     body = {
         "contact": {"email": "jane@demo-customer.test", "name": "Jane"},
         "subject": "Printer offline",
@@ -65,6 +77,7 @@ def test_a_ticket_through_the_gateway_reaches_every_subscriber(stack: Stack) -> 
     }
     with httpx.Client(base_url=stack.gateway_url, timeout=10) as client:
         assert client.get("/healthz").status_code == 200
+        portal, admin = _sign_in(client, stack)
 
         headers = {**portal, "Idempotency-Key": "smoke-1", "X-Request-ID": "smoke-request-1"}
         created = client.post("/api/v1/tickets", json=body, headers=headers)

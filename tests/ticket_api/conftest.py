@@ -13,11 +13,12 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from services.ticket_api.app import create_app
-from services.ticket_api.credentials import new_token, token_hash, token_prefix
-from services.ticket_api.models import ApiClient, ApiClientKind, outbox
+from services.ticket_api.models import outbox
 from services.ticket_api.settings import Settings
 from shared.events import Service
 from shared.runtime import Runtime
+from tests import auth
+from tests.auth import bearer
 from tests.conftest import sqlite_copy, truncate_schema
 
 
@@ -46,26 +47,6 @@ class Actors:
             return [row.type for row in rows]
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def _add_client(app: FastAPI, kind: ApiClientKind, **fields: Any) -> dict[str, str]:
-    token = new_token(kind)
-    runtime: Runtime = app.state.runtime
-    async with runtime.sessions() as session, session.begin():
-        session.add(
-            ApiClient(
-                name=f"test {kind.value}",
-                kind=kind,
-                token_prefix=token_prefix(token),
-                token_hash=token_hash(token),
-                **fields,
-            )
-        )
-    return bearer(token)
-
-
 @pytest.fixture(params=["postgres", "sqlite"])
 async def database_url(
     request: pytest.FixtureRequest, postgres_url: str, sqlite_template: Path, tmp_path: Path
@@ -84,7 +65,7 @@ async def api(database_url: str, redis_url: str, redis: Redis, tmp_path: Path) -
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ticket-api.test") as client:
-            admin = await _add_client(app, ApiClientKind.ADMIN)
+            admin = bearer(auth.admin())
             response = await client.post(
                 "/api/v1/agents",
                 json={"email": "alice@helpdesk.test", "name": "Alice", "skills": ["printers"]},
@@ -105,10 +86,10 @@ async def api(database_url: str, redis_url: str, redis: Redis, tmp_path: Path) -
                 client=client,
                 app=app,
                 admin=admin,
-                agent=await _add_client(app, ApiClientKind.AGENT, agent_id=agent_id),
+                agent=bearer(auth.agent(agent_id)),
                 agent_id=agent_id,
-                portal_a=await _add_client(app, ApiClientKind.PORTAL, organization_ids=[orgs[0]["id"]]),
-                portal_b=await _add_client(app, ApiClientKind.PORTAL, organization_ids=[orgs[1]["id"]]),
+                portal_a=bearer(auth.portal(orgs[0]["id"])),
+                portal_b=bearer(auth.portal(orgs[1]["id"])),
                 org_a=orgs[0],
                 org_b=orgs[1],
             )

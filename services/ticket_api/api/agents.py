@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 
 from services.ticket_api import repository as repo
 from services.ticket_api import service
-from services.ticket_api.deps import CurrentCaller, Uow
+from services.ticket_api.deps import CurrentCaller, Uow, WritingCaller
 from services.ticket_api.models import Agent, AgentCreate, AgentPublic, AgentUpdate
 from shared.pagination import Page, decode_cursor, page_of
 from shared.problems import problem_responses
@@ -20,7 +20,7 @@ def _public(agent: Agent) -> AgentPublic:
 
 
 @router.post("", status_code=201, responses=problem_responses(401, 403, 409, 422))
-async def create_agent(body: AgentCreate, uow: Uow, caller: CurrentCaller) -> AgentPublic:
+async def create_agent(body: AgentCreate, uow: Uow, caller: WritingCaller) -> AgentPublic:
     """Add a consultant: skills, timezone, weekly working hours and capacity (admins)."""
     agent = await service.create_agent(uow, caller, body)
     await uow.commit()
@@ -49,7 +49,7 @@ async def get_agent(agent_id: UUID, uow: Uow, caller: CurrentCaller) -> AgentPub
 
 
 @router.patch("/{agent_id}", responses=problem_responses(401, 403, 404, 422))
-async def update_agent(agent_id: UUID, body: AgentUpdate, uow: Uow, caller: CurrentCaller) -> AgentPublic:
+async def update_agent(agent_id: UUID, body: AgentUpdate, uow: Uow, caller: WritingCaller) -> AgentPublic:
     agent = await service.update_agent(uow, caller, agent_id, body)
     await uow.commit()
     return _public(agent)

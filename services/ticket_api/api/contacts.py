@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 
 from services.ticket_api import repository as repo
 from services.ticket_api import service
-from services.ticket_api.deps import CurrentCaller, Uow
+from services.ticket_api.deps import CurrentCaller, Uow, WritingCaller
 from services.ticket_api.models import Contact, ContactCreate, ContactPublic, ContactUpdate
 from shared.pagination import Page, decode_cursor, page_of
 from shared.problems import problem_responses
@@ -20,7 +20,7 @@ def _public(contact: Contact) -> ContactPublic:
 
 
 @router.post("", status_code=201, responses=problem_responses(401, 403, 404, 409, 422))
-async def create_contact(body: ContactCreate, uow: Uow, caller: CurrentCaller) -> ContactPublic:
+async def create_contact(body: ContactCreate, uow: Uow, caller: WritingCaller) -> ContactPublic:
     contact = await service.create_contact(uow, caller, body)
     await uow.commit()
     return _public(contact)
@@ -53,7 +53,7 @@ async def get_contact(contact_id: UUID, uow: Uow, caller: CurrentCaller) -> Cont
 
 @router.patch("/{contact_id}", responses=problem_responses(401, 403, 404, 422))
 async def update_contact(
-    contact_id: UUID, body: ContactUpdate, uow: Uow, caller: CurrentCaller
+    contact_id: UUID, body: ContactUpdate, uow: Uow, caller: WritingCaller
 ) -> ContactPublic:
     contact = await service.update_contact(uow, caller, contact_id, body)
     await uow.commit()

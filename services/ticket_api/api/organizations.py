@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 
 from services.ticket_api import repository as repo
 from services.ticket_api import service
-from services.ticket_api.deps import CurrentCaller, Uow
+from services.ticket_api.deps import CurrentCaller, Uow, WritingCaller
 from services.ticket_api.models import OrganizationCreate, OrganizationPublic, OrganizationUpdate
 from services.ticket_api.views import organization_public
 from shared.pagination import Page, decode_cursor, page_of
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/organizations", tags=["organizations"])
 
 @router.post("", status_code=201, responses=problem_responses(401, 403, 409, 422))
 async def create_organization(
-    body: OrganizationCreate, uow: Uow, caller: CurrentCaller
+    body: OrganizationCreate, uow: Uow, caller: WritingCaller
 ) -> OrganizationPublic:
     """Register a customer organization (admins). Senders from `email_domains` join it."""
     organization, domains = await service.create_organization(uow, caller, body)
@@ -51,7 +51,7 @@ async def get_organization(organization_id: UUID, uow: Uow, caller: CurrentCalle
 
 @router.patch("/{organization_id}", responses=problem_responses(401, 403, 404, 409, 422))
 async def update_organization(
-    organization_id: UUID, body: OrganizationUpdate, uow: Uow, caller: CurrentCaller
+    organization_id: UUID, body: OrganizationUpdate, uow: Uow, caller: WritingCaller
 ) -> OrganizationPublic:
     """Change name, tier, timezone, domains or the SLA-signed state (admins).
     Marking the SLA signed emits `organization.sla_signed`."""

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from services.ticket_api import idempotency, service
 from services.ticket_api import repository as repo
-from services.ticket_api.deps import CurrentCaller, Uow
+from services.ticket_api.deps import CurrentCaller, Uow, WritingCaller
 from services.ticket_api.errors import TicketNotFound
 from services.ticket_api.models import (
     AuditEntryPublic,
@@ -49,7 +49,7 @@ IdempotencyKey = Annotated[
     summary="Open a ticket",
 )
 async def create_ticket(
-    body: TicketCreate, uow: Uow, caller: CurrentCaller, idempotency_key: IdempotencyKey = None
+    body: TicketCreate, uow: Uow, caller: WritingCaller, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Open a ticket for the contact named by email. A new contact is created (and joins the
     organization owning its email domain). Send an `Idempotency-Key` to retry safely."""
@@ -126,7 +126,7 @@ async def get_ticket(ticket_id: UUID, uow: Uow, caller: CurrentCaller) -> Ticket
 
 
 @router.patch("/{ticket_id}", responses=problem_responses(401, 403, 404, 422))
-async def update_ticket(ticket_id: UUID, body: TicketUpdate, uow: Uow, caller: CurrentCaller) -> TicketPublic:
+async def update_ticket(ticket_id: UUID, body: TicketUpdate, uow: Uow, caller: WritingCaller) -> TicketPublic:
     """Change fields. Priority, assignee, impact and category are for agents only."""
     ticket = await service.update_ticket(uow, caller, ticket_id, body)
     await uow.commit()
@@ -134,7 +134,7 @@ async def update_ticket(ticket_id: UUID, body: TicketUpdate, uow: Uow, caller: C
 
 
 @router.post("/{ticket_id}/status", responses=problem_responses(401, 403, 404, 409, 422))
-async def change_status(ticket_id: UUID, body: StatusChange, uow: Uow, caller: CurrentCaller) -> TicketPublic:
+async def change_status(ticket_id: UUID, body: StatusChange, uow: Uow, caller: WritingCaller) -> TicketPublic:
     """Move the ticket through its lifecycle: new → open → pending_customer ⇄ open → closed;
     a closed ticket can be reopened. Other moves answer 409 with the allowed ones."""
     ticket = await service.change_status(uow, caller, ticket_id, body)
@@ -143,7 +143,7 @@ async def change_status(ticket_id: UUID, body: StatusChange, uow: Uow, caller: C
 
 
 @router.post("/{ticket_id}/messages", status_code=201, responses=problem_responses(401, 403, 404, 409, 422))
-async def add_message(ticket_id: UUID, body: MessageCreate, uow: Uow, caller: CurrentCaller) -> MessagePublic:
+async def add_message(ticket_id: UUID, body: MessageCreate, uow: Uow, caller: WritingCaller) -> MessagePublic:
     """Add a public reply or (agents only) an internal note."""
     message = await service.add_message(uow, caller, ticket_id, body)
     await uow.commit()

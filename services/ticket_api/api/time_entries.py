@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from services.ticket_api import repository as repo
 from services.ticket_api import service
-from services.ticket_api.deps import CurrentCaller, Uow
+from services.ticket_api.deps import CurrentCaller, Uow, WritingCaller
 from services.ticket_api.models import TimeEntry, TimeEntryCreate, TimeEntryPublic, TimeEntryUpdate
 from shared.pagination import Page, decode_cursor, page_of
 from shared.problems import problem_responses
@@ -24,7 +24,7 @@ def _public(entry: TimeEntry) -> TimeEntryPublic:
     "/tickets/{ticket_id}/time-entries", status_code=201, responses=problem_responses(401, 403, 404, 422)
 )
 async def log_time(
-    ticket_id: UUID, body: TimeEntryCreate, uow: Uow, caller: CurrentCaller
+    ticket_id: UUID, body: TimeEntryCreate, uow: Uow, caller: WritingCaller
 ) -> TimeEntryPublic:
     """Log time worked on a ticket (agents). Billing charges it when the ticket closes."""
     entry = await service.log_time(uow, caller, ticket_id, body)
@@ -50,7 +50,7 @@ async def list_time_entries(
 
 @router.patch("/time-entries/{entry_id}", responses=problem_responses(401, 403, 404, 422))
 async def update_time_entry(
-    entry_id: UUID, body: TimeEntryUpdate, uow: Uow, caller: CurrentCaller
+    entry_id: UUID, body: TimeEntryUpdate, uow: Uow, caller: WritingCaller
 ) -> TimeEntryPublic:
     """Correct a time entry (agents); billing reverses what it charged and charges the new value."""
     entry = await service.update_time_entry(uow, caller, entry_id, body)
@@ -59,7 +59,7 @@ async def update_time_entry(
 
 
 @router.delete("/time-entries/{entry_id}", status_code=204, responses=problem_responses(401, 403, 404))
-async def delete_time_entry(entry_id: UUID, uow: Uow, caller: CurrentCaller) -> Response:
+async def delete_time_entry(entry_id: UUID, uow: Uow, caller: WritingCaller) -> Response:
     """Remove a time entry (agents); billing reverses whatever it charged for it."""
     await service.delete_time_entry(uow, caller, entry_id)
     await uow.commit()

@@ -1,0 +1,301 @@
+"""Sign-in rules: OAuth2 client credentials for portals and services, password sign-in with
+refresh tokens for agents, logout, and the management of clients and their secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from redis.asyncio import Redis
+from sqlalchemy import select, update
+
+from services.ticket_api import credentials as cred
+from services.ticket_api import repository as repo
+from services.ticket_api.errors import AgentNotFound, ClientNotFound
+from services.ticket_api.lockout import Lockout
+from services.ticket_api.models import (
+    Agent,
+    AgentRole,
+    ApiClient,
+    ApiClientCreate,
+    ApiClientKind,
+    ApiClientSecret,
+    ClientSecretIssued,
+    PasswordChange,
+    RefreshToken,
+    TokenResponse,
+    utcnow,
+)
+from services.ticket_api.service import Caller, visible_organization
+from services.ticket_api.settings import Settings
+from shared.auth import require_admin
+from shared.ids import new_id
+from shared.principal import Principal, PrincipalKind
+from shared.problems import Forbidden, Problem, Unauthorized
+from shared.tokens import TokenIssuer, revoke_subject, revoke_token
+from shared.uow import UnitOfWork
+
+
+class InvalidClient(Problem):
+    status, slug, title = 401, "invalid-client", "Client authentication failed"
+
+
+class InvalidGrant(Problem):
+    status, slug, title = 400, "invalid-grant", "The grant is not valid"
+
+
+class InvalidScope(Problem):
+    status, slug, title = 400, "invalid-scope", "Scope not granted to this client"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What sign-in needs besides the database: the token issuer, Redis (lockout, revocation)."""
+
+    issuer: TokenIssuer
+    redis: Redis
+    settings: Settings
+
+    @property
+    def lockout(self) -> Lockout:
+        return Lockout(self.redis)
+
+    def _access(self, principal: Principal) -> TokenResponse:
+        ttl = self.settings.access_token_ttl_seconds
+        token = self.issuer.issue(principal, ttl_seconds=ttl)
+        return TokenResponse(
+            access_token=token.token, expires_in=ttl, scope=" ".join(sorted(principal.scopes)) or None
+        )
+
+
+# --- client credentials --------------------------------------------------------------------
+
+
+async def client_credentials(
+    uow: UnitOfWork,
+    identity: Identity,
+    *,
+    client_id: str,
+    client_secret: str,
+    scope: str | None,
+    address: str,
+) -> TokenResponse:
+    """RFC 6749 §4.4: a portal (or service) trades its id and secret for an access token."""
+    subjects = (f"client:{client_id}", f"ip:{address}")
+    await identity.lockout.check(*subjects)
+    client = await uow.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+    now = utcnow()
+    secret = await uow.session.scalar(
+        select(ApiClientSecret).where(ApiClientSecret.secret_hash == cred.digest(client_secret))
+    )
+    valid = (
+        client is not None
+        and client.revoked_at is None
+        and secret is not None
+        and secret.api_client_id == client.id
+        and (secret.expires_at is None or secret.expires_at > now)
+    )
+    if not valid:
+        await identity.lockout.failed(*subjects)
+        raise InvalidClient(
+            "Unknown client, wrong secret, or a revoked or expired credential.", error="invalid_client"
+        )
+    assert client is not None
+    await identity.lockout.succeeded(subjects[0])
+    granted = set(client.scopes)
+    requested = set(scope.split()) if scope else granted
+    if not requested <= granted:
+        raise InvalidScope(
+            f"This client may ask for: {' '.join(sorted(granted)) or 'nothing'}.", error="invalid_scope"
+        )
+    principal = Principal(
+        kind=PrincipalKind.PORTAL if client.kind == ApiClientKind.PORTAL else PrincipalKind.SERVICE,
+        subject_id=client.id,
+        name=client.name,
+        organization_ids=frozenset(UUID(org) for org in client.organization_ids),
+        scopes=frozenset(requested),
+    )
+    return identity._access(principal)
+
+
+# --- agents: password, refresh, logout ---------------------------------------------------------
+
+
+def agent_principal(agent: Agent) -> Principal:
+    return Principal(
+        kind=PrincipalKind.ADMIN if agent.role == AgentRole.ADMIN else PrincipalKind.AGENT,
+        subject_id=agent.id,
+        name=agent.name,
+        agent_id=agent.id,
+    )
+
+
+async def _new_refresh_token(uow: UnitOfWork, identity: Identity, agent: Agent, family_id: UUID) -> str:
+    token = cred.new_refresh_token()
+    uow.session.add(
+        RefreshToken(
+            agent_id=agent.id,
+            family_id=family_id,
+            token_hash=cred.digest(token),
+            expires_at=utcnow() + timedelta(days=identity.settings.refresh_token_ttl_days),
+        )
+    )
+    await uow.session.flush()
+    return token
+
+
+async def login(
+    uow: UnitOfWork, identity: Identity, *, email: str, password: str, address: str
+) -> TokenResponse:
+    subjects = (f"agent:{email}", f"ip:{address}")
+    await identity.lockout.check(*subjects)
+    agent = await repo.get_agent_by_email(uow.session, email)
+    if agent is None or not agent.active or not cred.password_matches(agent.password_hash, password):
+        await identity.lockout.failed(*subjects)
+        raise Unauthorized("Wrong email or password.")
+    await identity.lockout.succeeded(subjects[0])
+    response = identity._access(agent_principal(agent))
+    response.refresh_token = await _new_refresh_token(uow, identity, agent, new_id())
+    return response
+
+
+async def refresh(uow: UnitOfWork, identity: Identity, *, refresh_token: str) -> TokenResponse:
+    """Trade a refresh token for a new pair. A refresh token works once: presenting a used one
+    again means it leaked, and the whole session family is revoked."""
+    stored = await uow.session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == cred.digest(refresh_token)).with_for_update()
+    )
+    now = utcnow()
+    if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+        raise InvalidGrant(
+            "The refresh token is unknown, expired or revoked; sign in again.", error="invalid_grant"
+        )
+    if stored.used_at is not None:
+        await _revoke_family(uow, stored.family_id)
+        await uow.commit()
+        raise InvalidGrant(
+            "This refresh token was already used; the session is closed.", error="invalid_grant"
+        )
+    agent = await repo.get_agent(uow.session, stored.agent_id)
+    if agent is None or not agent.active:
+        raise InvalidGrant("The account is disabled.", error="invalid_grant")
+    stored.used_at = now
+    response = identity._access(agent_principal(agent))
+    response.refresh_token = await _new_refresh_token(uow, identity, agent, stored.family_id)
+    return response
+
+
+async def _revoke_family(uow: UnitOfWork, family_id: UUID) -> None:
+    await uow.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=utcnow())
+    )
+
+
+async def logout(uow: UnitOfWork, identity: Identity, caller: Caller, *, refresh_token: str | None) -> None:
+    """End the session: the access token used here stops working at once, and so does the
+    refresh token (with its family) when given."""
+    await revoke_token(identity.redis, caller.principal)
+    if refresh_token:
+        stored = await uow.session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == cred.digest(refresh_token))
+        )
+        if stored is not None and stored.agent_id == caller.principal.agent_id:
+            await _revoke_family(uow, stored.family_id)
+
+
+async def set_password(uow: UnitOfWork, caller: Caller, agent_id: UUID, data: PasswordChange) -> None:
+    own = caller.principal.agent_id == agent_id
+    if not own:
+        require_admin(caller.principal)
+    agent = await repo.get_agent(uow.session, agent_id)
+    if agent is None:
+        raise AgentNotFound(f"No agent {agent_id}.")
+    if (
+        own
+        and agent.password_hash is not None
+        and not cred.password_matches(agent.password_hash, data.current_password or "")
+    ):
+        raise Forbidden("The current password is wrong.")
+    agent.password_hash = cred.hash_password(data.password)
+    agent.updated_at = utcnow()
+    await uow.session.flush()
+
+
+# --- managing clients -----------------------------------------------------------------------
+
+
+async def _issue_secret(
+    uow: UnitOfWork, client: ApiClient, *, previous_expire_at: object = None
+) -> ClientSecretIssued:
+    secret = cred.new_client_secret()
+    uow.session.add(
+        ApiClientSecret(
+            api_client_id=client.id,
+            secret_prefix=cred.visible_prefix(secret),
+            secret_hash=cred.digest(secret),
+        )
+    )
+    await uow.session.flush()
+    return ClientSecretIssued(
+        client_id=client.client_id,
+        client_secret=secret,
+        secret_prefix=cred.visible_prefix(secret),
+        previous_secrets_expire_at=previous_expire_at,  # type: ignore[arg-type]
+    )
+
+
+async def create_client(
+    uow: UnitOfWork, caller: Caller, data: ApiClientCreate
+) -> tuple[ApiClient, ClientSecretIssued]:
+    require_admin(caller.principal)
+    for organization_id in data.organization_ids:
+        await visible_organization(uow, caller, organization_id)
+    client = ApiClient(
+        client_id=cred.new_client_id(),
+        name=data.name,
+        kind=data.kind,
+        organization_ids=[str(org) for org in data.organization_ids],
+        scopes=data.scopes,
+    )
+    uow.session.add(client)
+    await uow.session.flush()
+    return client, await _issue_secret(uow, client)
+
+
+async def get_client(uow: UnitOfWork, caller: Caller, client_uuid: UUID) -> ApiClient:
+    require_admin(caller.principal)
+    client = await uow.session.get(ApiClient, client_uuid)
+    if client is None:
+        raise ClientNotFound(f"No client {client_uuid}.")
+    return client
+
+
+async def rotate_secret(
+    uow: UnitOfWork, caller: Caller, client_uuid: UUID, *, overlap_hours: int
+) -> ClientSecretIssued:
+    """A new secret; the older ones keep working for ``overlap_hours`` so the portal can switch."""
+    client = await get_client(uow, caller, client_uuid)
+    if client.revoked_at is not None:
+        raise ClientNotFound(f"Client {client_uuid} is revoked.")
+    expire_at = utcnow() + timedelta(hours=overlap_hours)
+    await uow.session.execute(
+        update(ApiClientSecret)
+        .where(
+            ApiClientSecret.api_client_id == client.id,
+            (ApiClientSecret.expires_at.is_(None)) | (ApiClientSecret.expires_at > expire_at),  # type: ignore[union-attr, operator]
+        )
+        .values(expires_at=expire_at)
+    )
+    return await _issue_secret(uow, client, previous_expire_at=expire_at)
+
+
+async def revoke_client(uow: UnitOfWork, identity: Identity, caller: Caller, client_uuid: UUID) -> None:
+    """Revoke the client: its secrets stop working and so do the tokens it already holds."""
+    client = await get_client(uow, caller, client_uuid)
+    if client.revoked_at is None:
+        client.revoked_at = utcnow()
+        await uow.session.flush()
+    await revoke_subject(identity.redis, client.id, max_token_ttl=identity.settings.access_token_ttl_seconds)
