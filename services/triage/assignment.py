@@ -1,0 +1,189 @@
+"""Choosing the consultant for a ticket.
+
+Eligible: active, has the needed skill (the ticket's category, when it has one), under
+capacity (open tickets), and working: on shift now, or — when nobody is — starting soonest.
+Among the eligible the organization's previous consultant is chosen (continuity); otherwise
+the lowest priority-weighted open load, ties broken by open-ticket count, then agent id.
+Nobody eligible: no assignee, and the reason says why (the team is alerted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from services.triage.business_hours import (
+    BusinessCalendar,
+    CalendarError,
+    next_business_instant,
+    parse_weekly_hours,
+)
+from services.triage.priority_matrix import Priority
+
+# How much an open ticket weighs in an agent's load, by priority (unprioritized: as P3).
+PRIORITY_WEIGHTS: dict[Priority | None, int] = {
+    Priority.P1: 8,
+    Priority.P2: 4,
+    Priority.P3: 2,
+    Priority.P4: 1,
+    None: 2,
+}
+# Candidates listed in a decision's breakdown (the rest are counted, not listed).
+MAX_REVIEWED_IN_BREAKDOWN = 50
+
+
+def weight_of(priority: str | None) -> int:
+    return PRIORITY_WEIGHTS[Priority(priority) if priority else None]
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    """What triage knows of an agent: the roster projection plus its open load."""
+
+    agent_id: UUID
+    name: str
+    skills: frozenset[str]
+    timezone: str
+    working_hours: Mapping[str, Sequence[Sequence[str]]]
+    capacity: int
+    active: bool = True
+    open_tickets: int = 0
+    weighted_load: int = 0
+
+
+@dataclass(frozen=True)
+class Review:
+    agent_id: UUID
+    name: str
+    eligible: bool
+    note: str
+    shift_starts_at: datetime | None = None
+    open_tickets: int = 0
+    weighted_load: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "agent_id": str(self.agent_id),
+            "name": self.name,
+            "eligible": self.eligible,
+            "note": self.note,
+            "shift_starts_at": self.shift_starts_at.isoformat() if self.shift_starts_at else None,
+            "open_tickets": self.open_tickets,
+            "weighted_load": self.weighted_load,
+        }
+
+
+@dataclass(frozen=True)
+class Assignment:
+    agent_id: UUID | None
+    agent_name: str | None
+    reason: str
+    needed_skill: str | None
+    continuity: bool = False
+    reviews: tuple[Review, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "agent_id": str(self.agent_id) if self.agent_id else None,
+            "agent_name": self.agent_name,
+            "reason": self.reason,
+            "needed_skill": self.needed_skill,
+            "continuity": self.continuity,
+            "candidates": [r.as_dict() for r in self.reviews[:MAX_REVIEWED_IN_BREAKDOWN]],
+            "candidates_reviewed": len(self.reviews),
+        }
+
+
+def shift_start(agent: AgentProfile, now: datetime) -> datetime | None:
+    """``now`` when the agent is on shift, else the start of their next shift; None when the
+    agent has no (valid) working hours."""
+    try:
+        hours = parse_weekly_hours(agent.working_hours, require_hours=False)
+        if not any(hours):
+            return None
+        schedule = BusinessCalendar(timezone=agent.timezone, weekly_hours=hours, holiday_country=None)
+        return next_business_instant(now, schedule)
+    except (CalendarError, OverflowError):
+        return None
+
+
+def needed_skill_of(category: str | None) -> str | None:
+    return category.strip().lower() if category and category.strip() else None
+
+
+def _exclusion(agent: AgentProfile, needed_skill: str | None) -> str | None:
+    if not agent.active:
+        return "inactive"
+    if needed_skill and needed_skill not in {skill.lower() for skill in agent.skills}:
+        return f"lacks skill {needed_skill!r}"
+    if agent.open_tickets >= agent.capacity:
+        return f"at capacity ({agent.open_tickets}/{agent.capacity} open)"
+    return None
+
+
+def choose_assignee(
+    agents: Iterable[AgentProfile],
+    *,
+    needed_skill: str | None,
+    now: datetime,
+    previous_agent_id: UUID | None = None,
+) -> Assignment:
+    """Pick the consultant (see the module docstring); every agent's review is kept."""
+    reviews: list[Review] = []
+    candidates: list[tuple[AgentProfile, datetime]] = []
+    for agent in sorted(agents, key=lambda a: str(a.agent_id)):
+        excluded = _exclusion(agent, needed_skill)
+        starts = shift_start(agent, now) if excluded is None else None
+        if starts is not None:
+            candidates.append((agent, starts))
+            continue
+        note = excluded or "no working hours"
+        reviews.append(
+            Review(
+                agent.agent_id,
+                agent.name,
+                False,
+                note,
+                open_tickets=agent.open_tickets,
+                weighted_load=agent.weighted_load,
+            )
+        )
+
+    if not candidates:
+        reason = "nobody fits: " + (
+            "no agents known" if not reviews else "; ".join(sorted({r.note for r in reviews}))
+        )
+        return Assignment(None, None, reason, needed_skill, reviews=tuple(reviews))
+
+    soonest = min(starts for _, starts in candidates)
+    on_shift = soonest == now
+    pool = [agent for agent, starts in candidates if starts == soonest]
+    pool_ids = {agent.agent_id for agent in pool}
+    for agent, starts in candidates:
+        note = (
+            ("on shift" if on_shift else "starts soonest") if agent.agent_id in pool_ids else "starts later"
+        )
+        reviews.append(
+            Review(
+                agent.agent_id,
+                agent.name,
+                agent.agent_id in pool_ids,
+                note,
+                shift_starts_at=starts,
+                open_tickets=agent.open_tickets,
+                weighted_load=agent.weighted_load,
+            )
+        )
+    reviews.sort(key=lambda r: (not r.eligible, r.weighted_load, str(r.agent_id)))
+
+    when = "on shift now" if on_shift else f"next on shift at {soonest.isoformat()}"
+    previous = next((agent for agent in pool if agent.agent_id == previous_agent_id), None)
+    if previous is not None:
+        reason = f"continuity: the organization's previous consultant, {when}"
+        return Assignment(previous.agent_id, previous.name, reason, needed_skill, True, tuple(reviews))
+    chosen = min(pool, key=lambda a: (a.weighted_load, a.open_tickets, str(a.agent_id)))
+    reason = f"lowest weighted open load ({chosen.weighted_load}) among {len(pool)} eligible, {when}"
+    return Assignment(chosen.agent_id, chosen.name, reason, needed_skill, False, tuple(reviews))
