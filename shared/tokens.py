@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -24,6 +24,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
+from redis.asyncio import Redis
 
 from shared.principal import Principal, PrincipalKind
 
@@ -153,12 +154,6 @@ class TokenIssuer:
 # --- verifying ---------------------------------------------------------------------------
 
 
-class RevocationStore(Protocol):
-    async def mget(self, keys: list[str]) -> list[Any]: ...
-
-    async def set(self, name: str, value: str, ex: int) -> Any: ...
-
-
 class JwksSource:
     """Public keys by kid, from ticket_api's JWKS URL (production) or a file (local run, tests).
     Refreshed when an unknown kid shows up, at most every few seconds."""
@@ -204,9 +199,7 @@ class JwksSource:
 
 
 class TokenVerifier:
-    def __init__(
-        self, keys: JwksSource, *, issuer: str, audience: str, revocations: RevocationStore | None
-    ) -> None:
+    def __init__(self, keys: JwksSource, *, issuer: str, audience: str, revocations: Redis | None) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
@@ -249,7 +242,7 @@ class TokenVerifier:
             raise InvalidToken("the credential behind this token was revoked")
 
 
-async def revoke_token(store: RevocationStore, principal: Principal, *, now: float | None = None) -> None:
+async def revoke_token(store: Redis, principal: Principal, *, now: float | None = None) -> None:
     """Refuse the principal's current access token from now until it would have expired."""
     if principal.token_id is None or principal.token_expires_at is None:
         return
@@ -258,7 +251,7 @@ async def revoke_token(store: RevocationStore, principal: Principal, *, now: flo
         await store.set(f"{REVOKED_JTI}{principal.token_id}", "1", ex=remaining)
 
 
-async def revoke_subject(store: RevocationStore, subject_id: UUID, *, max_token_ttl: int) -> None:
+async def revoke_subject(store: Redis, subject_id: UUID, *, max_token_ttl: int) -> None:
     """Refuse every token issued to ``subject_id`` up to now (a revoked client, a disabled agent)."""
     now = int(time.time())
     await store.set(f"{REVOKED_SUBJECT}{subject_id}", str(now), ex=max_token_ttl + LEEWAY_SECONDS)
