@@ -1,11 +1,28 @@
-"""notifier's tables. Its domain tables arrive with its issue; the event plumbing is here now."""
+"""notifier's tables and API schemas.
+
+* ``notification`` — one row per (source × recipient × kind): written, with the rendered mail,
+  before anything is sent; its state goes pending → sending → sent (or failed / suppressed).
+* ``suppression`` — addresses a relay refused for good; nothing more is sent to them.
+* ``thread_message`` — the Message-IDs sent per ticket, to chain In-Reply-To/References.
+* ``ticket_view``, ``agent`` — local projections of ticket_api's events (never its tables).
+* ``webhook_subscription``, ``webhook_delivery``, ``webhook_attempt`` — signed webhooks.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import AnyHttpUrl, ConfigDict, field_validator
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 from shared.consumer import processed_event_table
+from shared.db import UtcDateTime
+from shared.ids import new_id
 from shared.outbox import outbox_table
 
 
@@ -16,3 +33,271 @@ class Base(SQLModel, registry=registry()):
 metadata = Base.metadata
 outbox = outbox_table(metadata)
 processed_event = processed_event_table(metadata)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(**kwargs: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False, **kwargs)
+
+
+class NotificationKind(StrEnum):
+    ACKNOWLEDGMENT = "acknowledgment"
+    ASSIGNMENT_CUSTOMER = "assignment_customer"
+    ASSIGNMENT_CONSULTANT = "assignment_consultant"
+    AGENT_REPLY = "agent_reply"
+    CUSTOMER_REPLY_CONSULTANT = "customer_reply_consultant"
+    STATUS_UPDATE = "status_update"
+    CLOSURE = "closure"
+    SLA_WARNING = "sla_warning"
+    SLA_BREACH = "sla_breach"
+    UNASSIGNED_ALERT = "unassigned_alert"
+    INVOICE = "invoice"
+    BILLING_NOTICE = "billing_notice"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+
+
+# --- email -------------------------------------------------------------------------------
+
+
+class Notification(Base, table=True):
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", "recipient", "kind", name="uq_notification_once"),
+        Index("ix_notification_due", "state", "next_attempt_at"),
+    )
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    dedupe_key: str = Field(max_length=200, description="the event id, or a key that spans events")
+    event_type: str = Field(max_length=100)
+    kind: str = Field(sa_type=String(40), nullable=False)
+    recipient: str = Field(max_length=320)
+    ticket_id: UUID | None = Field(default=None, index=True)
+    ticket_number: str | None = Field(default=None, max_length=32)
+    organization_id: UUID | None = Field(default=None, index=True)
+    from_name: str = Field(max_length=200)
+    from_address: str = Field(max_length=320)
+    reply_to: str | None = Field(default=None, max_length=320)
+    subject: str = Field(max_length=400)
+    text_body: str = Field(sa_type=Text)
+    html_body: str = Field(sa_type=Text)
+    message_id: str = Field(max_length=255, unique=True)
+    in_reply_to: str | None = Field(default=None, max_length=255)
+    reference_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    auto_submitted: str | None = Field(default=None, max_length=32)
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    state: str = Field(default=DeliveryState.PENDING, sa_type=String(16), nullable=False)
+    attempts: int = 0
+    next_attempt_at: datetime = timestamp()
+    lease_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    smtp_code: int | None = None
+    resend_of: UUID | None = Field(default=None, foreign_key="notification.id")
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+    sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Suppression(Base, table=True):
+    address: str = Field(primary_key=True, max_length=320)
+    reason: str = Field(sa_type=Text)
+    smtp_code: int | None = None
+    notification_id: UUID | None = None
+    created_at: datetime = timestamp()
+
+
+class ThreadMessage(Base, table=True):
+    __tablename__ = "thread_message"
+    __table_args__ = (Index("ix_thread_message_ticket", "ticket_id", "created_at"),)
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    ticket_id: UUID
+    message_id: str = Field(max_length=255, unique=True)
+    created_at: datetime = timestamp()
+
+
+class TicketView(Base, table=True):
+    """What notifier needs to know about a ticket between events (its own projection)."""
+
+    __tablename__ = "ticket_view"
+    ticket_id: UUID = Field(primary_key=True)
+    number: str = Field(max_length=32)
+    subject: str = Field(max_length=300)
+    contact_email: str = Field(max_length=320)
+    contact_name: str | None = Field(default=None, max_length=200)
+    organization_id: UUID | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+    support_tier: str | None = Field(default=None, max_length=16)
+    assignee_id: UUID | None = None
+    status: str = Field(max_length=32)
+    updated_at: datetime = timestamp()
+
+
+class AgentView(Base, table=True):
+    __tablename__ = "agent"
+    id: UUID = Field(primary_key=True)
+    email: str = Field(max_length=320)
+    name: str = Field(max_length=200)
+    active: bool = True
+    updated_at: datetime = timestamp()
+
+
+class NotificationPublic(SQLModel):
+    id: UUID
+    kind: str
+    recipient: str
+    subject: str
+    event_type: str
+    ticket_id: UUID | None
+    ticket_number: str | None
+    message_id: str
+    state: str
+    attempts: int
+    last_error: str | None
+    smtp_code: int | None
+    resend_of: UUID | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class SuppressionPublic(SQLModel):
+    address: str
+    reason: str
+    smtp_code: int | None
+    notification_id: UUID | None
+    created_at: datetime
+
+
+# --- webhooks ----------------------------------------------------------------------------
+
+
+class WebhookSubscription(Base, table=True):
+    __tablename__ = "webhook_subscription"
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    client_id: UUID = Field(index=True, description="the API client (principal) that owns it")
+    organization_ids: list[str] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True), description="null: every organization"
+    )
+    url: str = Field(max_length=2000)
+    event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    secret: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=500)
+    active: bool = True
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+
+
+class WebhookDelivery(Base, table=True):
+    """One event for one subscription; its id is the ``webhook-id`` header (stable across retries)."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id", name="uq_webhook_delivery_once"),
+        Index("ix_webhook_delivery_due", "state", "next_attempt_at"),
+    )
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    subscription_id: UUID = Field(foreign_key="webhook_subscription.id", ondelete="CASCADE", index=True)
+    event_id: UUID
+    event_type: str = Field(max_length=100)
+    body: str = Field(sa_type=Text, description="the exact bytes signed and sent (UTF-8 JSON)")
+    state: str = Field(default=DeliveryState.PENDING, sa_type=String(16), nullable=False)
+    attempts: int = 0
+    next_attempt_at: datetime = timestamp()
+    lease_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = timestamp()
+    delivered_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class WebhookAttempt(Base, table=True):
+    __tablename__ = "webhook_attempt"
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    delivery_id: UUID = Field(foreign_key="webhook_delivery.id", ondelete="CASCADE", index=True)
+    attempt: int
+    started_at: datetime = timestamp()
+    duration_ms: int
+    status_code: int | None = None
+    error: str | None = Field(default=None, sa_type=Text)
+    response_excerpt: str | None = Field(default=None, sa_type=Text)
+
+
+def _example(body: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [body]})
+
+
+class WebhookSubscriptionCreate(SQLModel):
+    model_config = _example(  # type: ignore[assignment]
+        {
+            "url": "https://portal.example.com/hooks/helpdesk",
+            "event_types": ["ticket.created", "ticket.message_added", "ticket.closed"],
+            "description": "Ticket updates for our customers",
+        }
+    )
+    url: AnyHttpUrl
+    event_types: list[str] = Field(min_length=1, max_length=50)
+    description: str | None = Field(default=None, max_length=500)
+
+    @field_validator("url")
+    @classmethod
+    def _length(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        if len(str(value)) > 2000:
+            raise ValueError("at most 2000 characters")
+        return value
+
+
+class WebhookSubscriptionUpdate(SQLModel):
+    model_config = _example({"active": True, "event_types": ["ticket.closed"]})  # type: ignore[assignment]
+    url: AnyHttpUrl | None = None
+    event_types: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    description: str | None = Field(default=None, max_length=500)
+    active: bool | None = None
+
+
+class WebhookSubscriptionPublic(SQLModel):
+    id: UUID
+    url: str
+    event_types: list[str]
+    description: str | None
+    organization_ids: list[str] | None
+    active: bool
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookSubscriptionCreated(WebhookSubscriptionPublic):
+    secret: str = Field(description="shown once: verify the webhook-signature header with it")
+
+
+class WebhookDeliveryPublic(SQLModel):
+    id: UUID
+    subscription_id: UUID
+    event_id: UUID
+    event_type: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class WebhookAttemptPublic(SQLModel):
+    attempt: int
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    response_excerpt: str | None

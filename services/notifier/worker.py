@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.notifier.models import outbox, processed_event
+from services.notifier.runtime import open_notifier
 from services.notifier.settings import Settings
-from services.notifier.tasks import HANDLERS
+from services.notifier.tasks import JOB_FUNCTIONS, handlers, run_sweeper
+from shared.consumer import EventConsumer
 from shared.events import Service
-from shared.service_worker import lifecycle_hooks
-from shared.worker import worker_settings
+from shared.logging import configure_logging
+from shared.runtime import Runtime
+from shared.worker import start_background, stop_background, worker_settings
 
 settings = Settings()
-startup, shutdown = lifecycle_hooks(
-    settings, outbox=outbox, processed_event=processed_event, handlers=HANDLERS
-)
 
-WorkerSettings = worker_settings(Service.NOTIFIER, settings, startup=startup, shutdown=shutdown)
+
+async def startup(ctx: dict[str, Any]) -> None:
+    configure_logging(f"{settings.service_name}.worker", settings.log_level)
+    runtime = await Runtime.open(settings, outbox)
+    notifier = open_notifier(settings, runtime)
+    ctx.update(runtime=runtime, notifier=notifier)
+    ctx["consumer"] = EventConsumer(
+        table=processed_event, sessions=runtime.sessions, handlers=handlers(notifier), outbox=runtime.outbox
+    )
+    start_background(
+        ctx,
+        "outbox-relay",
+        runtime.outbox.run_relay(
+            interval_seconds=settings.outbox_relay_interval_seconds,
+            grace_seconds=settings.outbox_relay_grace_seconds,
+        ),
+    )
+    start_background(ctx, "sweeper", run_sweeper(notifier))
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await stop_background(ctx)
+    if "notifier" in ctx:
+        await ctx["notifier"].close()
+    if "runtime" in ctx:
+        await ctx["runtime"].close()
+
+
+WorkerSettings = worker_settings(
+    Service.NOTIFIER,
+    settings,
+    startup=startup,
+    shutdown=shutdown,
+    functions=JOB_FUNCTIONS,  # type: ignore[arg-type]
+)

@@ -1,0 +1,320 @@
+"""Every query notifier runs. Functions take the session explicitly and only flush."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.notifier.models import (
+    AgentView,
+    DeliveryState,
+    Notification,
+    Suppression,
+    ThreadMessage,
+    TicketView,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from shared.db import dialect_of, insert_ignoring_conflicts
+
+THREAD_REFERENCES = 10
+
+
+def table_of(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _upsert(
+    session: AsyncSession, table: Any, values: dict[str, Any], key: str, *, newer: str | None = None
+) -> Any:
+    """``INSERT … ON CONFLICT (key) DO UPDATE`` (only when ``newer`` grows, if given)."""
+    dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values)
+    changes = {name: statement.excluded[name] for name in values if name != key}
+    where = (getattr(table.c, newer) <= statement.excluded[newer]) if newer else None
+    return statement.on_conflict_do_update(index_elements=[key], set_=changes, where=where)
+
+
+# --- projections ---------------------------------------------------------------------------
+
+
+async def upsert_ticket_view(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(_upsert(session, table_of(TicketView), values, "ticket_id", newer="updated_at"))
+
+
+async def update_ticket_view(session: AsyncSession, ticket_id: UUID, **values: Any) -> None:
+    await session.execute(update(TicketView).where(col(TicketView.ticket_id) == ticket_id).values(**values))
+
+
+async def get_ticket_view(session: AsyncSession, ticket_id: UUID) -> TicketView | None:
+    return await session.get(TicketView, ticket_id)
+
+
+async def upsert_agent(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(_upsert(session, table_of(AgentView), values, "id", newer="updated_at"))
+
+
+async def get_agent(session: AsyncSession, agent_id: UUID) -> AgentView | None:
+    return await session.get(AgentView, agent_id)
+
+
+async def thread_message_ids(session: AsyncSession, ticket_id: UUID) -> list[str]:
+    """The ticket's first Message-ID and its latest ones, oldest first (for References)."""
+    base = select(col(ThreadMessage.message_id)).where(col(ThreadMessage.ticket_id) == ticket_id)
+    first = (await session.scalars(base.order_by(col(ThreadMessage.created_at)).limit(1))).all()
+    latest = (
+        await session.scalars(
+            base.order_by(col(ThreadMessage.created_at).desc()).limit(THREAD_REFERENCES - 1)
+        )
+    ).all()
+    chain = list(first) + [m for m in reversed(latest) if m not in first]
+    return chain
+
+
+async def add_thread_message(session: AsyncSession, ticket_id: UUID, message_id: str, at: datetime) -> None:
+    session.add(ThreadMessage(ticket_id=ticket_id, message_id=message_id, created_at=at))
+    await session.flush()
+
+
+# --- notifications -------------------------------------------------------------------------
+
+
+async def insert_notification(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert unless (dedupe_key, recipient, kind) exists; ``True`` when inserted."""
+    table = table_of(Notification)
+    statement = insert_ignoring_conflicts(table, dialect_of(session), "dedupe_key", "recipient", "kind")
+    result = await session.execute(statement.values(**values).returning(table.c.id))
+    return result.first() is not None
+
+
+async def find_notification(
+    session: AsyncSession, dedupe_key: str, recipient: str, kind: str
+) -> Notification | None:
+    return (
+        await session.scalars(
+            select(Notification).where(
+                col(Notification.dedupe_key) == dedupe_key,
+                col(Notification.recipient) == recipient,
+                col(Notification.kind) == kind,
+            )
+        )
+    ).first()
+
+
+async def get_notification(session: AsyncSession, notification_id: UUID) -> Notification | None:
+    return await session.get(Notification, notification_id)
+
+
+async def claim_notification(
+    session: AsyncSession, notification_id: UUID, *, attempt: int, now: datetime, lease: timedelta
+) -> Notification | None:
+    """Take the row for one send attempt: pending and due (or a lost attempt whose lease ran
+    out), still at ``attempt``. ``None`` when someone else has it or it is done."""
+    table = table_of(Notification)
+    claimable = or_(
+        and_(table.c.state == DeliveryState.PENDING, table.c.next_attempt_at <= now),
+        and_(table.c.state == DeliveryState.SENDING, table.c.lease_until < now),
+    )
+    result = await session.execute(
+        update(table)
+        .where(table.c.id == notification_id, table.c.attempts == attempt, claimable)
+        .values(state=DeliveryState.SENDING, attempts=attempt + 1, lease_until=now + lease, updated_at=now)
+        .returning(table.c.id)
+    )
+    if result.first() is None:
+        return None
+    return await session.get(Notification, notification_id, populate_existing=True)
+
+
+async def finish_notification(session: AsyncSession, notification_id: UUID, **values: Any) -> None:
+    await session.execute(
+        update(Notification).where(col(Notification.id) == notification_id).values(lease_until=None, **values)
+    )
+
+
+async def due_notifications(
+    session: AsyncSession, *, now: datetime, grace: timedelta, limit: int
+) -> list[tuple[UUID, int]]:
+    """Rows whose send job should have run by now (the sweeper enqueues them again)."""
+    table = table_of(Notification)
+    rows = await session.execute(
+        select(table.c.id, table.c.attempts)
+        .where(
+            or_(
+                and_(table.c.state == DeliveryState.PENDING, table.c.next_attempt_at <= now - grace),
+                and_(table.c.state == DeliveryState.SENDING, table.c.lease_until < now),
+            )
+        )
+        .order_by(table.c.next_attempt_at)
+        .limit(limit)
+    )
+    return [(row.id, row.attempts) for row in rows]
+
+
+async def list_notifications(
+    session: AsyncSession,
+    *,
+    ticket_id: UUID | None,
+    state: str | None,
+    recipient: str | None,
+    organization_scope: frozenset[UUID] | None,
+    kinds: Sequence[str] | None,
+    limit: int,
+    after: UUID | None,
+) -> Sequence[Notification]:
+    query = select(Notification).order_by(col(Notification.id)).limit(limit)
+    if ticket_id is not None:
+        query = query.where(col(Notification.ticket_id) == ticket_id)
+    if state is not None:
+        query = query.where(col(Notification.state) == state)
+    if recipient is not None:
+        query = query.where(col(Notification.recipient) == recipient.lower())
+    if organization_scope is not None:
+        query = query.where(col(Notification.organization_id).in_(organization_scope))
+    if kinds is not None:
+        query = query.where(col(Notification.kind).in_(kinds))
+    if after is not None:
+        query = query.where(col(Notification.id) > after)
+    return (await session.scalars(query)).all()
+
+
+# --- suppressions --------------------------------------------------------------------------
+
+
+async def get_suppression(session: AsyncSession, address: str) -> Suppression | None:
+    return await session.get(Suppression, address.lower())
+
+
+async def add_suppression(session: AsyncSession, values: dict[str, Any]) -> None:
+    statement = insert_ignoring_conflicts(table_of(Suppression), dialect_of(session), "address")
+    await session.execute(statement.values(**values))
+
+
+async def delete_suppression(session: AsyncSession, address: str) -> bool:
+    result = await session.execute(delete(Suppression).where(col(Suppression.address) == address.lower()))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def list_suppressions(session: AsyncSession, *, limit: int, after: str | None) -> Sequence[Suppression]:
+    query = select(Suppression).order_by(col(Suppression.address)).limit(limit)
+    if after is not None:
+        query = query.where(col(Suppression.address) > after)
+    return (await session.scalars(query)).all()
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+async def active_subscriptions(session: AsyncSession) -> Sequence[WebhookSubscription]:
+    return (await session.scalars(select(WebhookSubscription).where(col(WebhookSubscription.active)))).all()
+
+
+async def get_subscription(session: AsyncSession, subscription_id: UUID) -> WebhookSubscription | None:
+    return await session.get(WebhookSubscription, subscription_id)
+
+
+async def list_subscriptions(
+    session: AsyncSession, *, client_id: UUID | None, limit: int, after: UUID | None
+) -> Sequence[WebhookSubscription]:
+    query = select(WebhookSubscription).order_by(col(WebhookSubscription.id)).limit(limit)
+    if client_id is not None:
+        query = query.where(col(WebhookSubscription.client_id) == client_id)
+    if after is not None:
+        query = query.where(col(WebhookSubscription.id) > after)
+    return (await session.scalars(query)).all()
+
+
+async def insert_delivery(session: AsyncSession, values: dict[str, Any]) -> bool:
+    table = table_of(WebhookDelivery)
+    statement = insert_ignoring_conflicts(table, dialect_of(session), "subscription_id", "event_id")
+    result = await session.execute(statement.values(**values).returning(table.c.id))
+    return result.first() is not None
+
+
+async def get_delivery(session: AsyncSession, delivery_id: UUID) -> WebhookDelivery | None:
+    return await session.get(WebhookDelivery, delivery_id)
+
+
+async def claim_delivery(
+    session: AsyncSession, delivery_id: UUID, *, attempt: int, now: datetime, lease: timedelta
+) -> WebhookDelivery | None:
+    table = table_of(WebhookDelivery)
+    claimable = or_(
+        and_(table.c.state == DeliveryState.PENDING, table.c.next_attempt_at <= now),
+        and_(table.c.state == DeliveryState.SENDING, table.c.lease_until < now),
+    )
+    result = await session.execute(
+        update(table)
+        .where(table.c.id == delivery_id, table.c.attempts == attempt, claimable)
+        .values(state=DeliveryState.SENDING, attempts=attempt + 1, lease_until=now + lease)
+        .returning(table.c.id)
+    )
+    if result.first() is None:
+        return None
+    return await session.get(WebhookDelivery, delivery_id, populate_existing=True)
+
+
+async def finish_delivery(session: AsyncSession, delivery_id: UUID, **values: Any) -> None:
+    await session.execute(
+        update(WebhookDelivery)
+        .where(col(WebhookDelivery.id) == delivery_id)
+        .values(lease_until=None, **values)
+    )
+
+
+async def add_attempt(session: AsyncSession, values: dict[str, Any]) -> None:
+    session.add(WebhookAttempt(**values))
+    await session.flush()
+
+
+async def due_deliveries(
+    session: AsyncSession, *, now: datetime, grace: timedelta, limit: int
+) -> list[tuple[UUID, int]]:
+    table = table_of(WebhookDelivery)
+    rows = await session.execute(
+        select(table.c.id, table.c.attempts)
+        .where(
+            or_(
+                and_(table.c.state == DeliveryState.PENDING, table.c.next_attempt_at <= now - grace),
+                and_(table.c.state == DeliveryState.SENDING, table.c.lease_until < now),
+            )
+        )
+        .order_by(table.c.next_attempt_at)
+        .limit(limit)
+    )
+    return [(row.id, row.attempts) for row in rows]
+
+
+async def list_deliveries(
+    session: AsyncSession, *, subscription_id: UUID, state: str | None, limit: int, after: UUID | None
+) -> Sequence[WebhookDelivery]:
+    query = (
+        select(WebhookDelivery)
+        .where(col(WebhookDelivery.subscription_id) == subscription_id)
+        .order_by(col(WebhookDelivery.id))
+        .limit(limit)
+    )
+    if state is not None:
+        query = query.where(col(WebhookDelivery.state) == state)
+    if after is not None:
+        query = query.where(col(WebhookDelivery.id) > after)
+    return (await session.scalars(query)).all()
+
+
+async def attempts_of(session: AsyncSession, delivery_id: UUID) -> Sequence[WebhookAttempt]:
+    return (
+        await session.scalars(
+            select(WebhookAttempt)
+            .where(col(WebhookAttempt.delivery_id) == delivery_id)
+            .order_by(col(WebhookAttempt.attempt))
+        )
+    ).all()

@@ -1,0 +1,1016 @@
+"""notifier's rules: which mail goes to whom for which event, and how one is delivered.
+
+Event handlers (see ``tasks.py``) only *record*: a notification row with the rendered mail
+(unique per source × recipient × kind) or a webhook delivery row (unique per subscription ×
+event), in the consumer's transaction. Sending is a job of its own per row, enqueued after
+commit; so a slow relay or endpoint never holds up events, and a repeated event sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifier import delivery_policy as policy
+from services.notifier import repository as repo
+from services.notifier import webhook_http
+from services.notifier.compose import Attachment, build_message
+from services.notifier.dispatch import DELIVER_WEBHOOK, SEND_EMAIL, Dispatcher, Job
+from services.notifier.documents import SLA_FILENAME, sla_document
+from services.notifier.models import DeliveryState, Notification, NotificationKind
+from services.notifier.office_hours import add_business_minutes, next_opening
+from services.notifier.rendering import format_moment, render
+from services.notifier.settings import WEEKDAY_NAMES, Settings
+from services.notifier.smtp import PermanentSmtpError, TransientSmtpError, send_message
+from services.notifier.webhook_signing import signed_headers
+from shared import events as ev
+from shared.consumer import TransientError
+from shared.db import SessionMaker
+from shared.ids import new_id
+from shared.mail_ids import make_message_id, make_reply_token, plus_address
+from shared.outbox import Outbox
+from shared.signed_links import sign
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)  # longer than a job may run (30 s): a live attempt keeps its row
+FEEDBACK_PURPOSE = "feedback"
+# A manual reassignment (ticket.updated) waits this long, so triage's richer mail for the
+# same assignment (with the call task and due time) can take its place.
+ASSIGNMENT_SETTLE = timedelta(seconds=60)
+
+CUSTOMER_KINDS = frozenset(
+    {
+        NotificationKind.ACKNOWLEDGMENT,
+        NotificationKind.ASSIGNMENT_CUSTOMER,
+        NotificationKind.AGENT_REPLY,
+        NotificationKind.STATUS_UPDATE,
+        NotificationKind.CLOSURE,
+        NotificationKind.INVOICE,
+        NotificationKind.BILLING_NOTICE,
+    }
+)
+
+# Ticket events portals may subscribe to (internal messages are never sent).
+WEBHOOK_EVENT_TYPES = frozenset(
+    {
+        ev.EventType.TICKET_CREATED,
+        ev.EventType.TICKET_UPDATED,
+        ev.EventType.TICKET_MESSAGE_ADDED,
+        ev.EventType.TICKET_STATUS_CHANGED,
+        ev.EventType.TICKET_CLOSED,
+        ev.EventType.TICKET_TRIAGED,
+    }
+)
+
+STATUS_WORDING = {
+    "new": ("Received", "We have your request and will be in touch."),
+    "open": ("In progress", "A consultant is working on your request."),
+    "pending_customer": ("Waiting for your reply", "We need something from you: please reply to this email."),
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Notifier:
+    """What handlers and jobs need: settings, the database, the queue, HTTP clients, a clock."""
+
+    settings: Settings
+    sessions: SessionMaker
+    outbox: Outbox
+    dispatcher: Dispatcher
+    webhook_client: httpx.AsyncClient
+    billing_client: httpx.AsyncClient
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    @property
+    def secret(self) -> str:
+        return self.settings.secret_key.get_secret_value()
+
+    async def close(self) -> None:
+        await self.dispatcher.drain()
+        await self.webhook_client.aclose()
+        await self.billing_client.aclose()
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    id: UUID
+    number: str
+    subject: str
+    organization_id: UUID | None
+
+
+# --- context every template gets ------------------------------------------------------------
+
+
+def office_hours_text(settings: Settings, timezone: str) -> str:
+    days = [WEEKDAY_NAMES.index(d) for d in settings.office_days.split(",")]
+    names = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    ordered = sorted(days)
+    contiguous = ordered == list(range(ordered[0], ordered[-1] + 1))
+    span = (
+        f"{names[ordered[0]]} to {names[ordered[-1]]}"
+        if contiguous and len(ordered) > 2
+        else ", ".join(names[d] for d in ordered)
+    )
+
+    def clock(t: Any) -> str:
+        return f"{t.hour % 12 or 12}:{t.minute:02d} {'AM' if t.hour < 12 else 'PM'}"
+
+    return f"{span}, {clock(settings.office_opens)} to {clock(settings.office_closes)} ({timezone})"
+
+
+_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+)
+
+
+def in_words(number: int) -> str:
+    return _WORDS[number] if 0 <= number < len(_WORDS) else str(number)
+
+
+def base_context(settings: Settings) -> dict[str, Any]:
+    return {
+        "company": {
+            "name": settings.company_name,
+            "postal_address": settings.company_postal_address,
+            "phone": settings.company_phone,
+            "support_address": settings.support_address,
+            "accounting_address": settings.accounting_address,
+        },
+        "office_hours": office_hours_text(settings, settings.office_timezone),
+    }
+
+
+def ticket_url(settings: Settings, number: str) -> str:
+    return settings.ticket_url_template.format(base=settings.public_base_url.rstrip("/"), number=number)
+
+
+def feedback_url(notifier: Notifier, *, ticket_id: UUID, email: str, rating: str, now: datetime) -> str:
+    token = sign(
+        {"ticket_id": str(ticket_id), "email": email, "rating": rating},
+        purpose=FEEDBACK_PURPOSE,
+        secret=notifier.secret,
+        expires_at=now + timedelta(days=notifier.settings.feedback_link_days),
+    )
+    return f"{notifier.settings.public_base_url.rstrip('/')}/api/v1/feedback/{token}"
+
+
+# --- recording mail -------------------------------------------------------------------------
+
+
+async def queue_email(
+    session: AsyncSession,
+    notifier: Notifier,
+    *,
+    dedupe_key: str,
+    event_type: str,
+    kind: NotificationKind,
+    recipient: str,
+    recipient_name: str | None,
+    ticket: TicketRef | None,
+    context: dict[str, Any],
+    from_name: str | None = None,
+    from_address: str | None = None,
+    customer_facing: bool = True,
+    auto_submitted: str | None = "auto-generated",
+    attachments: Sequence[dict[str, Any]] = (),
+    organization_id: UUID | None = None,
+    not_before: datetime | None = None,
+    replace_pending: bool = False,
+) -> UUID | None:
+    """Record one mail (rendered now, sent by its own job after commit). ``None`` when this
+    source already produced this kind of mail for this recipient (and ``replace_pending`` did
+    not apply: with it, a still-pending twin takes the new content)."""
+    settings = notifier.settings
+    now = notifier.clock()
+    recipient = recipient.lower()
+    full_context = {
+        **base_context(settings),
+        "recipient_name": recipient_name or "there",
+        "ticket": (
+            {"number": ticket.number, "subject": ticket.subject, "url": ticket_url(settings, ticket.number)}
+            if ticket
+            else None
+        ),
+        **context,
+    }
+    rendered = render(kind.value, full_context)
+    notification_id = new_id()
+    message_id = make_message_id(
+        ticket.id if ticket else notification_id, secret=notifier.secret, domain=settings.mail_domain
+    )
+    references = await repo.thread_message_ids(session, ticket.id) if ticket else []
+    reply_to = None
+    if ticket and customer_facing:
+        reply_to = plus_address(settings.support_address, make_reply_token(ticket.id, secret=notifier.secret))
+    values: dict[str, Any] = {
+        "id": notification_id,
+        "dedupe_key": dedupe_key,
+        "event_type": event_type,
+        "kind": kind.value,
+        "recipient": recipient,
+        "ticket_id": ticket.id if ticket else None,
+        "ticket_number": ticket.number if ticket else None,
+        "organization_id": organization_id or (ticket.organization_id if ticket else None),
+        "from_name": from_name or f"{settings.company_name} Support",
+        "from_address": from_address or settings.support_address,
+        "reply_to": reply_to,
+        "subject": rendered.subject,
+        "text_body": rendered.text,
+        "html_body": rendered.html,
+        "message_id": message_id,
+        "in_reply_to": references[-1] if references else None,
+        "reference_ids": references,
+        "auto_submitted": auto_submitted,
+        "attachments": list(attachments),
+        "state": DeliveryState.PENDING,
+        "attempts": 0,
+        "next_attempt_at": not_before or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if not await repo.insert_notification(session, values):
+        if replace_pending:
+            twin = await repo.find_notification(session, dedupe_key, recipient, kind.value)
+            if twin is not None and twin.state == DeliveryState.PENDING and twin.attempts == 0:
+                await repo.finish_notification(
+                    session,
+                    twin.id,
+                    subject=rendered.subject,
+                    text_body=rendered.text,
+                    html_body=rendered.html,
+                    attachments=list(attachments),
+                    event_type=event_type,
+                    next_attempt_at=now,
+                    updated_at=now,
+                )
+                notifier.dispatcher.after_commit(session, Job(SEND_EMAIL, str(twin.id), 0))
+                return twin.id
+        return None
+    if ticket:
+        await repo.add_thread_message(session, ticket.id, message_id, now)
+    notifier.dispatcher.after_commit(
+        session, Job(SEND_EMAIL, str(notification_id), 0, defer_until=not_before)
+    )
+    return notification_id
+
+
+# --- which mail for which event ---------------------------------------------------------------
+
+
+def _ticket_ref(p: ev.TicketSnapshotV1) -> TicketRef:
+    return TicketRef(
+        id=p.ticket_id,
+        number=p.number,
+        subject=p.subject,
+        organization_id=p.organization.id if p.organization else None,
+    )
+
+
+async def project_ticket(session: AsyncSession, p: ev.TicketSnapshotV1) -> None:
+    await repo.upsert_ticket_view(
+        session,
+        {
+            "ticket_id": p.ticket_id,
+            "number": p.number,
+            "subject": p.subject,
+            "contact_email": p.contact.email,
+            "contact_name": p.contact.name,
+            "organization_id": p.organization.id if p.organization else None,
+            "timezone": p.organization.timezone if p.organization else None,
+            "support_tier": p.organization.support_tier if p.organization else None,
+            "assignee_id": p.assignee_id,
+            "status": p.status,
+            "updated_at": p.updated_at,
+        },
+    )
+
+
+async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    p = ev.payload_of(event, ev.TicketCreatedV1)
+    await project_ticket(session, p)
+    settings = notifier.settings
+    timezone = p.organization.timezone if p.organization else settings.office_timezone
+    hours = settings.office_hours(timezone)
+    arrived = p.created_at
+    due = add_business_minutes(arrived, settings.first_response_business_hours * 60, hours)
+    opening = next_opening(arrived, hours)
+    after_hours = not hours.is_open(arrived)
+    next_day = opening.astimezone(hours.zone).date() != arrived.astimezone(hours.zone).date()
+    sla_missing = p.organization is None or not p.organization.sla_signed
+    await queue_email(
+        session,
+        notifier,
+        dedupe_key=str(event.id),
+        event_type=event.type,
+        kind=NotificationKind.ACKNOWLEDGMENT,
+        recipient=p.contact.email,
+        recipient_name=p.contact.name,
+        ticket=_ticket_ref(p),
+        context={
+            "due_at": format_moment(due, timezone),
+            "after_hours": after_hours,
+            "next_business_day": next_day,
+            "next_opening": format_moment(opening, timezone),
+            "office_hours": office_hours_text(settings, timezone),
+            "business_hours": in_words(settings.first_response_business_hours),
+            "sla_attached": sla_missing,
+        },
+        # RFC 3834: an answer to the customer's mail is auto-replied; one to a web/API ticket auto-generated.
+        auto_submitted="auto-replied" if p.channel == "email" else "auto-generated",
+        attachments=[{"kind": "sla_document"}] if sla_missing else [],
+    )
+    await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
+
+
+async def _assignment_mails(
+    session: AsyncSession,
+    notifier: Notifier,
+    event: ev.Event,
+    *,
+    ticket: TicketRef,
+    contact: ev.ContactRef,
+    organization: ev.OrganizationRef | None,
+    agent_id: UUID,
+    agent_name: str,
+    agent_email: str,
+    extra: dict[str, Any],
+    not_before: datetime | None,
+    replace_pending: bool,
+) -> None:
+    settings = notifier.settings
+    consultant = {"id": str(agent_id), "name": agent_name, "email": agent_email}
+    booking_url = settings.booking_url_template.format(
+        base=settings.public_base_url.rstrip("/"), agent_id=agent_id, ticket_id=ticket.id
+    )
+    key = f"assignment:{ticket.id}:{agent_id}"
+    await queue_email(
+        session,
+        notifier,
+        dedupe_key=key,
+        event_type=event.type,
+        kind=NotificationKind.ASSIGNMENT_CUSTOMER,
+        recipient=contact.email,
+        recipient_name=contact.name,
+        ticket=ticket,
+        context={"consultant": consultant, "booking_url": booking_url},
+        not_before=not_before,
+        replace_pending=replace_pending,
+    )
+    await queue_email(
+        session,
+        notifier,
+        dedupe_key=key,
+        event_type=event.type,
+        kind=NotificationKind.ASSIGNMENT_CONSULTANT,
+        recipient=agent_email,
+        recipient_name=agent_name,
+        ticket=ticket,
+        customer_facing=False,
+        context={
+            "consultant": consultant,
+            "customer": {"name": contact.name, "email": contact.email},
+            "organization": organization.name if organization else None,
+            "priority": extra.get("priority"),
+            "first_response_due_at": extra.get("first_response_due_at"),
+            "call_customer": extra.get("call_customer", False),
+            "call_reason": extra.get("call_reason"),
+        },
+        not_before=not_before,
+        replace_pending=replace_pending,
+    )
+
+
+async def on_ticket_updated(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    p = ev.payload_of(event, ev.TicketUpdatedV1)
+    await project_ticket(session, p)
+    change = p.changed.get("assignee_id")
+    if change and change[1]:
+        agent = await repo.get_agent(session, UUID(str(change[1])))
+        if agent is None:
+            log.warning("ticket %s assigned to unknown agent %s: no assignment mail", p.number, change[1])
+        else:
+            await _assignment_mails(
+                session,
+                notifier,
+                event,
+                ticket=_ticket_ref(p),
+                contact=p.contact,
+                organization=p.organization,
+                agent_id=agent.id,
+                agent_name=agent.name,
+                agent_email=agent.email,
+                extra={"priority": p.priority},
+                not_before=notifier.clock() + ASSIGNMENT_SETTLE,
+                replace_pending=False,
+            )
+    await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
+
+
+def _moment_or_none(moment: datetime | None, timezone: str) -> str | None:
+    return format_moment(moment, timezone) if moment is not None else None
+
+
+async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    p = ev.payload_of(event, ev.TicketTriagedV1)
+    timezone = p.calendar_timezone
+    ticket = TicketRef(
+        id=p.ticket_id,
+        number=p.number,
+        subject=p.subject,
+        organization_id=p.organization.id if p.organization else None,
+    )
+    if p.assignee is not None:
+        await repo.update_ticket_view(session, p.ticket_id, assignee_id=p.assignee.id)
+        await _assignment_mails(
+            session,
+            notifier,
+            event,
+            ticket=ticket,
+            contact=p.contact,
+            organization=p.organization,
+            agent_id=p.assignee.id,
+            agent_name=p.assignee.name,
+            agent_email=p.assignee.email,
+            extra={
+                "priority": p.priority,
+                "first_response_due_at": _moment_or_none(p.first_response_due_at, timezone),
+                "call_customer": p.call_customer,
+                "call_reason": f"{p.priority} ticket of a support-agreement customer"
+                if p.call_customer
+                else None,
+            },
+            not_before=None,
+            replace_pending=True,
+        )
+    elif notifier.settings.team_address:
+        await queue_email(
+            session,
+            notifier,
+            dedupe_key=str(event.id),
+            event_type=event.type,
+            kind=NotificationKind.UNASSIGNED_ALERT,
+            recipient=notifier.settings.team_address,
+            recipient_name="team",
+            ticket=ticket,
+            customer_facing=False,
+            context={
+                "priority": p.priority,
+                "reason": p.unassigned_reason or "no consultant matched",
+                "first_response_due_at": _moment_or_none(p.first_response_due_at, timezone)
+                or "paused (waiting on the customer)",
+                "customer": {"name": p.contact.name, "email": p.contact.email},
+            },
+        )
+    await fan_out_webhooks(session, notifier, event, ticket.organization_id)
+
+
+async def on_message_added(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    p = ev.payload_of(event, ev.TicketMessageAddedV1)
+    await project_ticket(session, p)
+    if p.visibility != "public":
+        return  # internal notes reach neither customers nor portals
+    ticket = _ticket_ref(p)
+    if p.author_kind == "agent":
+        agent = await repo.get_agent(session, p.author_id) if p.author_id else None
+        author = agent.name if agent else f"{notifier.settings.company_name} Support"
+        await queue_email(
+            session,
+            notifier,
+            dedupe_key=str(event.id),
+            event_type=event.type,
+            kind=NotificationKind.AGENT_REPLY,
+            recipient=p.contact.email,
+            recipient_name=p.contact.name,
+            ticket=ticket,
+            context={"body": p.body, "author_name": author},
+            from_name=f"{author} ({notifier.settings.company_name})" if agent else None,
+            auto_submitted=None,  # a person wrote it
+        )
+    elif p.author_kind == "customer" and p.assignee_id is not None:
+        agent = await repo.get_agent(session, p.assignee_id)
+        if agent is not None and agent.active:
+            await queue_email(
+                session,
+                notifier,
+                dedupe_key=str(event.id),
+                event_type=event.type,
+                kind=NotificationKind.CUSTOMER_REPLY_CONSULTANT,
+                recipient=agent.email,
+                recipient_name=agent.name,
+                ticket=ticket,
+                customer_facing=False,
+                context={"body": p.body, "customer_name": p.contact.name or p.contact.email},
+            )
+    await fan_out_webhooks(session, notifier, event, ticket.organization_id)
+
+
+def status_change_is_news(from_status: str, to_status: str) -> bool:
+    """Whether the customer hears of a status change by itself. Not: closing (the closure mail
+    says it), nor the changes a reply makes (first agent reply new → open; the customer's own
+    answer pending_customer → open): the reply's own mail covers those."""
+    if to_status == "closed":
+        return False
+    return (from_status, to_status) not in {("new", "open"), ("pending_customer", "open")}
+
+
+async def on_status_changed(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    p = ev.payload_of(event, ev.TicketStatusChangedV1)
+    await project_ticket(session, p)
+    if status_change_is_news(p.from_status, p.to_status):
+        title, explanation = STATUS_WORDING.get(p.to_status, (p.to_status.replace("_", " ").title(), ""))
+        if p.from_status == "closed":
+            title, explanation = "Reopened", "Your ticket has been reopened and a consultant will follow up."
+        await queue_email(
+            session,
+            notifier,
+            dedupe_key=str(event.id),
+            event_type=event.type,
+            kind=NotificationKind.STATUS_UPDATE,
+            recipient=p.contact.email,
+            recipient_name=p.contact.name,
+            ticket=_ticket_ref(p),
+            context={"status_title": title, "status_explanation": explanation},
+        )
+    await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
+
+
+async def on_ticket_closed(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    p = ev.payload_of(event, ev.TicketClosedV1)
+    await project_ticket(session, p)
+    now = notifier.clock()
+    links = {
+        f"{rating}_url": feedback_url(
+            notifier, ticket_id=p.ticket_id, email=p.contact.email, rating=rating, now=now
+        )
+        for rating in ("happy", "unhappy")
+    }
+    await queue_email(
+        session,
+        notifier,
+        dedupe_key=str(event.id),
+        event_type=event.type,
+        kind=NotificationKind.CLOSURE,
+        recipient=p.contact.email,
+        recipient_name=p.contact.name,
+        ticket=_ticket_ref(p),
+        context=links,
+    )
+    await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
+
+
+async def on_agent_changed(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    p = ev.payload_of(event, ev.AgentV1)
+    await repo.upsert_agent(
+        session,
+        {
+            "id": p.agent_id,
+            "email": p.email,
+            "name": p.name,
+            "active": p.active,
+            "updated_at": event.occurred_at,
+        },
+    )
+
+
+async def _sla_mail(
+    session: AsyncSession,
+    notifier: Notifier,
+    event: ev.Event,
+    p: ev.SlaWarningV1 | ev.SlaBreachedV1,
+    kind: NotificationKind,
+    context: dict[str, Any],
+    *,
+    include_team: bool,
+) -> None:
+    ticket = TicketRef(
+        id=p.ticket_id,
+        number=p.number,
+        subject=p.subject,
+        organization_id=p.organization.id if p.organization else None,
+    )
+    timezone = p.organization.timezone if p.organization else notifier.settings.office_timezone
+    recipients: list[tuple[str, str]] = []
+    if p.assignee is not None:
+        recipients.append((p.assignee.email, p.assignee.name))
+    team = notifier.settings.team_address
+    if team and (include_team or p.assignee is None):
+        recipients.append((team, "team"))
+    for email, name in recipients:
+        await queue_email(
+            session,
+            notifier,
+            dedupe_key=str(event.id),
+            event_type=event.type,
+            kind=kind,
+            recipient=email,
+            recipient_name=name,
+            ticket=ticket,
+            customer_facing=False,
+            context={
+                "consultant": {"name": name},
+                "target": p.target.replace("_", " "),
+                "due_at": format_moment(p.due_at, timezone),
+                "priority": p.priority,
+                **context,
+            },
+        )
+
+
+async def on_sla_warning(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    p = ev.payload_of(event, ev.SlaWarningV1)
+    remaining = max(int(p.target_minutes * (1 - p.share)), 0)
+    await _sla_mail(
+        session,
+        notifier,
+        event,
+        p,
+        NotificationKind.SLA_WARNING,
+        {"remaining": f"{remaining // 60} h {remaining % 60} min"},
+        include_team=False,
+    )
+
+
+async def on_sla_breached(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    p = ev.payload_of(event, ev.SlaBreachedV1)
+    await _sla_mail(
+        session,
+        notifier,
+        event,
+        p,
+        NotificationKind.SLA_BREACH,
+        {"escalated": p.escalated_priority is not None},
+        include_team=True,
+    )
+
+
+# --- webhooks: fan-out --------------------------------------------------------------------------
+
+
+def webhook_body(event: ev.Event) -> str:
+    """The Standard Webhooks payload shape: type, timestamp, data."""
+    document = {"type": event.type, "timestamp": event.occurred_at.isoformat(), "data": event.data}
+    return json.dumps(document, separators=(",", ":"), sort_keys=True, default=str)
+
+
+async def fan_out_webhooks(
+    session: AsyncSession, notifier: Notifier, event: ev.Event, organization_id: UUID | None
+) -> int:
+    """One delivery per active subscription that wants this event about this organization."""
+    created = 0
+    body: str | None = None
+    for subscription in await repo.active_subscriptions(session):
+        if event.type not in subscription.event_types:
+            continue
+        scope = subscription.organization_ids
+        if scope is not None and (organization_id is None or str(organization_id) not in scope):
+            continue
+        body = body or webhook_body(event)
+        delivery_id = new_id()
+        now = notifier.clock()
+        inserted = await repo.insert_delivery(
+            session,
+            {
+                "id": delivery_id,
+                "subscription_id": subscription.id,
+                "event_id": event.id,
+                "event_type": event.type,
+                "body": body,
+                "state": DeliveryState.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+        )
+        if inserted:
+            created += 1
+            notifier.dispatcher.after_commit(session, Job(DELIVER_WEBHOOK, str(delivery_id), 0))
+    return created
+
+
+# --- delivering mail ----------------------------------------------------------------------------
+
+
+async def load_attachments(notifier: Notifier, notification: Notification) -> list[Attachment]:
+    """The files a notification names, fetched now (an invoice PDF from billing's API)."""
+    settings = notifier.settings
+    files: list[Attachment] = []
+    for spec in notification.attachments:
+        kind = spec.get("kind")
+        if kind == "sla_document":
+            content = await asyncio.to_thread(
+                sla_document,
+                settings.company_name,
+                office_hours_text(settings, settings.office_timezone),
+                settings.sla_document_path,
+            )
+            files.append(Attachment(SLA_FILENAME, content, "application", "pdf"))
+        elif kind == "invoice_pdf":
+            files.append(await fetch_invoice_pdf(notifier, spec["invoice_id"], spec.get("filename")))
+        elif kind == "inline":
+            # For calendar invites and the like: content carried in the row (base64).
+            maintype, _, subtype = str(spec["content_type"]).partition("/")
+            params = tuple((str(k), str(v)) for k, v in spec.get("params", {}).items())
+            files.append(
+                Attachment(spec["filename"], base64.b64decode(spec["content_b64"]), maintype, subtype, params)
+            )
+        else:
+            raise ValueError(f"unknown attachment kind {kind!r}")
+    return files
+
+
+async def fetch_invoice_pdf(notifier: Notifier, invoice_id: str, filename: str | None) -> Attachment:
+    try:
+        response = await notifier.billing_client.get(f"/api/v1/billing/invoices/{invoice_id}/pdf")
+    except httpx.HTTPError as error:
+        raise TransientError(f"billing unreachable: {error}") from error
+    if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
+        # 404 too: the invoice's event may overtake the read replica; auth errors get fixed by config.
+        raise TransientError(f"billing answered {response.status_code} for invoice {invoice_id}")
+    response.raise_for_status()
+    return Attachment(filename or f"invoice-{invoice_id}.pdf", response.content, "application", "pdf")
+
+
+async def deliver_email(notifier: Notifier, notification_id: UUID, attempt: int) -> str:
+    """One attempt to hand a notification to the relay. Safe to run twice: only the job that
+    claims the row (at ``attempt``) sends; a crash mid-send leaves a lease that runs out, and the
+    sweeper tries again (at least once, the same Message-ID)."""
+    settings = notifier.settings
+    now = notifier.clock()
+    async with notifier.sessions() as session, session.begin():
+        notification = await repo.claim_notification(
+            session, notification_id, attempt=attempt, now=now, lease=LEASE
+        )
+        if notification is None:
+            return "skipped"
+        suppression = await repo.get_suppression(session, notification.recipient)
+        if suppression is not None:
+            await repo.finish_notification(
+                session,
+                notification_id,
+                state=DeliveryState.SUPPRESSED,
+                last_error=f"address suppressed: {suppression.reason}",
+                updated_at=now,
+            )
+            return "suppressed"
+    try:
+        files = await load_attachments(notifier, notification)
+        message = build_message(notification, files, display_name=notification.from_name, now=now)
+        await send_message(message, settings)
+    except (TransientSmtpError, TransientError) as error:
+        return await _retry_email(notifier, notification, str(error))
+    except PermanentSmtpError as error:
+        async with notifier.sessions() as session, session.begin():
+            await repo.finish_notification(
+                session,
+                notification_id,
+                state=DeliveryState.FAILED,
+                last_error=str(error),
+                smtp_code=error.code,
+                updated_at=notifier.clock(),
+            )
+            if error.recipient_refused:
+                await repo.add_suppression(
+                    session,
+                    {
+                        "address": notification.recipient,
+                        "reason": str(error),
+                        "smtp_code": error.code,
+                        "notification_id": notification_id,
+                        "created_at": notifier.clock(),
+                    },
+                )
+        log.warning("relay refused %s for good: %s", notification.recipient, error)
+        return "failed"
+    except Exception as error:
+        log.exception("could not build or send notification %s", notification_id)
+        async with notifier.sessions() as session, session.begin():
+            await repo.finish_notification(
+                session,
+                notification_id,
+                state=DeliveryState.FAILED,
+                last_error=repr(error),
+                updated_at=notifier.clock(),
+            )
+        return "failed"
+    async with notifier.sessions() as session:
+        sent_at = notifier.clock()
+        await repo.finish_notification(
+            session,
+            notification_id,
+            state=DeliveryState.SENT,
+            sent_at=sent_at,
+            last_error=None,
+            updated_at=sent_at,
+        )
+        await notifier.outbox.record(
+            session,
+            ev.new_event(
+                ev.EventType.NOTIFICATION_SENT,
+                ev.NotificationSentV1(
+                    notification_id=notification_id,
+                    ticket_id=notification.ticket_id,
+                    message_id=notification.message_id,
+                    recipient=notification.recipient,
+                    kind=notification.kind,
+                    sent_at=sent_at,
+                ),
+                producer=ev.Service.NOTIFIER,
+                subject=f"ticket:{notification.ticket_id}"
+                if notification.ticket_id
+                else f"notification:{notification_id}",
+            ),
+        )
+        await session.commit()
+        notifier.outbox.dispatch(notifier.outbox.take_pending(session))
+    return "sent"
+
+
+async def _retry_email(notifier: Notifier, notification: Notification, error: str) -> str:
+    now = notifier.clock()
+    attempts = notification.attempts
+    async with notifier.sessions() as session, session.begin():
+        if attempts >= notifier.settings.email_max_attempts:
+            await repo.finish_notification(
+                session,
+                notification.id,
+                state=DeliveryState.FAILED,
+                last_error=f"gave up: {error}",
+                updated_at=now,
+            )
+            log.warning("gave up on notification %s after %s attempts: %s", notification.id, attempts, error)
+            return "failed"
+        next_at = now + policy.email_retry_delay(attempts)
+        await repo.finish_notification(
+            session,
+            notification.id,
+            state=DeliveryState.PENDING,
+            next_attempt_at=next_at,
+            last_error=error,
+            updated_at=now,
+        )
+        notifier.dispatcher.after_commit(
+            session, Job(SEND_EMAIL, str(notification.id), attempts, defer_until=next_at)
+        )
+    log.info("notification %s: transient failure (%s), retry at %s", notification.id, error, next_at)
+    return "retry"
+
+
+# --- delivering webhooks ------------------------------------------------------------------------
+
+
+async def deliver_webhook(notifier: Notifier, delivery_id: UUID, attempt: int) -> str:
+    """One signed POST of a delivery. 2xx succeeds; 410 disables the subscription; anything else
+    is retried on the schedule (Retry-After honoured), then given up."""
+    settings = notifier.settings
+    now = notifier.clock()
+    async with notifier.sessions() as session, session.begin():
+        delivery = await repo.claim_delivery(session, delivery_id, attempt=attempt, now=now, lease=LEASE)
+        if delivery is None:
+            return "skipped"
+        subscription = await repo.get_subscription(session, delivery.subscription_id)
+        if subscription is None or not subscription.active:
+            await repo.finish_delivery(
+                session, delivery_id, state=DeliveryState.FAILED, last_error="subscription disabled"
+            )
+            return "failed"
+        url, secret = subscription.url, subscription.secret
+    body = delivery.body.encode()
+    headers = {
+        **signed_headers([secret], str(delivery.id), int(now.timestamp()), body),
+        "content-type": "application/json",
+        "user-agent": f"{settings.company_name} webhooks",
+    }
+    started = time.monotonic()
+    status: int | None = None
+    error: str | None = None
+    excerpt: str | None = None
+    retry_after_header: str | None = None
+    permanent = False
+    try:
+        async with asyncio.timeout(settings.webhook_timeout_seconds):
+            response = await webhook_http.post(
+                notifier.webhook_client,
+                url,
+                body=body,
+                headers=headers,
+                allow_private=settings.webhook_allow_private_addresses,
+            )
+        status = response.status_code
+        excerpt = response.text[:500] if response.content else None
+        retry_after_header = response.headers.get("retry-after")
+    except webhook_http.RefusedDestination as refused:
+        error, permanent = f"refused destination: {refused}", True
+    except (httpx.HTTPError, OSError, TimeoutError) as network_error:
+        error = f"{type(network_error).__name__}: {network_error}"
+    duration_ms = int((time.monotonic() - started) * 1000)
+    finished = notifier.clock()
+    async with notifier.sessions() as session, session.begin():
+        await repo.add_attempt(
+            session,
+            {
+                "delivery_id": delivery_id,
+                "attempt": delivery.attempts,
+                "started_at": now,
+                "duration_ms": duration_ms,
+                "status_code": status,
+                "error": error,
+                "response_excerpt": excerpt,
+            },
+        )
+        if status is not None and policy.is_success(status):
+            await repo.finish_delivery(
+                session,
+                delivery_id,
+                state=DeliveryState.SENT,
+                delivered_at=finished,
+                last_status_code=status,
+                last_error=None,
+            )
+            return "sent"
+        if status is not None and policy.disables_endpoint(status):
+            await repo.finish_delivery(
+                session,
+                delivery_id,
+                state=DeliveryState.FAILED,
+                last_status_code=status,
+                last_error="410 Gone",
+            )
+            await disable_subscription(
+                session, delivery.subscription_id, "endpoint answered 410 Gone", finished
+            )
+            return "disabled"
+        wait = None if permanent else policy.webhook_retry_delay(delivery.attempts)
+        if wait is not None and status is not None and (status == 429 or status >= 500):
+            honoured = policy.retry_after(retry_after_header, finished)
+            if honoured is not None:
+                wait = max(wait, honoured)
+        failure = error or f"HTTP {status}"
+        if wait is None:
+            await repo.finish_delivery(
+                session, delivery_id, state=DeliveryState.FAILED, last_status_code=status, last_error=failure
+            )
+            return "failed"
+        next_at = finished + wait
+        await repo.finish_delivery(
+            session,
+            delivery_id,
+            state=DeliveryState.PENDING,
+            next_attempt_at=next_at,
+            last_status_code=status,
+            last_error=failure,
+        )
+        notifier.dispatcher.after_commit(
+            session, Job(DELIVER_WEBHOOK, str(delivery_id), delivery.attempts, defer_until=next_at)
+        )
+    return "retry"
+
+
+async def disable_subscription(
+    session: AsyncSession, subscription_id: UUID, reason: str, now: datetime
+) -> None:
+    subscription = await repo.get_subscription(session, subscription_id)
+    if subscription is not None and subscription.active:
+        subscription.active = False
+        subscription.disabled_reason = reason
+        subscription.updated_at = now
+        await session.flush()
+
+
+async def sweep(notifier: Notifier, *, grace: timedelta, limit: int = 500) -> int:
+    """Enqueue again every row whose job should have run (lost jobs, a flushed Redis)."""
+    now = notifier.clock()
+    async with notifier.sessions() as session:
+        mails = await repo.due_notifications(session, now=now, grace=grace, limit=limit)
+        hooks = await repo.due_deliveries(session, now=now, grace=grace, limit=limit)
+    jobs = [Job(SEND_EMAIL, str(i), attempts) for i, attempts in mails]
+    jobs += [Job(DELIVER_WEBHOOK, str(i), attempts) for i, attempts in hooks]
+    return await notifier.dispatcher.enqueue(jobs) if jobs else 0

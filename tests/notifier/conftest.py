@@ -1,0 +1,340 @@
+"""notifier on real PostgreSQL, Redis and SMTP: events go through the queue and the idempotent
+consumer of a burst-mode worker; mail lands in an SMTP server on loopback and is read back as
+MIME; webhooks go to an HTTP receiver on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from arq.worker import Worker
+from redis.asyncio import Redis
+from sqlalchemy import select, text
+
+from deploy.local.smtp_sink import running_sink
+from services.notifier.models import Notification, outbox, processed_event
+from services.notifier.runtime import open_notifier
+from services.notifier.service import Notifier
+from services.notifier.settings import Settings
+from services.notifier.tasks import JOB_FUNCTIONS, handlers
+from shared import events as ev
+from shared import queue
+from shared.consumer import EventConsumer
+from shared.runtime import Runtime
+from shared.worker import worker_settings
+from tests.conftest import truncate_schema
+
+SECRET = "notifier-test-secret"
+NOTIFIER_QUEUE = queue.queue_name(ev.Service.NOTIFIER)
+
+
+class Clock:
+    """The notifier's clock in tests: starts a day ago (so every deferred job is already due
+    for arq) and moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC) - timedelta(days=1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Env:
+    notifier: Notifier
+    runtime: Runtime
+    settings: Settings
+    redis: Redis
+    mail_dir: Path
+    clock: Clock
+    consumer: EventConsumer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.consumer = EventConsumer(
+            table=processed_event,
+            sessions=self.runtime.sessions,
+            handlers=handlers(self.notifier),
+            outbox=self.runtime.outbox,
+        )
+
+    async def publish(self, *events: ev.Event) -> None:
+        for event in events:
+            await queue.publish(self.runtime.redis, event)
+
+    async def run_worker(self, rounds: int = 6) -> None:
+        """Run notifier's worker in burst mode until its queue is empty and nothing is in flight."""
+
+        async def noop(ctx: dict[str, Any]) -> None:
+            return None
+
+        for _ in range(rounds):
+            options = worker_settings(
+                ev.Service.NOTIFIER,
+                self.settings,
+                startup=noop,
+                shutdown=noop,
+                functions=JOB_FUNCTIONS,  # type: ignore[arg-type]
+            )
+            options.update(
+                burst=True,
+                handle_signals=False,
+                ctx={"consumer": self.consumer, "notifier": self.notifier},
+                poll_delay=0.01,
+            )
+            worker = Worker(**options)
+            try:
+                await worker.main()
+            finally:
+                await worker.close()
+            await self.notifier.dispatcher.drain()
+            await self.runtime.outbox.drain()
+            if await self.redis.zcard(NOTIFIER_QUEUE) == 0:
+                return
+        raise AssertionError("notifier's queue did not drain")
+
+    async def deliver(self, *events: ev.Event) -> None:
+        await self.publish(*events)
+        await self.run_worker()
+
+    def mail(self) -> list[EmailMessage]:
+        from deploy.local.smtp_sink import read_messages
+
+        return read_messages(self.mail_dir)
+
+    async def notifications(self) -> list[Notification]:
+        async with self.runtime.sessions() as session:
+            return list((await session.scalars(select(Notification).order_by(Notification.created_at))).all())
+
+    async def outbox_events(self) -> list[ev.Event]:
+        async with self.runtime.sessions() as session:
+            rows = await session.execute(select(outbox.c.event).order_by(outbox.c.created_at))
+            return [ev.Event.model_validate_json(row.event) for row in rows]
+
+
+@pytest.fixture
+def mail_dir(tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
+    directory = tmp_path / "mail"
+    with running_sink(directory) as sink:
+        yield sink.host, sink.port, directory
+
+
+def make_settings(
+    database_url: str, redis_url: str, smtp: tuple[str, int], tmp_path: Path, **extra: Any
+) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        var_dir=tmp_path,
+        env="test",
+        secret_key=SECRET,
+        smtp_host=smtp[0],
+        smtp_port=smtp[1],
+        webhook_allow_private_addresses=True,
+        webhook_timeout_seconds=5,
+        **extra,
+    )
+
+
+@pytest.fixture
+async def env(
+    postgres_url: str, redis_url: str, redis: Redis, mail_dir: tuple[str, int, Path], tmp_path: Path
+) -> AsyncIterator[Env]:
+    await truncate_schema(postgres_url, "notifier")
+    host, port, directory = mail_dir
+    settings = make_settings(postgres_url, redis_url, (host, port), tmp_path)
+    runtime = await Runtime.open(settings, outbox)
+    notifier = open_notifier(settings, runtime)
+    clock = Clock()
+    notifier.clock = clock
+    try:
+        yield Env(notifier, runtime, settings, redis, directory, clock)
+    finally:
+        await notifier.close()
+        await runtime.close()
+
+
+# --- events as ticket_api would send them ---------------------------------------------------------
+
+
+CHICAGO_TUESDAY_10 = datetime(2025, 3, 4, 16, 0, tzinfo=UTC)  # Tuesday 10:00 in Chicago (CST)
+
+
+def organization(*, sla_signed: bool = False, tier: str = "hourly") -> ev.OrganizationRef:
+    return ev.OrganizationRef(
+        id=UUID("0194f3c2-7a10-7c3e-9d51-2b8e4f6a1c00"),
+        name="Acme",
+        support_tier=tier,
+        sla_signed=sla_signed,
+        timezone="America/Chicago",
+    )
+
+
+@dataclass
+class TicketStory:
+    """One ticket's events, built the way ticket_api builds them."""
+
+    ticket_id: UUID = field(default_factory=uuid4)
+    number: str = "TKT-1"
+    created_at: datetime = CHICAGO_TUESDAY_10
+    org: ev.OrganizationRef | None = None
+    channel: str = "email"
+    assignee_id: UUID | None = None
+    status: str = "new"
+
+    def snapshot(self, **overrides: Any) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "ticket_id": self.ticket_id,
+            "number": self.number,
+            "subject": "Printer offline",
+            "urgency": "high",
+            "impact": None,
+            "category": None,
+            "channel": self.channel,
+            "status": self.status,
+            "priority": None,
+            "assignee_id": self.assignee_id,
+            "contact": ev.ContactRef(id=uuid4(), email="jane@acme.test", name="Jane Doe"),
+            "organization": self.org,
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+        }
+        fields.update(overrides)
+        return fields
+
+    def event(self, event_type: ev.EventType, payload: ev.Payload) -> ev.Event:
+        return ev.new_event(
+            event_type, payload, producer=ev.Service.TICKET_API, subject=f"ticket:{self.ticket_id}"
+        )
+
+    def created(self) -> ev.Event:
+        payload = ev.TicketCreatedV1(**self.snapshot(), description="It stopped this morning. Urgent!")
+        return self.event(ev.EventType.TICKET_CREATED, payload)
+
+    def message(
+        self, body: str, *, author: str = "agent", author_id: UUID | None = None, visibility: str = "public"
+    ) -> ev.Event:
+        payload = ev.TicketMessageAddedV1(
+            **self.snapshot(updated_at=self.created_at + timedelta(minutes=5)),
+            message_id=uuid4(),
+            visibility=visibility,
+            author_kind=author,
+            author_id=author_id,
+            body=body,
+        )
+        return self.event(ev.EventType.TICKET_MESSAGE_ADDED, payload)
+
+    def status_changed(self, from_status: str, to_status: str) -> ev.Event:
+        self.status = to_status
+        payload = ev.TicketStatusChangedV1(
+            **self.snapshot(updated_at=self.created_at + timedelta(minutes=10)),
+            from_status=from_status,
+            to_status=to_status,
+        )
+        return self.event(ev.EventType.TICKET_STATUS_CHANGED, payload)
+
+    def closed(self) -> ev.Event:
+        self.status = "closed"
+        at = self.created_at + timedelta(hours=2)
+        payload = ev.TicketClosedV1(**self.snapshot(updated_at=at), closed_at=at)
+        return self.event(ev.EventType.TICKET_CLOSED, payload)
+
+
+def agent_event(
+    agent_id: UUID, *, name: str = "Alice Consultant", email: str = "alice@helpdesk.test"
+) -> ev.Event:
+    payload = ev.AgentV1(
+        agent_id=agent_id,
+        email=email,
+        name=name,
+        skills=["printers"],
+        timezone="America/Chicago",
+        working_hours={},
+        capacity=10,
+        active=True,
+    )
+    return ev.new_event(
+        ev.EventType.AGENT_CREATED, payload, producer=ev.Service.TICKET_API, subject=f"agent:{agent_id}"
+    )
+
+
+# --- a webhook receiver on loopback ---------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 in a thread. ``script[path]`` lists the answers to give
+    (status, headers), the last one repeated; ``gates[path]`` holds a request until set."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.script: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self.gates: dict[str, threading.Event] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                receiver.received.append(
+                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
+                gate = receiver.gates.get(self.path)
+                if gate is not None:
+                    gate.wait(timeout=10)
+                answers = receiver.script.get(self.path, [(200, {})])
+                status, headers = answers.pop(0) if len(answers) > 1 else answers[0]
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                payload = json.dumps({"ok": status < 300}).encode()
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        for gate in self.gates.values():
+            gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+async def execute(env: Env, sql: str, **params: Any) -> Any:
+    async with env.runtime.sessions() as session, session.begin():
+        return await session.execute(text(sql), params)

@@ -1,0 +1,217 @@
+"""Events in, real mail out: what the customer and the consultant receive, read back as MIME."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from uuid import uuid4
+
+from services.notifier.models import DeliveryState
+from services.notifier.service import status_change_is_news, sweep
+from shared import events as ev
+from shared.mail_ids import owner_of_message_id, owner_of_reply_token, token_of_plus_address
+from shared.signed_links import verify
+from tests.notifier.conftest import SECRET, Env, TicketStory, agent_event, organization
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    return text.get_content().replace("\r\n", "\n"), html.get_content().replace("\r\n", "\n")
+
+
+def attachments(message: EmailMessage) -> list[tuple[str, str, bytes]]:
+    return [
+        (part.get_filename() or "", part.get_content_type(), part.get_content())
+        for part in message.iter_attachments()
+    ]
+
+
+async def test_s1_acknowledgment_at_once_threaded_with_the_sla_attached(env: Env) -> None:
+    story = TicketStory()  # Jane, no organization yet, Tuesday 10:00 in Chicago, by email
+    created = story.created()
+    await env.deliver(created)
+
+    [ack] = env.mail()
+    assert ack["To"] == "jane@acme.test"
+    assert "[TKT-1]" in ack["Subject"]
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert owner_of_message_id(ack["Message-ID"], secret=SECRET) == story.ticket_id
+    token = token_of_plus_address(ack["Reply-To"], "support@helpdesk.test")
+    assert token is not None and owner_of_reply_token(token, secret=SECRET) == story.ticket_id
+    text, html = parts(ack)
+    for body in (text, html):
+        assert "TKT-1" in body
+        assert "within four business hours" in body.replace("<strong>", "").replace("</strong>", "")
+        assert "Tuesday, March 4, 2025 at 2:00 PM CST" in body
+        assert "Monday to Friday, 9:00 AM to 5:00 PM (America/Chicago)" in body
+        assert "/api/v1/tickets/by-number/TKT-1" in body
+        assert "reply to this email" in body.lower().replace("<strong>", "").replace("</strong>", "")
+    assert "next business day" not in text
+    [(filename, content_type, pdf)] = attachments(ack)
+    assert (filename, content_type) == ("service-level-agreement.pdf", "application/pdf")
+    assert pdf.startswith(b"%PDF-")
+
+    [row] = await env.notifications()
+    assert row.state == DeliveryState.SENT and row.sent_at is not None and row.attempts == 1
+    [sent] = [e for e in await env.outbox_events() if e.type == ev.EventType.NOTIFICATION_SENT]
+    payload = ev.payload_of(sent, ev.NotificationSentV1)
+    assert (payload.ticket_id, payload.message_id, payload.recipient, payload.kind) == (
+        story.ticket_id,
+        ack["Message-ID"],
+        "jane@acme.test",
+        "acknowledgment",
+    )
+
+    # The same event delivered again (a re-publish after arq forgot the job): nothing more is sent.
+    await env.redis.flushdb()
+    await env.deliver(created)
+    assert len(env.mail()) == 1
+
+
+async def test_s2_after_hours_says_next_business_day_and_signed_organizations_get_no_pdf(env: Env) -> None:
+    friday_evening = datetime(2025, 3, 8, 0, 30, tzinfo=UTC)  # Friday 18:30 in Chicago
+    story = TicketStory(created_at=friday_evening, org=organization(sla_signed=True), channel="web")
+    await env.deliver(story.created())
+    [ack] = env.mail()
+    text, _ = parts(ack)
+    assert "outside our office hours" in text
+    assert "next business day, Monday, March 10, 2025 at 9:00 AM CDT" in text
+    assert "by Monday, March 10, 2025 at 1:00 PM CDT" in text
+    assert ack["Auto-Submitted"] == "auto-generated"  # opened on the web: not a reply to mail
+    assert attachments(ack) == []
+    assert "signed service level agreement" not in text
+
+
+async def test_conversation_is_threaded_internal_notes_stay_inside_and_closure_has_signed_links(
+    env: Env,
+) -> None:
+    agent_id = uuid4()
+    story = TicketStory(org=organization(sla_signed=True), assignee_id=agent_id)
+    await env.deliver(agent_event(agent_id), story.created())
+    await env.deliver(story.message("Internal: check the toner", author_id=agent_id, visibility="internal"))
+    await env.deliver(
+        story.message("Please restart the printer.\nThen tell me <what> you see.", author_id=agent_id)
+    )
+    await env.deliver(story.message("Restarted, still offline.", author="customer"))
+    await env.deliver(story.closed())
+
+    ack, reply, to_consultant, closure = env.mail()
+    assert [m["To"] for m in (ack, reply, to_consultant, closure)] == [
+        "jane@acme.test",
+        "jane@acme.test",
+        "alice@helpdesk.test",
+        "jane@acme.test",
+    ]
+    # The agent's reply: from the person, not automatic, threaded under the acknowledgment.
+    assert reply["Subject"] == "Re: [TKT-1] Printer offline"
+    assert "Alice Consultant" in str(reply["From"])
+    assert reply["Auto-Submitted"] is None
+    assert reply["In-Reply-To"] == ack["Message-ID"]
+    assert reply["References"] == ack["Message-ID"]
+    text, html = parts(reply)
+    assert "Please restart the printer.\nThen tell me <what> you see." in text
+    assert "Then tell me &lt;what&gt; you see." in html and "<br>" in html
+    assert "toner" not in "".join(str(m) for m in env.mail())
+    # The consultant hears of the customer's answer, without a customer Reply-To token.
+    assert "Restarted, still offline." in parts(to_consultant)[0]
+    assert to_consultant["Reply-To"] is None
+    # The closure chains every earlier message and carries signed happy and unhappy links.
+    assert closure["In-Reply-To"] == to_consultant["Message-ID"]
+    assert closure["References"].split() == [
+        ack["Message-ID"],
+        reply["Message-ID"],
+        to_consultant["Message-ID"],
+    ]
+    text, html = parts(closure)
+    links = [word for word in text.split() if "/api/v1/feedback/" in word]
+    assert len(links) == 2 and all(link in html for link in links)
+    ratings = []
+    for link in links:
+        assert link.startswith("http://127.0.0.1:8080/api/v1/feedback/")
+        document = verify(link.rsplit("/", 1)[1], purpose="feedback", secret=SECRET, now=env.clock())
+        assert document["ticket_id"] == str(story.ticket_id) and document["email"] == "jane@acme.test"
+        ratings.append(document["rating"])
+    assert ratings == ["happy", "unhappy"]
+
+
+async def test_triage_assignment_tells_customer_and_consultant_once_with_the_call_task(env: Env) -> None:
+    agent_id = uuid4()
+    story = TicketStory(org=organization(sla_signed=True, tier="agreement"))
+    triaged = ev.TicketTriagedV1(
+        decision_id=uuid4(),
+        trigger="created",
+        ticket_id=story.ticket_id,
+        number=story.number,
+        subject="Printer offline",
+        priority="P1",
+        assignee=ev.AgentRef(id=agent_id, name="Alice Consultant", email="alice@helpdesk.test"),
+        unassigned_reason=None,
+        first_response_due_at=datetime(2025, 3, 4, 18, 0, tzinfo=UTC),
+        resolution_due_at=datetime(2025, 3, 5, 18, 0, tzinfo=UTC),
+        calendar_timezone="America/Chicago",
+        call_customer=True,
+        breakdown=ev.TriageBreakdownV1(
+            urgency="high",
+            impact="team",
+            impact_source="stated",
+            impact_reason="",
+            matrix_priority="P2",
+            support_tier="agreement",
+            tier_adjustment=1,
+            assignment_reason="skill printers, lowest load",
+            continuity=False,
+        ),
+        contact=ev.ContactRef(id=uuid4(), email="jane@acme.test", name="Jane Doe"),
+        organization=story.org,
+    )
+    await env.deliver(agent_event(agent_id), story.created())
+    await env.deliver(
+        ev.new_event(ev.EventType.TICKET_TRIAGED, triaged, producer=ev.Service.TRIAGE, subject="x")
+    )
+    # ticket_api applies the assignment: its ticket.updated must not send the same news again.
+    story.assignee_id = agent_id
+    updated = ev.TicketUpdatedV1(
+        **story.snapshot(priority="P1"), changed={"assignee_id": [None, str(agent_id)]}
+    )
+    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
+
+    _ack, to_customer, to_consultant = env.mail()
+    assert to_customer["To"] == "jane@acme.test"
+    customer_text, _ = parts(to_customer)
+    assert "Alice Consultant" in customer_text and f"/api/v1/agents/{agent_id}/availability" in customer_text
+    assert to_consultant["To"] == "alice@helpdesk.test"
+    consultant_text, _ = parts(to_consultant)
+    assert "P1" in to_consultant["Subject"]
+    assert "TASK: call the customer" in consultant_text
+    assert "Tuesday, March 4, 2025 at 12:00 PM CST" in consultant_text
+
+
+async def test_a_manual_reassignment_notifies_after_it_settles(env: Env) -> None:
+    agent_id = uuid4()
+    story = TicketStory(org=organization(sla_signed=True))
+    await env.deliver(agent_event(agent_id, name="Bob", email="bob@helpdesk.test"), story.created())
+    story.assignee_id = agent_id
+    updated = ev.TicketUpdatedV1(**story.snapshot(), changed={"assignee_id": [None, str(agent_id)]})
+    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
+    assert len(env.mail()) == 1, "held back for a minute, in case triage's richer mail follows"
+    env.clock.advance(seconds=61)
+    # Its job ran early on the test's clock and let it be; the sweeper enqueues it again when due.
+    await sweep(env.notifier, grace=timedelta(0))
+    await env.run_worker()
+    assert sorted(m["To"] for m in env.mail()[1:]) == ["bob@helpdesk.test", "jane@acme.test"]
+
+
+async def test_status_updates_only_for_news(env: Env) -> None:
+    assert status_change_is_news("open", "pending_customer")
+    assert status_change_is_news("closed", "open")
+    assert not status_change_is_news("new", "open")
+    assert not status_change_is_news("pending_customer", "open")
+    assert not status_change_is_news("open", "closed")
+
+    story = TicketStory(org=organization(sla_signed=True))
+    await env.deliver(story.created(), story.status_changed("new", "open"))
+    await env.deliver(story.status_changed("open", "pending_customer"))
+    _ack, update = env.mail()
+    assert update["Subject"] == "[TKT-1] Waiting for your reply: Printer offline"
