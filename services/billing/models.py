@@ -1,11 +1,25 @@
-"""billing's tables. Its domain tables arrive with its issue; the event plumbing is here now."""
+"""billing's tables and its API schemas.
+
+Money is stored as whole cents (``*_cents`` columns, integers) and read as ``Decimal``; tax
+rates as parts per million. Both are exact on every database, SQLite included.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import ConfigDict, field_validator, model_validator
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, text
 from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 from shared.consumer import processed_event_table
+from shared.db import UtcDateTime
+from shared.ids import new_id
 from shared.outbox import outbox_table
 
 
@@ -16,3 +30,565 @@ class Base(SQLModel, registry=registry()):
 metadata = Base.metadata
 outbox = outbox_table(metadata)
 processed_event = processed_event_table(metadata)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(**kwargs: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False, **kwargs)
+
+
+def cents(amount: Decimal) -> int:
+    """A Decimal amount in whole cents (it must already be rounded to the cent)."""
+    value = amount * 100
+    if value != value.to_integral_value():
+        raise ValueError(f"{amount} is not a whole number of cents")
+    return int(value)
+
+
+def from_cents(value: int) -> Decimal:
+    return Decimal(value) / 100
+
+
+PPM = Decimal(1_000_000)
+
+
+def ppm(rate: Decimal) -> int:
+    value = rate * PPM
+    if value != value.to_integral_value():
+        raise ValueError(f"{rate} has more than six decimal places")
+    return int(value)
+
+
+def from_ppm(value: int) -> Decimal:
+    return (Decimal(value) / PPM).normalize() if value else Decimal(0)
+
+
+# --- enums -------------------------------------------------------------------------------
+
+
+class PlanKind(StrEnum):
+    HOURLY = "hourly"
+    AGREEMENT = "agreement"
+    BLOCK = "block"
+
+
+class UsageKind(StrEnum):
+    USAGE = "usage"
+    REVERSAL = "reversal"
+
+
+class ChargeKind(StrEnum):
+    HOURLY = "hourly"  # invoiced at the hourly rate at close
+    ALLOWANCE = "allowance"  # drawn from an agreement's monthly allowance
+    BLOCK = "block"  # drawn from a prepaid block
+    BLOCK_OVERAGE = "block_overage"  # invoiced at the overage rate when the blocks ran dry
+
+
+class InvoiceKind(StrEnum):
+    TICKET = "ticket"  # at a ticket's close (hourly time, or block overage)
+    PERIOD_OVERAGE = "period_overage"  # at an agreement's period close
+
+
+class InvoiceStatus(StrEnum):
+    ISSUED = "issued"
+    PAID = "paid"
+    VOID = "void"
+
+
+# --- accounts and plans ------------------------------------------------------------------
+
+
+class BillingAccount(Base, table=True):
+    """One per organization, from its organization.* events (billing's own projection)."""
+
+    __tablename__ = "billing_account"
+    organization_id: UUID = Field(primary_key=True)
+    name: str = Field(max_length=200)
+    support_tier: str = Field(max_length=16)
+    timezone: str = Field(max_length=64)
+    billing_email: str | None = Field(default=None, max_length=320)
+    # The last period whose close ran for this account (``2026-11``), None before the first.
+    closed_through: str | None = Field(default=None, max_length=7)
+    # When the organization's producer made the state we hold (older events are ignored).
+    source_changed_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+
+
+class BillingPlan(Base, table=True):
+    """A version of an account's plan: it applies from ``effective_from`` (a local date) until
+    a later version's date. Versions are never changed, only added."""
+
+    __tablename__ = "billing_plan"
+    __table_args__ = (UniqueConstraint("organization_id", "version", name="uq_billing_plan_version"),)
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    organization_id: UUID = Field(index=True)
+    version: int
+    kind: str = Field(max_length=16)
+    effective_from: date
+    currency: str = Field(max_length=3)
+    rate_per_hour_cents: int = Field(sa_type=BigInteger)
+    increment_minutes: int
+    minimum_minutes_per_ticket: int
+    tax_rate_ppm: int
+    payment_terms_days: int
+    allowance_minutes: int = 0
+    overage_rate_per_hour_cents: int = Field(default=0, sa_type=BigInteger)
+    created_by: str = Field(max_length=100)
+    created_at: datetime = timestamp()
+
+    @property
+    def rate_per_hour(self) -> Decimal:
+        return from_cents(self.rate_per_hour_cents)
+
+    @property
+    def overage_rate_per_hour(self) -> Decimal:
+        return from_cents(self.overage_rate_per_hour_cents)
+
+    @property
+    def tax_rate(self) -> Decimal:
+        return from_ppm(self.tax_rate_ppm)
+
+
+class PrepaidBlock(Base, table=True):
+    __tablename__ = "prepaid_block"
+    __table_args__ = (Index("ix_prepaid_block_organization_id_id", "organization_id", "id"),)
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    organization_id: UUID
+    minutes: int
+    purchased_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    reference: str = Field(default="", max_length=200)
+    created_by: str = Field(max_length=100)
+    created_at: datetime = timestamp()
+
+
+# --- projections of ticket_api's tickets and time entries ------------------------------------
+
+
+class TicketState(Base, table=True):
+    """What billing knows of a ticket: its newest known status and a close awaiting charge."""
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        Index(
+            "ix_ticket_settle_due_at",
+            "settle_due_at",
+            postgresql_where=text("settle_due_at IS NOT NULL"),
+            sqlite_where=text("settle_due_at IS NOT NULL"),
+        ),
+        Index("ix_ticket_organization_id", "organization_id"),
+    )
+
+    ticket_id: UUID = Field(primary_key=True)
+    organization_id: UUID | None = None
+    number: str = Field(max_length=32)
+    status: str = Field(max_length=32)
+    # When the producer made the status we hold (older news is ignored).
+    status_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    closed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    contact_email: str | None = Field(default=None, max_length=320)
+    # Set by a close; the close is charged at this time and the mark cleared.
+    settle_due_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class TimeEntryState(Base, table=True):
+    """The newest revision of each time entry billing has seen."""
+
+    __tablename__ = "time_entry"
+    __table_args__ = (
+        Index("ix_time_entry_ticket_id", "ticket_id"),
+        Index(
+            "ix_time_entry_needs_charge",
+            "organization_id",
+            postgresql_where=text("needs_charge"),
+            sqlite_where=text("needs_charge"),
+        ),
+    )
+
+    time_entry_id: UUID = Field(primary_key=True)
+    organization_id: UUID
+    ticket_id: UUID
+    ticket_number: str = Field(max_length=32)
+    revision: int
+    agent_id: UUID
+    minutes: int
+    billable: bool
+    deleted: bool
+    started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    description: str = Field(default="", sa_type=Text)
+    changed_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    # Changed since it was last charged: the next close (or period close) looks at it.
+    needs_charge: bool = True
+
+
+# --- the ledgers ---------------------------------------------------------------------------
+
+
+class UsageEntry(Base, table=True):
+    """The usage ledger: append-only. A time entry's revision adds its minutes once; the next
+    revision first reverses them (a negative entry), never edits them."""
+
+    __tablename__ = "usage_entry"
+    __table_args__ = (
+        UniqueConstraint("time_entry_id", "revision", "kind", name="uq_usage_entry_revision_kind"),
+        Index("ix_usage_entry_organization_id_id", "organization_id", "id"),
+        Index("ix_usage_entry_organization_id_started_at", "organization_id", "started_at"),
+    )
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    organization_id: UUID
+    time_entry_id: UUID
+    revision: int
+    kind: str = Field(max_length=16)
+    ticket_id: UUID
+    ticket_number: str = Field(max_length=32)
+    agent_id: UUID
+    minutes: int
+    billable: bool
+    started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    changed_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    recorded_at: datetime = timestamp()
+
+
+class Charge(Base, table=True):
+    """The charge ledger: append-only. Billed (rounded) minutes charged for a time entry, or for
+    a ticket's minimum charge (``time_entry_id`` None), and where they went: an hourly invoice,
+    a period's allowance, a prepaid block, or block overage on an invoice."""
+
+    __tablename__ = "charge"
+    __table_args__ = (
+        Index("ix_charge_time_entry_id", "time_entry_id"),
+        Index("ix_charge_ticket_id", "ticket_id"),
+        Index("ix_charge_organization_id_period_key", "organization_id", "period_key"),
+        Index("ix_charge_block_id", "block_id"),
+        Index("ix_charge_invoice_id", "invoice_id"),
+    )
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    organization_id: UUID
+    ticket_id: UUID
+    ticket_number: str = Field(max_length=32)
+    time_entry_id: UUID | None = None
+    kind: str = Field(max_length=16)
+    minutes: int
+    period_key: str | None = Field(default=None, max_length=7)
+    block_id: UUID | None = None
+    invoice_id: UUID | None = None
+    # The hourly rate invoiced minutes were charged at, so a later credit mirrors it exactly.
+    rate_per_hour_cents: int | None = Field(default=None, sa_type=BigInteger)
+    charged_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+
+
+# --- invoices ------------------------------------------------------------------------------
+
+
+class InvoiceCounter(Base, table=True):
+    """The last invoice number issued in a year: updated in the invoice's own transaction, so
+    numbers have no gaps (a rolled-back invoice rolls its number back too)."""
+
+    __tablename__ = "invoice_counter"
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last_number: int
+
+
+class Invoice(Base, table=True):
+    __tablename__ = "invoice"
+    __table_args__ = (
+        # An agreement's period is invoiced once, however many workers run the period close.
+        UniqueConstraint("organization_id", "period_key", name="uq_invoice_organization_period"),
+        Index("ix_invoice_organization_id_id", "organization_id", "id"),
+    )
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    number: str = Field(max_length=32, unique=True)
+    organization_id: UUID
+    organization_name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    ticket_id: UUID | None = None
+    ticket_number: str | None = Field(default=None, max_length=32)
+    period_key: str | None = Field(default=None, max_length=7)
+    currency: str = Field(max_length=3)
+    subtotal_cents: int = Field(sa_type=BigInteger)
+    tax_rate_ppm: int
+    tax_cents: int = Field(sa_type=BigInteger)
+    total_cents: int = Field(sa_type=BigInteger)
+    issued_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    invoice_date: date
+    due_date: date
+    payment_instructions: str = Field(sa_type=Text)
+    bill_to_email: str | None = Field(default=None, max_length=320)
+    status: str = Field(default=InvoiceStatus.ISSUED, max_length=16)
+    paid_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    voided_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    void_reason: str | None = Field(default=None, max_length=1000)
+
+    @property
+    def subtotal(self) -> Decimal:
+        return from_cents(self.subtotal_cents)
+
+    @property
+    def tax(self) -> Decimal:
+        return from_cents(self.tax_cents)
+
+    @property
+    def total(self) -> Decimal:
+        return from_cents(self.total_cents)
+
+    @property
+    def tax_rate(self) -> Decimal:
+        return from_ppm(self.tax_rate_ppm)
+
+
+class InvoiceLine(Base, table=True):
+    __tablename__ = "invoice_line"
+    __table_args__ = (Index("ix_invoice_line_invoice_id_position", "invoice_id", "position"),)
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    invoice_id: UUID
+    position: int
+    description: str = Field(max_length=500)
+    ticket_number: str | None = Field(default=None, max_length=32)
+    time_entry_id: UUID | None = None
+    work_date: date | None = None
+    minutes: int
+    rate_per_hour_cents: int = Field(sa_type=BigInteger)
+    amount_cents: int = Field(sa_type=BigInteger)
+
+    @property
+    def rate_per_hour(self) -> Decimal:
+        return from_cents(self.rate_per_hour_cents)
+
+    @property
+    def amount(self) -> Decimal:
+        return from_cents(self.amount_cents)
+
+
+class Notice(Base, table=True):
+    """A notice sent once: (organization, ``allowance.80``, ``2026-11``) or
+    (organization, ``block.low``, <newest block id>). The key is the "once"."""
+
+    __tablename__ = "billing_notice"
+    organization_id: UUID = Field(primary_key=True)
+    notice: str = Field(primary_key=True, max_length=40)
+    scope: str = Field(primary_key=True, max_length=64)
+    sent_at: datetime = timestamp()
+
+
+# --- API schemas ---------------------------------------------------------------------------
+
+
+def example(body: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [body]})
+
+
+class PlanCreate(SQLModel):
+    """A new plan version; fields left out are taken from the plan in force on that date (or
+    the defaults of ``kind``)."""
+
+    model_config = example(  # type: ignore[assignment]
+        {
+            "kind": "agreement",
+            "effective_from": "2026-12-01",
+            "allowance_minutes": 600,
+            "overage_rate_per_hour": "120.00",
+            "increment_minutes": 15,
+        }
+    )
+    kind: PlanKind
+    effective_from: date
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    rate_per_hour: Decimal | None = Field(default=None, ge=0, le=1_000_000, decimal_places=2)
+    increment_minutes: int | None = Field(default=None, ge=1, le=240)
+    minimum_minutes_per_ticket: int | None = Field(default=None, ge=0, le=24 * 60)
+    tax_rate: Decimal | None = Field(default=None, ge=0, lt=1, decimal_places=6)
+    payment_terms_days: int | None = Field(default=None, ge=0, le=365)
+    allowance_minutes: int | None = Field(default=None, ge=0, le=1_000_000)
+    overage_rate_per_hour: Decimal | None = Field(default=None, ge=0, le=1_000_000, decimal_places=2)
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        if value is not None and not value.isalpha():
+            raise ValueError("an ISO 4217 code like USD")
+        return value.upper() if value else value
+
+
+class PlanPublic(SQLModel):
+    id: UUID
+    version: int
+    kind: PlanKind
+    effective_from: date
+    currency: str
+    rate_per_hour: Decimal
+    increment_minutes: int
+    minimum_minutes_per_ticket: int
+    tax_rate: Decimal
+    payment_terms_days: int
+    allowance_minutes: int
+    overage_rate_per_hour: Decimal
+    created_by: str
+    created_at: datetime
+
+
+class BlockCreate(SQLModel):
+    model_config = example(  # type: ignore[assignment]
+        {"minutes": 1200, "expires_at": "2027-12-31T23:59:59Z", "reference": "PO-4711"}
+    )
+    minutes: int = Field(ge=1, le=1_000_000)
+    purchased_at: datetime | None = None
+    expires_at: datetime | None = None
+    reference: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _aware(self) -> BlockCreate:
+        for value in (self.purchased_at, self.expires_at):
+            if value is not None and value.tzinfo is None:
+                raise ValueError("give a timezone, e.g. 2027-12-31T23:59:59Z")
+        return self
+
+
+class BlockPublic(SQLModel):
+    id: UUID
+    minutes: int
+    used_minutes: int
+    remaining_minutes: int
+    purchased_at: datetime
+    expires_at: datetime | None
+    expired: bool
+    reference: str
+
+
+class AccountUpdate(SQLModel):
+    model_config = example({"billing_email": "accounts@acme.test"})  # type: ignore[assignment]
+    billing_email: str | None = Field(default=None, max_length=320)
+
+
+class AllowancePublic(SQLModel):
+    period: str
+    allowance_minutes: int
+    used_minutes: int
+    remaining_minutes: int
+
+
+class AccountPublic(SQLModel):
+    organization_id: UUID
+    name: str
+    support_tier: str
+    timezone: str
+    billing_email: str | None
+    plan: PlanPublic
+    allowance: AllowancePublic | None
+    prepaid_remaining_minutes: int | None
+    closed_through: str | None
+
+
+class UsageEntryPublic(SQLModel):
+    id: UUID
+    time_entry_id: UUID
+    revision: int
+    kind: UsageKind
+    ticket_id: UUID
+    ticket_number: str
+    agent_id: UUID
+    minutes: int
+    billable: bool
+    started_at: datetime
+    changed_at: datetime
+    recorded_at: datetime
+
+
+class InvoiceLinePublic(SQLModel):
+    position: int
+    description: str
+    ticket_number: str | None
+    time_entry_id: UUID | None
+    work_date: date | None
+    minutes: int
+    rate_per_hour: Decimal
+    amount: Decimal
+
+
+class InvoicePublic(SQLModel):
+    id: UUID
+    number: str
+    organization_id: UUID
+    organization_name: str
+    kind: InvoiceKind
+    ticket_id: UUID | None
+    ticket_number: str | None
+    period: str | None
+    currency: str
+    subtotal: Decimal
+    tax_rate: Decimal
+    tax: Decimal
+    total: Decimal
+    issued_at: datetime
+    invoice_date: date
+    due_date: date
+    payment_instructions: str
+    status: InvoiceStatus
+    paid_at: datetime | None
+    voided_at: datetime | None
+    void_reason: str | None
+    lines: list[InvoiceLinePublic]
+    pdf_url: str
+
+
+class MarkPaid(SQLModel):
+    model_config = example({"paid_at": "2026-12-15T10:00:00Z"})  # type: ignore[assignment]
+    paid_at: datetime | None = None
+
+
+class VoidInvoice(SQLModel):
+    model_config = example({"reason": "Issued to the wrong organization"})  # type: ignore[assignment]
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class UsageTicketPublic(SQLModel):
+    ticket_id: UUID
+    ticket_number: str
+    billable_minutes: int
+    non_billable_minutes: int
+
+
+class UsageSummary(SQLModel):
+    organization_id: UUID
+    period: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    plan_kind: PlanKind
+    logged_minutes: int
+    billable_minutes: int
+    non_billable_minutes: int
+    charged_minutes: int
+    allowance: AllowancePublic | None
+    invoiced_total: dict[str, Decimal]
+    tickets: list[UsageTicketPublic]
+
+
+class PreviewLine(SQLModel):
+    time_entry_id: UUID | None
+    description: str
+    minutes: int
+    charged_to: str
+    amount: Decimal | None
+
+
+class ClosePreview(SQLModel):
+    ticket_id: UUID
+    ticket_number: str
+    plan_kind: PlanKind
+    currency: str
+    lines: list[PreviewLine]
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+    allowance: AllowancePublic | None
+    prepaid_remaining_minutes: int | None

@@ -1,8 +1,112 @@
-"""billing's event handlers (what it receives is declared in shared.events.ROUTES)."""
+"""billing's jobs: the events it consumes (declared in shared.events.ROUTES) and its crons."""
 
 from __future__ import annotations
 
-from shared.consumer import EventHandler
+import logging
+from datetime import UTC, datetime
+from typing import Any
 
-# Until billing's own issue lands, events routed here are acknowledged and recorded as processed.
-HANDLERS: dict[str, EventHandler] = {}
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.billing import repository as repo
+from services.billing.period_close import PeriodCloseReport, close_periods
+from services.billing.service import (
+    Billing,
+    apply_organization,
+    apply_time_entry,
+    record_close,
+    settle_ticket,
+)
+from services.billing.settings import Settings
+from shared import events as ev
+from shared.consumer import EventHandler, TransientError
+from shared.db import SessionMaker
+from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# PostgreSQL's "deadlock detected" and "serialization failure": worth another try.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+SETTLE_BATCH = 200
+# The cron's period close stops after this long; the next run (five minutes later) goes on.
+PERIOD_CLOSE_TIME_BUDGET_SECONDS = 20.0
+
+
+def _retryable(handler: EventHandler) -> EventHandler:
+    """Two deliveries racing to create the same row lose one insert: retry it (it then finds
+    the row and applies the event as an update, or as a no-op)."""
+
+    async def wrapped(session: AsyncSession, event: ev.Event) -> None:
+        try:
+            await handler(session, event)
+        except IntegrityError as error:
+            raise TransientError(f"{event.type}: concurrent insert, retrying") from error
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+                raise TransientError(f"{event.type}: {error.orig}") from error
+            raise
+
+    return wrapped
+
+
+def build_handlers(billing: Billing) -> dict[str, EventHandler]:
+    async def on_organization(session: AsyncSession, event: ev.Event) -> None:
+        await apply_organization(session, billing, ev.payload_of(event, ev.OrganizationV1), event.occurred_at)
+
+    async def on_time_entry(session: AsyncSession, event: ev.Event) -> None:
+        await apply_time_entry(session, ev.payload_of(event, ev.TimeEntryV1), event.occurred_at)
+
+    async def on_ticket_closed(session: AsyncSession, event: ev.Event) -> None:
+        await record_close(session, billing, ev.payload_of(event, ev.TicketClosedV1), event.occurred_at)
+
+    handlers: dict[ev.EventType, EventHandler] = {
+        ev.EventType.ORGANIZATION_CREATED: on_organization,
+        ev.EventType.ORGANIZATION_UPDATED: on_organization,
+        ev.EventType.ORGANIZATION_SLA_SIGNED: on_organization,
+        ev.EventType.TIME_ENTRY_LOGGED: on_time_entry,
+        ev.EventType.TIME_ENTRY_UPDATED: on_time_entry,
+        ev.EventType.TIME_ENTRY_DELETED: on_time_entry,
+        ev.EventType.TICKET_CLOSED: on_ticket_closed,
+    }
+    return {event_type.value: _retryable(handler) for event_type, handler in handlers.items()}
+
+
+async def settle_due(sessions: SessionMaker, billing: Billing, *, now: datetime) -> int:
+    """Charge every close whose settle time has come; one transaction per ticket."""
+    settled = 0
+    while True:
+        async with sessions() as session:
+            ticket_ids = await repo.due_closes(session, now=now, limit=SETTLE_BATCH)
+        for ticket_id in ticket_ids:
+            async with sessions() as session:
+                async with session.begin():
+                    settled += await settle_ticket(session, billing, ticket_id, now=now)
+                billing.published_after_commit(session)
+        if len(ticket_ids) < SETTLE_BATCH:
+            return settled
+
+
+def _context(ctx: dict[str, Any]) -> tuple[Runtime, Billing]:
+    runtime: Runtime = ctx["runtime"]
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    return runtime, Billing(settings, runtime.outbox)
+
+
+async def settle_due_closes(ctx: dict[str, Any]) -> int:
+    """Cron: charge closed tickets whose settle delay has passed."""
+    runtime, billing = _context(ctx)
+    return await settle_due(runtime.sessions, billing, now=datetime.now(UTC))
+
+
+async def close_due_periods(ctx: dict[str, Any]) -> str:
+    """Cron: close every account's last complete period not closed yet."""
+    runtime, billing = _context(ctx)
+    report: PeriodCloseReport = await close_periods(
+        runtime.sessions,
+        billing,
+        now=datetime.now(UTC),
+        time_budget_seconds=PERIOD_CLOSE_TIME_BUDGET_SECONDS,
+    )
+    return str(report)

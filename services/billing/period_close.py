@@ -1,0 +1,333 @@
+"""The monthly period close: agreement overage invoiced once per (account, period).
+
+Runs as an arq cron job (``unique=True``: one worker at a time), and is safe even if two runs
+overlap or one dies midway:
+
+* accounts are closed in batches, one transaction each; a batch locks its accounts (``FOR
+  UPDATE SKIP LOCKED`` on PostgreSQL, so a concurrent run takes other accounts) and moves their
+  ``closed_through`` mark in the same transaction as the invoices, so a batch happens wholly
+  or not at all;
+* a unique constraint on (organization, period) makes a second overage invoice impossible.
+
+Per batch, in set-based queries: charge closes still waiting whose ticket closed before the
+period's end, draw time logged on closed tickets since their last charge into the period,
+sum each account's allowance use from the charge ledger, and issue the overage invoices
+with consecutive numbers from one counter update.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.billing import repository as repo
+from services.billing.charging import EntryState, ticket_deltas
+from services.billing.models import BillingAccount, BillingPlan, ChargeKind, InvoiceKind, PlanKind
+from services.billing.periods import Period, local_date, period_of
+from services.billing.service import (
+    Billing,
+    InvoiceDraft,
+    LineDraft,
+    apply_settlement,
+    compute_settlement,
+    issue_invoices,
+    notify_allowance,
+    plan_at,
+)
+from shared.db import SessionMaker
+from shared.ids import new_id
+
+log = logging.getLogger(__name__)
+
+TICKETS_PER_QUERY = 1000
+
+
+@dataclass
+class PeriodCloseReport:
+    accounts_closed: int = 0
+    overage_invoices: int = 0
+    closes_charged: int = 0
+    entries_swept: int = 0
+    batches: int = 0
+    finished: bool = True
+
+
+@dataclass
+class Closing:
+    account: BillingAccount
+    plans: list[BillingPlan]
+    period: Period
+
+    @property
+    def plan(self) -> BillingPlan:
+        """An agreement's period is measured against the plan in force on its last day."""
+        return plan_at(self.plans, self.period.last_day)
+
+
+def due_accounts(marks: list[Any], now: datetime) -> list[tuple[UUID, Period]]:
+    """Accounts whose last complete period (before ``now``, in their timezone) is not closed."""
+    previous_by_zone: dict[str, Period] = {}
+    due = []
+    for organization_id, timezone, closed_through in marks:
+        previous = previous_by_zone.get(timezone)
+        if previous is None:
+            previous = previous_by_zone[timezone] = period_of(now, timezone).previous()
+        if closed_through is None or closed_through < previous.key:
+            due.append((organization_id, previous))
+    due.sort(key=lambda item: item[0])
+    return due
+
+
+async def close_periods(
+    sessions: SessionMaker,
+    billing: Billing,
+    *,
+    now: datetime,
+    time_budget_seconds: float | None = None,
+) -> PeriodCloseReport:
+    """Close every account's last complete period that is not closed yet. With a time budget,
+    stop after the batch that exceeds it (the next run goes on where this one stopped)."""
+    started = time.monotonic()
+    report = PeriodCloseReport()
+    async with sessions() as session:
+        due = due_accounts(await repo.account_close_marks(session), now)
+    for batch in repo.chunks(due, billing.settings.period_close_batch_size):
+        if time_budget_seconds is not None and time.monotonic() - started > time_budget_seconds:
+            report.finished = False
+            break
+        async with sessions() as session:
+            async with session.begin():
+                await _close_batch(session, billing, dict(batch), now=now, report=report)
+            billing.published_after_commit(session)
+        report.batches += 1
+    log.info("period close: %s", report)
+    return report
+
+
+async def _close_batch(
+    session: AsyncSession,
+    billing: Billing,
+    due: dict[UUID, Period],
+    *,
+    now: datetime,
+    report: PeriodCloseReport,
+) -> None:
+    accounts = [
+        account
+        for account in await repo.lock_accounts(session, list(due))
+        if account.closed_through is None or account.closed_through < due[account.organization_id].key
+    ]
+    if not accounts:
+        return
+    plans: dict[UUID, list[BillingPlan]] = defaultdict(list)
+    for plan in await repo.plans_of(session, [a.organization_id for a in accounts]):
+        plans[plan.organization_id].append(plan)
+    closings = {
+        account.organization_id: Closing(
+            account, plans[account.organization_id], due[account.organization_id]
+        )
+        for account in accounts
+        if plans[account.organization_id]
+    }
+    agreements = {
+        organization_id: closing
+        for organization_id, closing in closings.items()
+        if PlanKind(closing.plan.kind) is PlanKind.AGREEMENT
+    }
+    if agreements:
+        await _charge_waiting_closes(session, billing, agreements, now=now, report=report)
+        await _sweep_time_on_closed_tickets(session, billing, agreements, now=now, report=report)
+        await _invoice_overage(session, billing, agreements, now=now, report=report)
+    by_period: dict[str, list[UUID]] = defaultdict(list)
+    for account in accounts:
+        by_period[due[account.organization_id].key].append(account.organization_id)
+    for period_key, organization_ids in by_period.items():
+        await repo.mark_closed_through(session, organization_ids, period_key)
+    report.accounts_closed += len(accounts)
+
+
+async def _charge_waiting_closes(
+    session: AsyncSession,
+    billing: Billing,
+    agreements: dict[UUID, Closing],
+    *,
+    now: datetime,
+    report: PeriodCloseReport,
+) -> None:
+    """Closes inside the period that are still waiting for their settle delay: charge them now,
+    into this period, before its use is summed."""
+    for ticket_id, organization_id, closed_at in await repo.unsettled_closes_of(session, list(agreements)):
+        closing = agreements[organization_id]
+        if closed_at is None or closed_at >= closing.period.ends_at:
+            continue
+        ticket = await repo.get_ticket(session, ticket_id)
+        assert ticket is not None
+        settlement = await compute_settlement(
+            session, ticket, closing.account, at=now, draw_period=closing.period
+        )
+        await apply_settlement(session, billing, settlement, now=now)
+        report.closes_charged += 1
+
+
+async def _sweep_time_on_closed_tickets(
+    session: AsyncSession,
+    billing: Billing,
+    agreements: dict[UUID, Closing],
+    *,
+    now: datetime,
+    report: PeriodCloseReport,
+) -> None:
+    """Time logged (or corrected) on an already closed ticket is charged at the period close:
+    drawn from the closing period's allowance. Tickets needing anything but plain draws (a
+    credit, a close under another plan) take the general path, one ticket at a time."""
+    pending = await repo.pending_entries_on_closed_tickets(session, list(agreements))
+    ticket_ids = sorted(
+        {
+            ticket_id
+            for ticket_id, organization_id, changed_at in pending
+            if changed_at < agreements[organization_id].period.ends_at
+        }
+    )
+    touched: set[UUID] = set()
+    for chunk in repo.chunks(ticket_ids, TICKETS_PER_QUERY):
+        tickets = {row.ticket_id: row for row in await repo.tickets_by_id(session, chunk)}
+        entries: dict[UUID, list[Any]] = defaultdict(list)
+        for row in await repo.entry_rows_with_charges(session, chunk):
+            entries[row.ticket_id].append(row)
+        minimums = await repo.minimum_charged(session, chunk)
+        charges: list[dict[str, Any]] = []
+        revisions: dict[UUID, int] = {}
+        for ticket_id in chunk:
+            ticket = tickets[ticket_id]
+            closing = agreements.get(ticket.organization_id)
+            if closing is None:
+                continue
+            end = closing.period.ends_at
+            close_day = local_date(ticket.closed_at or now, closing.account.timezone)
+            plan = plan_at(closing.plans, close_day)
+            changed = {
+                row.time_entry_id for row in entries[ticket_id] if row.needs_charge and row.changed_at < end
+            }
+            states = [
+                EntryState(
+                    row.time_entry_id,
+                    row.minutes,
+                    row.billable,
+                    row.deleted,
+                    row.charged,
+                    row.time_entry_id in changed,
+                )
+                for row in entries[ticket_id]
+            ]
+            deltas = ticket_deltas(
+                states,
+                increment=plan.increment_minutes,
+                minimum=plan.minimum_minutes_per_ticket,
+                minimum_charged=minimums.get(ticket_id, 0),
+            )
+            if PlanKind(plan.kind) is not PlanKind.AGREEMENT or any(delta.minutes < 0 for delta in deltas):
+                await _general_path(session, billing, closing, ticket_id, now=now)
+                touched.add(closing.account.organization_id)
+                continue
+            for delta in deltas:
+                charges.append(
+                    {
+                        "id": new_id(),
+                        "organization_id": closing.account.organization_id,
+                        "ticket_id": ticket_id,
+                        "ticket_number": ticket.number,
+                        "time_entry_id": delta.time_entry_id,
+                        "kind": ChargeKind.ALLOWANCE.value,
+                        "minutes": delta.minutes,
+                        "period_key": closing.period.key,
+                        "block_id": None,
+                        "invoice_id": None,
+                        "rate_per_hour_cents": None,
+                        "charged_at": now,
+                    }
+                )
+                touched.add(closing.account.organization_id)
+            revisions.update(
+                {
+                    row.time_entry_id: row.revision
+                    for row in entries[ticket_id]
+                    if row.time_entry_id in changed
+                }
+            )
+        await repo.insert_charges(session, charges)
+        await repo.mark_entries_charged(session, revisions)
+        report.entries_swept += len(revisions)
+    for organization_id in sorted(touched):
+        closing = agreements[organization_id]
+        await notify_allowance(session, billing, closing.account, closing.plan, closing.period.key)
+
+
+async def _general_path(
+    session: AsyncSession, billing: Billing, closing: Closing, ticket_id: UUID, *, now: datetime
+) -> None:
+    ticket = await repo.get_ticket(session, ticket_id)
+    assert ticket is not None
+    settlement = await compute_settlement(
+        session,
+        ticket,
+        closing.account,
+        at=now,
+        changed_before=closing.period.ends_at,
+        draw_period=closing.period,
+    )
+    await apply_settlement(session, billing, settlement, now=now)
+
+
+def _overage_text(plan: BillingPlan, period_key: str, used: int) -> str:
+    return (
+        f"Support beyond the {plan.allowance_minutes} minutes included in {period_key} ({used} minutes used)"
+    )
+
+
+async def _invoice_overage(
+    session: AsyncSession,
+    billing: Billing,
+    agreements: dict[UUID, Closing],
+    *,
+    now: datetime,
+    report: PeriodCloseReport,
+) -> None:
+    by_period: dict[str, list[UUID]] = defaultdict(list)
+    for organization_id, closing in agreements.items():
+        by_period[closing.period.key].append(organization_id)
+    drafts: list[InvoiceDraft] = []
+    for period_key, organization_ids in sorted(by_period.items()):
+        used = await repo.allowance_used(session, organization_ids, period_key)
+        for organization_id in sorted(organization_ids):
+            closing = agreements[organization_id]
+            plan = closing.plan
+            overage = used.get(organization_id, 0) - plan.allowance_minutes
+            if overage <= 0:
+                continue
+            drafts.append(
+                InvoiceDraft(
+                    account=closing.account,
+                    plan=plan,
+                    kind=InvoiceKind.PERIOD_OVERAGE,
+                    period_key=period_key,
+                    lines=[
+                        LineDraft(
+                            description=_overage_text(plan, period_key, used[organization_id]),
+                            ticket_number=None,
+                            time_entry_id=None,
+                            work_date=None,
+                            minutes=overage,
+                            rate_per_hour_cents=plan.overage_rate_per_hour_cents,
+                        )
+                    ],
+                )
+            )
+    await issue_invoices(session, billing, drafts, now=now)
+    report.overage_invoices += len(drafts)
