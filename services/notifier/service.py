@@ -905,7 +905,8 @@ async def deliver_webhook(notifier: Notifier, delivery_id: UUID, attempt: int) -
         url, secret = subscription.url, subscription.secret
     body = delivery.body.encode()
     headers = {
-        **signed_headers([secret], str(delivery.id), int(now.timestamp()), body),
+        # The wall clock, always: receivers refuse timestamps more than minutes off (replays).
+        **signed_headers([secret], str(delivery.id), int(time.time()), body),
         "content-type": "application/json",
         "user-agent": f"{settings.company_name} webhooks",
     }

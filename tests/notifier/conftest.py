@@ -192,6 +192,7 @@ class TicketStory:
     channel: str = "email"
     assignee_id: UUID | None = None
     status: str = "new"
+    contact_email: str = "jane@acme.test"
 
     def snapshot(self, **overrides: Any) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -205,7 +206,7 @@ class TicketStory:
             "status": self.status,
             "priority": None,
             "assignee_id": self.assignee_id,
-            "contact": ev.ContactRef(id=uuid4(), email="jane@acme.test", name="Jane Doe"),
+            "contact": ev.ContactRef(id=uuid4(), email=self.contact_email, name="Jane Doe"),
             "organization": self.org,
             "created_at": self.created_at,
             "updated_at": self.created_at,
