@@ -47,6 +47,7 @@ class EventType(StrEnum):
     ALLOWANCE_THRESHOLD_REACHED = "allowance.threshold_reached"
     BLOCK_LOW = "block.low"
     BLOCK_EXHAUSTED = "block.exhausted"
+    CUSTOMER_SIGN_IN_REQUESTED = "customer.sign_in_requested"
 
 
 # ONE routing table: which services receive which event. Producers never name consumers.
@@ -72,6 +73,7 @@ ROUTES: dict[EventType, tuple[Service, ...]] = {
     EventType.ALLOWANCE_THRESHOLD_REACHED: (Service.NOTIFIER,),
     EventType.BLOCK_LOW: (Service.NOTIFIER,),
     EventType.BLOCK_EXHAUSTED: (Service.NOTIFIER,),
+    EventType.CUSTOMER_SIGN_IN_REQUESTED: (Service.NOTIFIER,),
 }
 
 
@@ -247,8 +249,8 @@ class TicketTriagedV1(Payload):
     priority: str
     assignee: AgentRef | None
     unassigned_reason: str | None
-    first_response_due_at: datetime
-    resolution_due_at: datetime
+    first_response_due_at: datetime | None = Field(description="null while the clock is paused")
+    resolution_due_at: datetime | None = Field(description="null while the clock is paused")
     calendar_timezone: str
     call_customer: bool = Field(description="a high-priority ticket of a support-agreement customer")
     breakdown: TriageBreakdownV1
@@ -353,6 +355,19 @@ class BlockBalanceV1(Payload):
     currency: str
 
 
+class CustomerSignInRequestedV1(Payload):
+    """A customer asked for a sign-in link. The notifier mails it, made with
+    ``shared.sign_in_links.make_token(contact_id, nonce, expires_at)``: the event alone (without
+    the secret key) cannot sign anybody in."""
+
+    contact_id: UUID
+    email: EmailAddress
+    name: str | None
+    nonce: str
+    expires_at: datetime
+    ticket_number: str | None
+
+
 PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
     (EventType.TICKET_CREATED, 1): TicketCreatedV1,
     (EventType.TICKET_UPDATED, 1): TicketUpdatedV1,
@@ -375,6 +390,7 @@ PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
     (EventType.ALLOWANCE_THRESHOLD_REACHED, 1): AllowanceThresholdReachedV1,
     (EventType.BLOCK_LOW, 1): BlockBalanceV1,
     (EventType.BLOCK_EXHAUSTED, 1): BlockBalanceV1,
+    (EventType.CUSTOMER_SIGN_IN_REQUESTED, 1): CustomerSignInRequestedV1,
 }
 
 P = TypeVar("P", bound=Payload)

@@ -3,6 +3,8 @@ refresh tokens for agents, logout, and the management of clients and their secre
 
 from __future__ import annotations
 
+import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
@@ -27,12 +29,16 @@ from services.ticket_api.models import (
     TokenResponse,
     utcnow,
 )
-from services.ticket_api.service import Caller, visible_organization
+from services.ticket_api.service import PRODUCER, Caller, visible_organization
 from services.ticket_api.settings import Settings
+from services.ticket_api.views import parse_ticket_number
+from shared import events as ev
+from shared import sign_in_links
 from shared.auth import require_admin
 from shared.ids import new_id
 from shared.principal import Principal, PrincipalKind
 from shared.problems import Forbidden, Problem, Unauthorized
+from shared.signed_links import ExpiredLink, InvalidLink
 from shared.tokens import TokenIssuer, revoke_subject, revoke_token
 from shared.uow import UnitOfWork
 
@@ -299,3 +305,80 @@ async def revoke_client(uow: UnitOfWork, identity: Identity, caller: Caller, cli
         client.revoked_at = utcnow()
         await uow.session.flush()
     await revoke_subject(identity.redis, client.id, max_token_ttl=identity.settings.access_token_ttl_seconds)
+
+
+# --- customers: sign-in by emailed link ----------------------------------------------------
+
+SIGN_IN_LINKS_PER_HOUR = 5
+
+
+async def request_sign_in_link(
+    uow: UnitOfWork,
+    identity: Identity,
+    *,
+    email: str,
+    ticket_number: str | None,
+    address: str,
+    request_id: str | None,
+) -> None:
+    """Mail a sign-in link if ``email`` is a contact (and, when given, opened ``ticket_number``).
+    The answer is the same either way, so nobody learns who is a customer."""
+    lockout = identity.lockout
+    await lockout.limit(f"sign-in-link:ip:{address}", per_hour=SIGN_IN_LINKS_PER_HOUR * 4)
+    await lockout.limit(f"sign-in-link:email:{email}", per_hour=SIGN_IN_LINKS_PER_HOUR)
+    contact = await repo.get_contact_by_email(uow.session, email)
+    if contact is None:
+        return
+    if ticket_number is not None:
+        number = parse_ticket_number(ticket_number)
+        ticket = await repo.get_ticket_by_number(uow.session, number) if number is not None else None
+        if ticket is None or ticket.contact_id != contact.id:
+            return
+    expires_at = utcnow() + timedelta(minutes=identity.settings.sign_in_link_ttl_minutes)
+    payload = ev.CustomerSignInRequestedV1(
+        contact_id=contact.id,
+        email=contact.email,
+        name=contact.name,
+        nonce=secrets.token_urlsafe(16),
+        expires_at=expires_at,
+        ticket_number=ticket_number.upper() if ticket_number else None,
+    )
+    await uow.record(
+        ev.new_event(
+            ev.EventType.CUSTOMER_SIGN_IN_REQUESTED,
+            payload,
+            producer=PRODUCER,
+            subject=f"contact:{contact.id}",
+            request_id=request_id,
+        )
+    )
+
+
+async def redeem_sign_in_link(uow: UnitOfWork, identity: Identity, *, token: str) -> TokenResponse:
+    """Trade a sign-in link's token (once) for a customer access token."""
+    secret = identity.settings.secret_key.get_secret_value()
+    try:
+        contact_id, nonce, expires = sign_in_links.read_token(token, secret=secret)
+    except ExpiredLink:
+        raise InvalidGrant(
+            "This sign-in link has expired; ask for a new one.", error="invalid_grant"
+        ) from None
+    except InvalidLink:
+        raise InvalidGrant("This is not a valid sign-in link.", error="invalid_grant") from None
+    first_use = await identity.redis.set(
+        f"helpdesk:sign-in-link:{nonce}", "1", nx=True, ex=max(1, expires - int(time.time()) + 60)
+    )
+    if not first_use:
+        raise InvalidGrant("This sign-in link was already used; ask for a new one.", error="invalid_grant")
+    contact = await repo.get_contact(uow.session, contact_id)
+    if contact is None:
+        raise InvalidGrant("This sign-in link is not valid any more.", error="invalid_grant")
+    principal = Principal(
+        kind=PrincipalKind.CUSTOMER,
+        subject_id=contact.id,
+        name=contact.name or contact.email,
+        organization_ids=frozenset({contact.organization_id}) if contact.organization_id else frozenset(),
+        contact_id=contact.id,
+    )
+    ttl = identity.settings.customer_token_ttl_seconds
+    return TokenResponse(access_token=identity.issuer.issue(principal, ttl_seconds=ttl).token, expires_in=ttl)

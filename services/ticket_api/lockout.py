@@ -52,3 +52,15 @@ class Lockout:
     async def succeeded(self, *subjects: str) -> None:
         for subject in subjects:
             await self.redis.delete(f"{PREFIX}failures:{subject}", f"{PREFIX}lock:{subject}")
+
+    async def limit(self, subject: str, *, per_hour: int) -> None:
+        """Count a request for ``subject``; past ``per_hour`` in the current hour, refuse (429)."""
+        key = f"{PREFIX}requests:{subject}"
+        count = int(await self.redis.incr(key))
+        if count == 1:
+            await self.redis.expire(key, 3600)
+        if count > per_hour:
+            wait = max(1, int(await self.redis.ttl(key)))
+            raise TooManyAttempts(
+                f"Too many requests; try again in {wait} s.", headers={"Retry-After": str(wait)}
+            )

@@ -713,3 +713,16 @@ class TokenResponse(SQLModel):
     expires_in: int = Field(description="seconds until the access token expires")
     scope: str | None = None
     refresh_token: str | None = None
+
+
+class SignInLinkRequest(Strict):
+    email: EmailAddress
+    ticket_number: str | None = Field(default=None, max_length=32, description="e.g. TKT-42 (optional)")
+
+    model_config = example({"email": "jane@acme.test", "ticket_number": "TKT-42"})  # type: ignore[assignment]
+
+
+class SignInLinkRedeem(Strict):
+    token: str = Field(min_length=10, max_length=4096)
+
+    model_config = example({"token": "eyJjb250YWN0X2lkIjoi….bWFj"})  # type: ignore[assignment]

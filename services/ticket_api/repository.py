@@ -142,8 +142,11 @@ async def list_contacts(
     email: str | None,
     limit: int,
     after: UUID | None,
+    only: UUID | None = None,
 ) -> Sequence[Contact]:
     query = select(Contact).order_by(col(Contact.id)).limit(limit)
+    if only is not None:
+        query = query.where(col(Contact.id) == only)
     if scope is not None:
         query = query.where(col(Contact.organization_id).in_(scope))
     if organization_id is not None:
@@ -217,6 +220,15 @@ async def get_ticket_by_number(session: AsyncSession, number: int) -> Ticket | N
 
 
 @dataclass(frozen=True)
+class TicketScope:
+    """Tickets a caller may reach: ``organizations`` None means all; ``contact_id`` narrows
+    them to one contact's."""
+
+    organizations: frozenset[UUID] | None
+    contact_id: UUID | None
+
+
+@dataclass(frozen=True)
 class TicketFilter:
     status: Sequence[TicketStatus] = ()
     organization_id: UUID | None = None
@@ -230,15 +242,17 @@ class TicketFilter:
 async def list_tickets(
     session: AsyncSession,
     *,
-    scope: frozenset[UUID] | None,
+    scope: TicketScope,
     filters: TicketFilter,
     before: UUID | None,
     limit: int,
 ) -> Sequence[Ticket]:
     """Newest first (ids are time-ordered); ``before`` is the last id of the previous page."""
     query = select(Ticket).order_by(col(Ticket.id).desc()).limit(limit)
-    if scope is not None:
-        query = query.where(col(Ticket.organization_id).in_(scope))
+    if scope.organizations is not None:
+        query = query.where(col(Ticket.organization_id).in_(scope.organizations))
+    if scope.contact_id is not None:
+        query = query.where(col(Ticket.contact_id) == scope.contact_id)
     if filters.status:
         query = query.where(col(Ticket.status).in_(filters.status))
     if filters.organization_id is not None:

@@ -213,6 +213,8 @@ async def update_organization(
 
 
 async def create_contact(uow: UnitOfWork, caller: Caller, data: ContactCreate) -> Contact:
+    if caller.principal.kind is PrincipalKind.CUSTOMER:
+        raise FieldNotAllowed("Customers cannot add contacts.")
     email = data.email.lower()
     organization_id = data.organization_id
     if (
@@ -236,7 +238,12 @@ async def create_contact(uow: UnitOfWork, caller: Caller, data: ContactCreate) -
 
 async def visible_contact(uow: UnitOfWork, caller: Caller, contact_id: UUID) -> Contact:
     contact = await repo.get_contact(uow.session, contact_id)
-    if contact is None or not caller.principal.can_see_organization(contact.organization_id):
+    principal = caller.principal
+    if principal.kind is PrincipalKind.CUSTOMER and contact_id != principal.contact_id:
+        contact = None  # customers never see other people's addresses
+    if contact is None or not (
+        principal.contact_id == contact_id or principal.can_see_organization(contact.organization_id)
+    ):
         raise ContactNotFound(f"No contact {contact_id}.")
     return contact
 
@@ -333,8 +340,15 @@ async def update_agent(uow: UnitOfWork, caller: Caller, agent_id: UUID, data: Ag
 async def _ticket_organization(uow: UnitOfWork, caller: Caller, contact: repo.ContactRow) -> UUID | None:
     """The organization a new ticket belongs to: the contact's. A portal or customer may only
     open tickets for contacts of organizations it serves; a new contact with no known domain
-    joins the caller's organization when it serves exactly one."""
+    joins the caller's organization when it serves exactly one. A customer opens tickets only
+    for themselves."""
     principal = caller.principal
+    if principal.kind is PrincipalKind.CUSTOMER:
+        if contact.id != principal.contact_id:
+            raise Unprocessable(
+                "Customers open tickets for themselves: give your own email address as the contact."
+            )
+        return contact.organization_id
     if principal.is_staff or (
         contact.organization_id is not None and contact.organization_id in principal.organization_ids
     ):
@@ -449,18 +463,32 @@ async def create_ticket(uow: UnitOfWork, caller: Caller, data: TicketCreate) -> 
     return ticket
 
 
+def ticket_scope(principal: Principal) -> repo.TicketScope:
+    """Which tickets a caller reaches: staff all; a portal its organizations'; a customer only
+    the tickets they opened (colleagues' tickets may be private)."""
+    if principal.kind is PrincipalKind.CUSTOMER:
+        return repo.TicketScope(organizations=None, contact_id=principal.contact_id or new_id())
+    return repo.TicketScope(organizations=principal.org_scope(), contact_id=None)
+
+
+def _can_see_ticket(principal: Principal, ticket: Ticket) -> bool:
+    if principal.kind is PrincipalKind.CUSTOMER:
+        return ticket.contact_id == principal.contact_id
+    return principal.can_see_organization(ticket.organization_id)
+
+
 async def visible_ticket(
     uow: UnitOfWork, caller: Caller, ticket_id: UUID, *, for_update: bool = False
 ) -> Ticket:
     ticket = await repo.get_ticket(uow.session, ticket_id, for_update=for_update)
-    if ticket is None or not caller.principal.can_see_organization(ticket.organization_id):
+    if ticket is None or not _can_see_ticket(caller.principal, ticket):
         raise TicketNotFound(f"No ticket {ticket_id}.")
     return ticket
 
 
 async def visible_ticket_by_number(uow: UnitOfWork, caller: Caller, number: int) -> Ticket:
     ticket = await repo.get_ticket_by_number(uow.session, number)
-    if ticket is None or not caller.principal.can_see_organization(ticket.organization_id):
+    if ticket is None or not _can_see_ticket(caller.principal, ticket):
         raise TicketNotFound(f"No ticket {ticket_number(number)}.")
     return ticket
 

@@ -16,6 +16,8 @@ class Settings(ServiceSettings):
     jwt_keys_dir: Path | None = Field(None, description="Ed25519 signing keys; default <var_dir>/keys")
     access_token_ttl_seconds: int = Field(900, ge=60, le=24 * 3600)
     refresh_token_ttl_days: int = Field(30, ge=1, le=365)
+    sign_in_link_ttl_minutes: int = Field(15, ge=1, le=24 * 60)
+    customer_token_ttl_seconds: int = Field(3600, ge=60, le=24 * 3600)
 
     @property
     def keys_dir(self) -> Path:

@@ -40,6 +40,8 @@ PUBLIC = {
     "/api/v1/oauth/token",
     "/api/v1/auth/login",
     "/api/v1/auth/refresh",
+    "/api/v1/auth/magic-link",
+    "/api/v1/auth/magic-link/redeem",
     "/api/v1/.well-known/jwks.json",
 }
 

@@ -17,8 +17,11 @@ from services.ticket_api.models import (
     LogoutRequest,
     PasswordChange,
     RefreshRequest,
+    SignInLinkRedeem,
+    SignInLinkRequest,
     TokenResponse,
 )
+from shared.logging import request_id_var
 from shared.problems import Unprocessable, problem_responses
 
 router = APIRouter(tags=["authentication"])
@@ -111,6 +114,33 @@ async def set_password(agent_id: UUID, body: PasswordChange, uow: Uow, caller: C
     await identity.set_password(uow, caller, agent_id, body)
     await uow.commit()
     return Response(status_code=204)
+
+
+@router.post("/auth/magic-link", status_code=202, responses=problem_responses(422, 429))
+async def request_sign_in_link(
+    body: SignInLinkRequest, uow: Uow, sign_in: SignIn, address: Annotated[str, Depends(client_address)]
+) -> dict[str, str]:
+    """Customers: ask for a sign-in link by email (optionally with a ticket number). The answer
+    never says whether the address or ticket exists; a link arrives by mail if they do."""
+    await identity.request_sign_in_link(
+        uow,
+        sign_in,
+        email=body.email,
+        ticket_number=body.ticket_number,
+        address=address,
+        request_id=request_id_var.get(),
+    )
+    await uow.commit()
+    return {"status": "If the address is known, a sign-in link is on its way."}
+
+
+@router.post(
+    "/auth/magic-link/redeem", responses={200: {"model": TokenResponse}, **problem_responses(400, 422)}
+)
+async def redeem_sign_in_link(body: SignInLinkRedeem, uow: Uow, sign_in: SignIn) -> Response:
+    """Trade the token of a sign-in link (it works once, for a few minutes) for an access token."""
+    answer = await identity.redeem_sign_in_link(uow, sign_in, token=body.token)
+    return _token_answer(answer)
 
 
 def jwks(request: Request) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from services.ticket_api import service
 from services.ticket_api.deps import CurrentCaller, Uow, WritingCaller
 from services.ticket_api.models import Contact, ContactCreate, ContactPublic, ContactUpdate
 from shared.pagination import Page, decode_cursor, page_of
+from shared.principal import PrincipalKind
 from shared.problems import problem_responses
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
@@ -38,6 +39,8 @@ async def list_contacts(
     contacts = await repo.list_contacts(
         uow.session,
         scope=caller.principal.org_scope(),
+        # A customer sees only their own contact record, never colleagues' addresses.
+        only=caller.principal.contact_id if caller.principal.kind is PrincipalKind.CUSTOMER else None,
         organization_id=organization_id,
         email=email,
         limit=limit + 1,

@@ -103,7 +103,7 @@ async def list_tickets(
     )
     tickets = await repo.list_tickets(
         uow.session,
-        scope=caller.principal.org_scope(),
+        scope=service.ticket_scope(caller.principal),
         filters=filters,
         before=decode_cursor(cursor),
         limit=limit + 1,
