@@ -7,12 +7,13 @@ from typing import Any
 
 from services.ticket_api import repository as repo
 from services.ticket_api.settings import Settings
+from services.ticket_api.triage_results import TRIAGE_HANDLERS
 from shared.consumer import EventHandler
 from shared.runtime import Runtime
 
 # Events ticket_api consumes (ticket.triaged, sla.breached, notification.sent) arrive with
 # the issues that produce them.
-HANDLERS: dict[str, EventHandler] = {}
+HANDLERS: dict[str, EventHandler] = {**TRIAGE_HANDLERS}
 
 
 async def purge_idempotency_records(ctx: dict[str, Any]) -> int:

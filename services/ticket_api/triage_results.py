@@ -1,0 +1,133 @@
+"""ticket_api applies what triage decided: ``ticket.triaged`` (priority, assignee) and
+``sla.breached`` (escalation: priority one level up, never past P1).
+
+Each change is audited with the actor ``service:triage`` and announced as ``ticket.updated``
+carrying the changes. Triage receives that update too and recognizes it as its own (the
+priority it asked for coming back), so no decision is made twice and no loop starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.ticket_api import repository as repo
+from services.ticket_api import service
+from services.ticket_api.models import Priority, Ticket, TicketStatus, outbox, utcnow
+from shared import events as ev
+from shared.consumer import EventHandler
+from shared.outbox import Outbox
+from shared.principal import Principal, PrincipalKind
+from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+TRIAGE_ACTOR = "service:triage"
+_TRIAGE = Principal(kind=PrincipalKind.SERVICE, subject_id=UUID(int=0), name="triage")
+_ORDER = list(Priority)  # P1 first
+# Writes events into the outbox in the consumer's transaction; the consumer publishes them
+# after commit.
+_EVENTS = Outbox(outbox, async_sessionmaker(), publish=None)
+
+
+def escalated(priority: str | None) -> Priority | None:
+    """One level more urgent, never past P1 (None stays None: nothing to raise)."""
+    if priority is None:
+        return None
+    return _ORDER[max(_ORDER.index(Priority(priority)) - 1, 0)]
+
+
+async def _apply(
+    session: AsyncSession,
+    event: ev.Event,
+    ticket: Ticket,
+    changes: dict[str, Any],
+    *,
+    action: str,
+    context: dict[str, Any],
+) -> None:
+    diff = {
+        key: [getattr(ticket, key), value] for key, value in changes.items() if getattr(ticket, key) != value
+    }
+    for key, (_old, new) in diff.items():
+        setattr(ticket, key, new)
+    if diff:
+        ticket.updated_at = utcnow()
+    await session.flush()
+    if not diff and action == "triaged":
+        return  # the decision was already applied (e.g. a repeated on-demand triage)
+    await repo.add_audit(
+        session,
+        entity_type="ticket",
+        entity_id=ticket.id,
+        action=action,
+        actor=TRIAGE_ACTOR,
+        changes=service._jsonable({**diff, **context}),
+        request_id=event.request_id,
+    )
+    if diff:
+        caller = service.Caller(principal=_TRIAGE, request_id=event.request_id)
+        await service._record_ticket_event(
+            UnitOfWork(session, _EVENTS),
+            caller,
+            ticket,
+            ev.EventType.TICKET_UPDATED,
+            ev.TicketUpdatedV1,
+            changed=service._jsonable(diff),
+        )
+
+
+async def apply_ticket_triaged(session: AsyncSession, event: ev.Event) -> None:
+    """Set the priority triage decided and its assignee (when it chose one and the agent is
+    still active here); an unassigned decision leaves the current assignee alone."""
+    decision = ev.payload_of(event, ev.TicketTriagedV1)
+    ticket = await repo.get_ticket(session, decision.ticket_id, for_update=True)
+    if ticket is None:
+        log.warning("ticket.triaged for unknown ticket %s; ignored", decision.ticket_id)
+        return
+    changes: dict[str, Any] = {"priority": Priority(decision.priority)}
+    if decision.assignee is not None:
+        agent = await repo.get_agent(session, decision.assignee.id)
+        if agent is not None and agent.active:
+            changes["assignee_id"] = agent.id
+        else:
+            log.warning("triage chose agent %s, who is not active here; not assigned", decision.assignee.id)
+    await _apply(
+        session,
+        event,
+        ticket,
+        changes,
+        action="triaged",
+        context={"decision_id": decision.decision_id, "trigger": decision.trigger},
+    )
+
+
+async def apply_sla_breached(session: AsyncSession, event: ev.Event) -> None:
+    """Escalate: the ticket's priority one level up (not past P1). The breach is audited even
+    when there is nothing left to raise."""
+    breach = ev.payload_of(event, ev.SlaBreachedV1)
+    ticket = await repo.get_ticket(session, breach.ticket_id, for_update=True)
+    if ticket is None:
+        log.warning("sla.breached for unknown ticket %s; ignored", breach.ticket_id)
+        return
+    raised = escalated(ticket.priority or breach.priority)
+    changes: dict[str, Any] = {}
+    if raised is not None and ticket.status != TicketStatus.CLOSED:
+        changes["priority"] = raised
+    await _apply(
+        session,
+        event,
+        ticket,
+        changes,
+        action="sla_breached",
+        context={"target": breach.target, "due_at": breach.due_at.isoformat()},
+    )
+
+
+TRIAGE_HANDLERS: dict[str, EventHandler] = {
+    ev.EventType.TICKET_TRIAGED.value: apply_ticket_triaged,
+    ev.EventType.SLA_BREACHED.value: apply_sla_breached,
+}
