@@ -250,3 +250,14 @@ def test_access_log_is_json_with_request_id_and_upstream_timing(gateway: Running
     entry = next(e for e in entries if e["request_id"] == "log-check-0001")
     assert entry["status"] == 200 and entry["uri"] == "/api/v1/triage/x"
     assert entry["upstream_response_time"] not in ("", "-")
+
+
+@needs_nginx
+def test_sign_in_endpoints_have_a_tight_budget_per_address(gateway: RunningGateway) -> None:
+    with httpx.Client(base_url=gateway.url) as client:
+        statuses = [client.post("/api/v1/auth/login", json={}).status_code for _ in range(15)]
+        # 10 at once are let through (the burst), then the 30-a-minute pace refuses the rest.
+        assert statuses[:10] == [200] * 10
+        assert statuses[-1] == 429
+        assert client.post("/api/v1/oauth/token").status_code == 429, "one budget for every sign-in path"
+        assert client.get("/api/v1/tickets").status_code == 200, "other paths keep their own budget"
