@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -107,15 +107,20 @@ def _weight_case() -> Any:
     )
 
 
-async def roster(session: AsyncSession) -> list[AgentProfile]:
-    """Active agents with their open tickets and priority-weighted open load."""
+async def roster(session: AsyncSession, *, excluding_ticket: UUID | None = None) -> list[AgentProfile]:
+    """Active agents with their open tickets and priority-weighted open load (not counting
+    ``excluding_ticket``, the one being assigned)."""
     load = (
         select(
             col(TicketRecord.assignee_id).label("agent_id"),
             func.count().label("open_tickets"),
             func.sum(_weight_case()).label("weighted_load"),
         )
-        .where(col(TicketRecord.assignee_id).is_not(None), col(TicketRecord.status) != CLOSED)
+        .where(
+            col(TicketRecord.assignee_id).is_not(None),
+            col(TicketRecord.status) != CLOSED,
+            col(TicketRecord.id) != excluding_ticket if excluding_ticket else true(),
+        )
         .group_by(col(TicketRecord.assignee_id))
         .subquery()
     )

@@ -408,7 +408,7 @@ async def triage_ticket(
         policies=await current_policies(session),
         calendar=calendar,
         calendar_name=calendar_name,
-        agents=await repo.roster(session) if assign else [],
+        agents=await repo.roster(session, excluding_ticket=ticket.id) if assign else [],
         now=now,
         previous_agent_id=await repo.previous_assignee(session, ticket) if assign else None,
         timers={TargetKind(kind): _timer_of(row) for kind, row in rows.items()},

@@ -1,0 +1,73 @@
+"""A ticket as triage sees it: its decisions (with their breakdown), its SLA status, and
+triage on demand. Staff only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from services.triage import repository as repo
+from services.triage import service
+from services.triage.deps import TriageContext, Uow
+from services.triage.models import DecisionPublic, RetriageRequest, SlaStatus, TriageDecision
+from shared.auth import CurrentPrincipal, require_staff
+from shared.pagination import Page, decode_cursor, page_of
+from shared.problems import problem_responses
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+
+
+def _public(decision: TriageDecision) -> DecisionPublic:
+    return DecisionPublic.model_validate(decision, from_attributes=True)
+
+
+@router.get("/{ticket_id}/decisions", responses=problem_responses(401, 403, 404, 422))
+async def list_decisions(
+    ticket_id: UUID,
+    uow: Uow,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> Page[DecisionPublic]:
+    """Every triage decision of the ticket, oldest first, each with its full breakdown:
+    priority (urgency, impact and how it was judged, matrix cell, tier adjustment), SLA
+    (calendar, targets, clock start, due times) and assignment (every candidate reviewed)."""
+    require_staff(principal)
+    await service.known_ticket(uow.session, ticket_id)
+    decisions = await repo.list_decisions(
+        uow.session, ticket_id, limit=limit + 1, after=decode_cursor(cursor)
+    )
+    return page_of([_public(d) for d in decisions], [d.id for d in decisions], limit)
+
+
+@router.get("/{ticket_id}/sla", responses=problem_responses(401, 403, 404, 422))
+async def sla_status(
+    ticket_id: UUID, uow: Uow, principal: CurrentPrincipal, context: TriageContext
+) -> SlaStatus:
+    """The ticket's SLA timers now: due times, business minutes used and left, pauses,
+    whether each target was met or breached."""
+    require_staff(principal)
+    return await service.sla_status(uow.session, ticket_id, context.clock())
+
+
+@router.post("/{ticket_id}/triage", responses=problem_responses(401, 403, 404, 422))
+async def retriage(
+    ticket_id: UUID, body: RetriageRequest, uow: Uow, principal: CurrentPrincipal, context: TriageContext
+) -> DecisionPublic:
+    """Triage the ticket again with the current matrix, policies and calendar (staff). The
+    current assignee is kept unless `reassign` is true. ticket_api and notifier hear of it
+    (`ticket.triaged`) when the priority or the assignee changes."""
+    require_staff(principal)
+    ticket = await service.known_ticket(uow.session, ticket_id, for_update=True)
+    decision = await service.triage_ticket(
+        uow.session,
+        ticket,
+        trigger="on_demand",
+        actor=principal.audit_ref,
+        context=context,
+        reassign=body.reassign,
+    )
+    await uow.commit()
+    return _public(decision)
