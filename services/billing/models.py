@@ -49,7 +49,8 @@ def cents(amount: Decimal) -> int:
 
 
 def from_cents(value: int) -> Decimal:
-    return Decimal(value) / 100
+    """Whole cents as a Decimal with two places (150.00, never 150)."""
+    return Decimal(value).scaleb(-2)
 
 
 PPM = Decimal(1_000_000)

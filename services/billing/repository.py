@@ -384,7 +384,7 @@ async def usage_by_entry(
             UsageEntry.ticket_number,
             UsageEntry.billable,
             func.sum(UsageEntry.minutes).label("minutes"),
-            func.min(UsageEntry.agent_id).label("agent_id"),
+            UsageEntry.agent_id,
             func.min(UsageEntry.started_at).label("started_at"),
         )
         .where(
@@ -397,6 +397,7 @@ async def usage_by_entry(
             col(UsageEntry.ticket_id),
             col(UsageEntry.ticket_number),
             col(UsageEntry.billable),
+            col(UsageEntry.agent_id),
         )
         .order_by(col(UsageEntry.ticket_number), col(UsageEntry.time_entry_id))
     )

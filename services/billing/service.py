@@ -25,17 +25,39 @@ from services.billing.charging import (
     thresholds_reached,
     ticket_deltas,
 )
+from services.billing.errors import (
+    AccountNotFound,
+    InvalidPeriod,
+    InvalidPlan,
+    InvoiceNotFound,
+    InvoiceStateConflict,
+    TicketNotFound,
+)
 from services.billing.models import (
+    AccountPublic,
+    AllowancePublic,
     BillingAccount,
     BillingPlan,
+    BlockCreate,
+    BlockPublic,
     ChargeKind,
+    ClosePreview,
+    Invoice,
     InvoiceKind,
+    InvoiceLine,
+    InvoiceLinePublic,
+    InvoicePublic,
     InvoiceStatus,
+    PlanCreate,
     PlanKind,
+    PlanPublic,
     PrepaidBlock,
+    PreviewLine,
     TicketState,
     TimeEntryState,
     UsageKind,
+    UsageSummary,
+    UsageTicketPublic,
     cents,
     from_cents,
     outbox,
@@ -46,8 +68,10 @@ from services.billing.money import invoice_totals, time_amount
 from services.billing.periods import Period, local_date, parse_period_key, period_of
 from services.billing.settings import Settings
 from shared import events as ev
+from shared.auth import require_admin
 from shared.ids import new_id
 from shared.outbox import Outbox
+from shared.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -839,3 +863,385 @@ async def issue_invoices(
         await billing.record(session, ev.EventType.INVOICE_ISSUED, payload, f"invoice:{invoice_id}")
     await repo.insert_invoices(session, invoices, lines)
     return [row["id"] for row in invoices]
+
+
+# --- what the API shows ----------------------------------------------------------------------
+
+
+def plan_public(plan: BillingPlan) -> PlanPublic:
+    return PlanPublic(
+        id=plan.id,
+        version=plan.version,
+        kind=PlanKind(plan.kind),
+        effective_from=plan.effective_from,
+        currency=plan.currency,
+        rate_per_hour=plan.rate_per_hour,
+        increment_minutes=plan.increment_minutes,
+        minimum_minutes_per_ticket=plan.minimum_minutes_per_ticket,
+        tax_rate=plan.tax_rate,
+        payment_terms_days=plan.payment_terms_days,
+        allowance_minutes=plan.allowance_minutes,
+        overage_rate_per_hour=plan.overage_rate_per_hour,
+        created_by=plan.created_by,
+        created_at=plan.created_at,
+    )
+
+
+async def visible_account(
+    session: AsyncSession, principal: Principal, organization_id: UUID
+) -> BillingAccount:
+    """The account, if the caller may see it (another organization's answers 404, as a missing one)."""
+    account = await repo.get_account(session, organization_id)
+    if account is None or not principal.can_see_organization(organization_id):
+        raise AccountNotFound(f"No billing account for organization {organization_id}.")
+    assert isinstance(account, BillingAccount)
+    return account
+
+
+async def allowance_in(
+    session: AsyncSession, account: BillingAccount, plan: BillingPlan, period: Period
+) -> AllowancePublic:
+    used = (await repo.allowance_used(session, [account.organization_id], period.key)).get(
+        account.organization_id, 0
+    )
+    return AllowancePublic(
+        period=period.key,
+        allowance_minutes=plan.allowance_minutes,
+        used_minutes=used,
+        remaining_minutes=plan.allowance_minutes - used,
+    )
+
+
+async def blocks_public(session: AsyncSession, organization_id: UUID, *, now: datetime) -> list[BlockPublic]:
+    return [
+        BlockPublic(
+            id=block.id,
+            minutes=block.minutes,
+            used_minutes=used,
+            remaining_minutes=block.minutes - used,
+            purchased_at=block.purchased_at,
+            expires_at=block.expires_at,
+            expired=block.expires_at is not None and block.expires_at <= now,
+            reference=block.reference,
+        )
+        for block, used in await repo.blocks_with_use(session, organization_id)
+    ]
+
+
+def prepaid_remaining(blocks: list[BlockPublic]) -> int:
+    """What is left to draw: the unexpired blocks' remaining minutes."""
+    return sum(max(block.remaining_minutes, 0) for block in blocks if not block.expired)
+
+
+async def account_public(session: AsyncSession, account: BillingAccount, *, now: datetime) -> AccountPublic:
+    plan = await repo.plan_in_force(session, account.organization_id, local_date(now, account.timezone))
+    assert plan is not None
+    kind = PlanKind(plan.kind)
+    allowance = (
+        await allowance_in(session, account, plan, period_of(now, account.timezone))
+        if kind is PlanKind.AGREEMENT
+        else None
+    )
+    prepaid = (
+        prepaid_remaining(await blocks_public(session, account.organization_id, now=now))
+        if kind is PlanKind.BLOCK
+        else None
+    )
+    return AccountPublic(
+        organization_id=account.organization_id,
+        name=account.name,
+        support_tier=account.support_tier,
+        timezone=account.timezone,
+        billing_email=account.billing_email,
+        plan=plan_public(plan),
+        allowance=allowance,
+        prepaid_remaining_minutes=prepaid,
+        closed_through=account.closed_through,
+    )
+
+
+async def add_plan(
+    session: AsyncSession, billing: Billing, principal: Principal, account: BillingAccount, data: PlanCreate
+) -> BillingPlan:
+    """A new plan version from ``effective_from``. Unset fields keep the values of the plan in
+    force that day when it is of the same kind, else the defaults of the new kind."""
+    require_admin(principal)
+    current = await repo.plan_in_force(session, account.organization_id, data.effective_from)
+    base = default_plan(billing.settings, data.kind)
+    if current is not None and current.kind == data.kind.value:
+        base = {key: getattr(current, key) for key in base}
+    changes = data.model_dump(exclude_unset=True, exclude={"kind", "effective_from"})
+    money_fields = {
+        "rate_per_hour": "rate_per_hour_cents",
+        "overage_rate_per_hour": "overage_rate_per_hour_cents",
+    }
+    for name, value in changes.items():
+        if value is None:
+            continue
+        if name in money_fields:
+            base[money_fields[name]] = cents(value)
+        elif name == "tax_rate":
+            base["tax_rate_ppm"] = ppm(value)
+        else:
+            base[name] = value
+    base["kind"] = data.kind.value
+    if data.kind is PlanKind.AGREEMENT and base["allowance_minutes"] <= 0:
+        raise InvalidPlan("An agreement includes some minutes a month (allowance_minutes > 0).")
+    return await add_plan_version(
+        session,
+        account.organization_id,
+        base,
+        effective_from=data.effective_from,
+        created_by=principal.audit_ref,
+    )
+
+
+async def add_block_for(
+    session: AsyncSession,
+    billing: Billing,
+    principal: Principal,
+    account: BillingAccount,
+    data: BlockCreate,
+    *,
+    now: datetime,
+) -> PrepaidBlock:
+    require_admin(principal)
+    purchased_at = data.purchased_at or now
+    if data.expires_at is not None and data.expires_at <= purchased_at:
+        raise InvalidPlan("A block expires after it is bought.")
+    return await add_block(
+        session,
+        billing.settings,
+        account.organization_id,
+        minutes=data.minutes,
+        purchased_at=purchased_at,
+        expires_at=data.expires_at,
+        reference=data.reference,
+        created_by=principal.audit_ref,
+    )
+
+
+def period_for(account: BillingAccount, key: str | None, *, now: datetime) -> Period:
+    if key is None:
+        return period_of(now, account.timezone)
+    try:
+        return parse_period_key(key, account.timezone)
+    except ValueError as error:
+        raise InvalidPeriod(str(error)) from None
+
+
+async def usage_summary(session: AsyncSession, account: BillingAccount, period: Period) -> UsageSummary:
+    rows = await repo.usage_by_entry(session, account.organization_id, period.starts_at, period.ends_at)
+    tickets: dict[UUID, UsageTicketPublic] = {}
+    for row in rows:
+        ticket = tickets.setdefault(
+            row.ticket_id,
+            UsageTicketPublic(
+                ticket_id=row.ticket_id,
+                ticket_number=row.ticket_number,
+                billable_minutes=0,
+                non_billable_minutes=0,
+            ),
+        )
+        if row.billable:
+            ticket.billable_minutes += int(row.minutes)
+        else:
+            ticket.non_billable_minutes += int(row.minutes)
+    plan = await repo.plan_in_force(session, account.organization_id, period.last_day)
+    assert plan is not None
+    kind = PlanKind(plan.kind)
+    billable = sum(t.billable_minutes for t in tickets.values())
+    non_billable = sum(t.non_billable_minutes for t in tickets.values())
+    invoiced = await repo.invoiced_between(session, account.organization_id, period.starts_at, period.ends_at)
+    return UsageSummary(
+        organization_id=account.organization_id,
+        period=period.key,
+        starts_at=period.starts_at,
+        ends_at=period.ends_at,
+        timezone=account.timezone,
+        plan_kind=kind,
+        logged_minutes=billable + non_billable,
+        billable_minutes=billable,
+        non_billable_minutes=non_billable,
+        charged_minutes=await repo.charged_between(
+            session, account.organization_id, period.starts_at, period.ends_at
+        ),
+        allowance=await allowance_in(session, account, plan, period) if kind is PlanKind.AGREEMENT else None,
+        invoiced_total={currency: from_cents(total) for currency, total in invoiced},
+        tickets=[t for t in tickets.values() if t.billable_minutes or t.non_billable_minutes],
+    )
+
+
+CSV_HEADER = ["ticket_number", "time_entry_id", "agent_id", "started_at", "billable", "minutes"]
+
+
+async def usage_csv_rows(session: AsyncSession, account: BillingAccount, period: Period) -> list[list[str]]:
+    """One row per time entry (and billable flag) with work started in the period, net of corrections."""
+    rows = await repo.usage_by_entry(session, account.organization_id, period.starts_at, period.ends_at)
+    return [CSV_HEADER] + [
+        [
+            row.ticket_number,
+            str(row.time_entry_id),
+            str(row.agent_id),
+            row.started_at.isoformat() if isinstance(row.started_at, datetime) else str(row.started_at),
+            "true" if row.billable else "false",
+            str(int(row.minutes)),
+        ]
+        for row in rows
+        if row.minutes
+    ]
+
+
+async def visible_invoice(
+    session: AsyncSession, principal: Principal, invoice_id: UUID, *, for_update: bool = False
+) -> Invoice:
+    invoice = await repo.get_invoice(session, invoice_id, for_update=for_update)
+    if invoice is None or not principal.can_see_organization(invoice.organization_id):
+        raise InvoiceNotFound(f"No invoice {invoice_id}.")
+    return invoice
+
+
+def invoice_public(settings: Settings, invoice: Invoice, lines: list[InvoiceLine]) -> InvoicePublic:
+    return InvoicePublic(
+        id=invoice.id,
+        number=invoice.number,
+        organization_id=invoice.organization_id,
+        organization_name=invoice.organization_name,
+        kind=InvoiceKind(invoice.kind),
+        ticket_id=invoice.ticket_id,
+        ticket_number=invoice.ticket_number,
+        period=invoice.period_key,
+        currency=invoice.currency,
+        subtotal=invoice.subtotal,
+        tax_rate=invoice.tax_rate,
+        tax=invoice.tax,
+        total=invoice.total,
+        issued_at=invoice.issued_at,
+        invoice_date=invoice.invoice_date,
+        due_date=invoice.due_date,
+        payment_instructions=invoice.payment_instructions,
+        status=InvoiceStatus(invoice.status),
+        paid_at=invoice.paid_at,
+        voided_at=invoice.voided_at,
+        void_reason=invoice.void_reason,
+        lines=[
+            InvoiceLinePublic(
+                position=line.position,
+                description=line.description,
+                ticket_number=line.ticket_number,
+                time_entry_id=line.time_entry_id,
+                work_date=line.work_date,
+                minutes=line.minutes,
+                rate_per_hour=line.rate_per_hour,
+                amount=line.amount,
+            )
+            for line in lines
+        ],
+        pdf_url=pdf_url(settings, invoice.id),
+    )
+
+
+async def mark_paid(
+    session: AsyncSession, principal: Principal, invoice_id: UUID, *, paid_at: datetime
+) -> Invoice:
+    require_admin(principal)
+    invoice = await visible_invoice(session, principal, invoice_id, for_update=True)
+    if invoice.status == InvoiceStatus.PAID:
+        return invoice  # marking paid twice is harmless
+    if invoice.status != InvoiceStatus.ISSUED:
+        raise InvoiceStateConflict(
+            f"Invoice {invoice.number} is {invoice.status}; only an issued one can be paid."
+        )
+    invoice.status = InvoiceStatus.PAID
+    invoice.paid_at = paid_at
+    await session.flush()
+    return invoice
+
+
+async def void_invoice(
+    session: AsyncSession, principal: Principal, invoice_id: UUID, *, reason: str, now: datetime
+) -> Invoice:
+    """Cancel an unpaid invoice. Its number stays used (no gaps); the time it charged stays
+    charged and is not billed again."""
+    require_admin(principal)
+    invoice = await visible_invoice(session, principal, invoice_id, for_update=True)
+    if invoice.status != InvoiceStatus.ISSUED:
+        raise InvoiceStateConflict(
+            f"Invoice {invoice.number} is {invoice.status}; only an issued one can be voided."
+        )
+    invoice.status = InvoiceStatus.VOID
+    invoice.voided_at = now
+    invoice.void_reason = reason
+    await session.flush()
+    return invoice
+
+
+def _charged_to(draft: ChargeDraft) -> str:
+    if draft.kind is ChargeKind.ALLOWANCE:
+        return f"allowance {draft.period_key}"
+    if draft.kind is ChargeKind.BLOCK:
+        return f"prepaid block {draft.block_id}"
+    return "invoice"
+
+
+async def preview_close(
+    session: AsyncSession, principal: Principal, ticket_id: UUID, *, now: datetime
+) -> ClosePreview:
+    """What closing the ticket now would charge (nothing is written)."""
+    ticket = await repo.get_ticket(session, ticket_id)
+    if (
+        ticket is None
+        or ticket.organization_id is None
+        or not principal.can_see_organization(ticket.organization_id)
+    ):
+        raise TicketNotFound(f"Billing knows no ticket {ticket_id}.")
+    account = await visible_account(session, principal, ticket.organization_id)
+    preview_ticket = TicketState(
+        ticket_id=ticket.ticket_id,
+        organization_id=ticket.organization_id,
+        number=ticket.number,
+        status=ticket.status,
+        status_at=ticket.status_at,
+        closed_at=ticket.closed_at if ticket.settle_due_at is not None else now,
+        contact_email=ticket.contact_email,
+    )
+    session.expunge(ticket)
+    settlement = await compute_settlement(session, preview_ticket, account, at=now)
+    entries = {
+        entry.time_entry_id: entry for entry, _ in await repo.entries_with_charges(session, [ticket_id])
+    }
+    lines = iter(settlement.lines)
+    preview_lines = []
+    for draft in settlement.charges:
+        amount = next(lines).amount if draft.rate_per_hour_cents is not None else None
+        entry = entries.get(draft.time_entry_id) if draft.time_entry_id else None
+        preview_lines.append(
+            PreviewLine(
+                time_entry_id=draft.time_entry_id,
+                description=_describe(entry, account, credit=draft.minutes < 0),
+                minutes=draft.minutes,
+                charged_to=_charged_to(draft),
+                amount=amount,
+            )
+        )
+    totals = invoice_totals([line.amount for line in settlement.lines], settlement.plan.tax_rate)
+    kind = PlanKind(settlement.plan.kind)
+    allowance = None
+    if kind is PlanKind.AGREEMENT:
+        allowance = await allowance_in(
+            session, account, settlement.plan, agreement_period(account, settlement.charged_at)
+        )
+    return ClosePreview(
+        ticket_id=ticket_id,
+        ticket_number=ticket.number,
+        plan_kind=kind,
+        currency=settlement.plan.currency,
+        lines=preview_lines,
+        subtotal=totals.subtotal,
+        tax=totals.tax,
+        total=totals.total,
+        allowance=allowance,
+        prepaid_remaining_minutes=sum(max(b.remaining, 0) for b in settlement.blocks)
+        if kind is PlanKind.BLOCK
+        else None,
+    )

@@ -130,7 +130,11 @@ class Harness:
             "usage": [tuple(row) for row in usage if row[2] != 0],
             "charges": [tuple(row) for row in charges if row[4] != 0],
             "invoices": invoices,
-            "notices": sorted(tuple(map(str, row)) for row in notices),
+            # A block notice is keyed by the newest block's id, made afresh in every run.
+            "notices": sorted(
+                (str(org), notice, "<block>" if notice.startswith("block.") else scope)
+                for org, notice, scope in notices
+            ),
             "pending": await self.scalar(select(func.count()).where(TimeEntryState.needs_charge)),
         }
 

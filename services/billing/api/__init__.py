@@ -1,0 +1,11 @@
+"""billing's routes, all under ``/api/v1/billing``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.billing.api import accounts, invoices, tickets
+
+router = APIRouter(prefix="/api/v1/billing")
+for module in (accounts, invoices, tickets):
+    router.include_router(module.router)
