@@ -248,6 +248,7 @@ class TicketTriagedV1(Payload):
     subject: str
     priority: str
     assignee: AgentRef | None
+    assignee_changed: bool = Field(True, description="false when the decision kept the current assignee")
     unassigned_reason: str | None
     first_response_due_at: datetime | None = Field(description="null while the clock is paused")
     resolution_due_at: datetime | None = Field(description="null while the clock is paused")

@@ -430,13 +430,10 @@ async def triage_ticket(
 
     priority = decision.priority.priority.value
     new_assignee = decision.assignee_id if assign else None
+    assignee_changed = new_assignee is not None and new_assignee != ticket.assignee_id
     # Compared with what triage asked for last, not with the projection: a snapshot taken
     # before ticket_api applied that decision may have arrived since.
-    changed = (
-        trigger == "created"
-        or priority != ticket.expected_priority
-        or (new_assignee is not None and new_assignee != ticket.assignee_id)
-    )
+    changed = trigger == "created" or priority != ticket.expected_priority or assignee_changed
     stored = TriageDecision(
         ticket_id=ticket.id,
         trigger=trigger,
@@ -457,7 +454,7 @@ async def triage_ticket(
     ticket.triaged_at = now
     await session.flush()
     if changed:
-        await _record_triaged(session, ticket, stored, decision)
+        await _record_triaged(session, ticket, stored, decision, assignee_changed=assignee_changed)
     return stored
 
 
@@ -473,7 +470,12 @@ def _refs(ticket: TicketRecord) -> tuple[ev.ContactRef, ev.OrganizationRef | Non
 
 
 async def _record_triaged(
-    session: AsyncSession, ticket: TicketRecord, stored: TriageDecision, decision: Decision
+    session: AsyncSession,
+    ticket: TicketRecord,
+    stored: TriageDecision,
+    decision: Decision,
+    *,
+    assignee_changed: bool,
 ) -> None:
     contact, organization = _refs(ticket)
     assignment = decision.assignment
@@ -488,6 +490,7 @@ async def _record_triaged(
         subject=ticket.subject,
         priority=stored.priority,
         assignee=await _agent_ref(session, stored.assignee_id),
+        assignee_changed=assignee_changed,
         unassigned_reason=assignment.reason if assignment and assignment.agent_id is None else None,
         first_response_due_at=first_response_due,
         resolution_due_at=resolution_due,

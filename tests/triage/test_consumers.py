@@ -182,6 +182,7 @@ async def test_new_inputs_trigger_a_new_decision_keeping_the_assignee(triage: Tr
     assert (payload(second).priority, payload(second).trigger) == ("P4", "inputs_changed")
     assert payload(second).assignee is not None and payload(second).assignee.id == ALICE  # type: ignore[union-attr]
     assert payload(second).breakdown.assignment_reason == "kept the current assignee"
+    assert (payload(_first).assignee_changed, payload(second).assignee_changed) == (True, False)
     # Same inputs again (e.g. category unchanged but re-sent): nothing new to tell.
     await triage.consume(ticket.updated(chicago(2026, 11, 24, 11, 5), category="printers"))
     assert len(await triage.emitted("ticket.triaged")) == 2
