@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -52,6 +53,7 @@ class AgentProfile:
     active: bool = True
     open_tickets: int = 0
     weighted_load: int = 0
+    email: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,16 +99,42 @@ class Assignment:
         }
 
 
+HoursKey = tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]
+
+
+@lru_cache(maxsize=4096)
+def _schedule(timezone: str, hours: HoursKey) -> BusinessCalendar | None:
+    """An agent's working week as a calendar (no holidays); None when it has no valid hours.
+    Cached: a roster is the same few schedules decision after decision."""
+    try:
+        week = parse_weekly_hours(
+            {day: [list(span) for span in spans] for day, spans in hours}, require_hours=False
+        )
+        if not any(week):
+            return None
+        return BusinessCalendar(timezone=timezone, weekly_hours=week, holiday_country=None)
+    except CalendarError:
+        return None
+
+
 def shift_start(agent: AgentProfile, now: datetime) -> datetime | None:
     """``now`` when the agent is on shift, else the start of their next shift; None when the
     agent has no (valid) working hours."""
+    key = tuple(
+        sorted((day, tuple(tuple(span) for span in spans)) for day, spans in agent.working_hours.items())
+    )
+    return _shift_start(agent.timezone, key, now)
+
+
+@lru_cache(maxsize=4096)
+def _shift_start(timezone: str, hours: HoursKey, now: datetime) -> datetime | None:
+    # Cached too: agents sharing a schedule share the answer within one decision.
+    schedule = _schedule(timezone, hours)
+    if schedule is None:
+        return None
     try:
-        hours = parse_weekly_hours(agent.working_hours, require_hours=False)
-        if not any(hours):
-            return None
-        schedule = BusinessCalendar(timezone=agent.timezone, weekly_hours=hours, holiday_country=None)
         return next_business_instant(now, schedule)
-    except (CalendarError, OverflowError):
+    except OverflowError:
         return None
 
 
@@ -134,7 +162,7 @@ def choose_assignee(
     """Pick the consultant (see the module docstring); every agent's review is kept."""
     reviews: list[Review] = []
     candidates: list[tuple[AgentProfile, datetime]] = []
-    for agent in sorted(agents, key=lambda a: str(a.agent_id)):
+    for agent in sorted(agents, key=lambda a: a.agent_id):
         excluded = _exclusion(agent, needed_skill)
         starts = shift_start(agent, now) if excluded is None else None
         if starts is not None:
@@ -177,13 +205,13 @@ def choose_assignee(
                 weighted_load=agent.weighted_load,
             )
         )
-    reviews.sort(key=lambda r: (not r.eligible, r.weighted_load, str(r.agent_id)))
+    reviews.sort(key=lambda r: (not r.eligible, r.weighted_load, r.agent_id))
 
     when = "on shift now" if on_shift else f"next on shift at {soonest.isoformat()}"
     previous = next((agent for agent in pool if agent.agent_id == previous_agent_id), None)
     if previous is not None:
         reason = f"continuity: the organization's previous consultant, {when}"
         return Assignment(previous.agent_id, previous.name, reason, needed_skill, True, tuple(reviews))
-    chosen = min(pool, key=lambda a: (a.weighted_load, a.open_tickets, str(a.agent_id)))
+    chosen = min(pool, key=lambda a: (a.weighted_load, a.open_tickets, a.agent_id))
     reason = f"lowest weighted open load ({chosen.weighted_load}) among {len(pool)} eligible, {when}"
     return Assignment(chosen.agent_id, chosen.name, reason, needed_skill, False, tuple(reviews))

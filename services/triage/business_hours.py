@@ -120,12 +120,17 @@ def check_timezone(name: str) -> ZoneInfo:
         raise CalendarError(f"unknown IANA timezone {name!r} (e.g. 'America/Chicago')") from None
 
 
+@lru_cache(maxsize=1)
+def _supported_regions() -> dict[str, list[str]]:
+    return dict(holidays.list_supported_countries())
+
+
 def check_holiday_region(country: str | None, subdivision: str | None) -> None:
     if country is None:
         if subdivision is not None:
             raise CalendarError("a holiday subdivision needs a holiday country")
         return
-    supported = holidays.list_supported_countries()
+    supported = _supported_regions()
     if country not in supported:
         raise CalendarError(f"no public holidays known for country {country!r} (use an ISO code, e.g. 'US')")
     if subdivision is not None and subdivision not in supported[country]:

@@ -36,8 +36,10 @@ def _insert(session: AsyncSession) -> Any:
 # --- configuration ---------------------------------------------------------------------------
 
 
-async def get_setting(session: AsyncSession, key: str) -> TriageSetting | None:
-    return await session.get(TriageSetting, key)
+async def get_settings(session: AsyncSession) -> dict[str, dict[str, Any]]:
+    """Every stored piece of configuration (a handful of rows), by key."""
+    rows = await session.execute(select(col(TriageSetting.key), col(TriageSetting.value)))
+    return {key: value for key, value in rows.all()}
 
 
 async def save_setting(session: AsyncSession, key: str, value: dict[str, Any], actor: str) -> TriageSetting:
@@ -133,6 +135,7 @@ async def roster(session: AsyncSession, *, excluding_ticket: UUID | None = None)
         AgentProfile(
             agent_id=agent.id,
             name=agent.name,
+            email=agent.email,
             skills=frozenset(agent.skills),
             timezone=agent.timezone,
             working_hours=agent.working_hours,

@@ -82,16 +82,25 @@ async def record(session: AsyncSession, event: ev.Event) -> None:
 # --- configuration -----------------------------------------------------------------------------
 
 
+async def current_config(session: AsyncSession) -> tuple[PriorityMatrix, SlaPolicies]:
+    """The matrix and the policies in force (the built-in defaults until configured)."""
+    settings = await repo.get_settings(session)
+    matrix = settings.get(MATRIX_KEY)
+    policies = settings.get(POLICIES_KEY)
+    return (
+        PriorityMatrix.from_config(matrix["cells"], matrix["tier_adjustments"])
+        if matrix
+        else PriorityMatrix.default(),
+        SlaPolicies.from_config(policies) if policies else SlaPolicies.standard(),
+    )
+
+
 async def current_matrix(session: AsyncSession) -> PriorityMatrix:
-    setting = await repo.get_setting(session, MATRIX_KEY)
-    if setting is None:
-        return PriorityMatrix.default()
-    return PriorityMatrix.from_config(setting.value["cells"], setting.value["tier_adjustments"])
+    return (await current_config(session))[0]
 
 
 async def current_policies(session: AsyncSession) -> SlaPolicies:
-    setting = await repo.get_setting(session, POLICIES_KEY)
-    return SlaPolicies.standard() if setting is None else SlaPolicies.from_config(setting.value)
+    return (await current_config(session))[1]
 
 
 def calendar_of(record: BusinessCalendarRecord | None) -> BusinessCalendar:
@@ -392,8 +401,11 @@ async def triage_ticket(
     ticket_api and notifier (``ticket.triaged``) when the priority or assignee changes."""
     now = context.clock()
     calendar_name, calendar, tier = await _ticket_calendar(session, ticket)
-    rows = await repo.timers_of(session, ticket.id)
+    # Timers are made by triage: a ticket never triaged has none.
+    rows = await repo.timers_of(session, ticket.id) if ticket.triaged_at is not None else {}
     assign = reassign or ticket.assignee_id is None
+    matrix, policies = await current_config(session)
+    agents = await repo.roster(session, excluding_ticket=ticket.id) if assign else []
     decision = decide(
         TicketFacts(
             urgency=ticket.urgency,
@@ -404,11 +416,11 @@ async def triage_ticket(
             support_tier=tier,
             created_at=ticket.created_at,
         ),
-        matrix=await current_matrix(session),
-        policies=await current_policies(session),
+        matrix=matrix,
+        policies=policies,
         calendar=calendar,
         calendar_name=calendar_name,
-        agents=await repo.roster(session, excluding_ticket=ticket.id) if assign else [],
+        agents=agents,
         now=now,
         previous_agent_id=await repo.previous_assignee(session, ticket) if assign else None,
         timers={TargetKind(kind): _timer_of(row) for kind, row in rows.items()},
@@ -454,7 +466,17 @@ async def triage_ticket(
     ticket.triaged_at = now
     await session.flush()
     if changed:
-        await _record_triaged(session, ticket, stored, decision, assignee_changed=assignee_changed)
+        assignee = next((a for a in agents if a.agent_id == stored.assignee_id), None)
+        await _record_triaged(
+            session,
+            ticket,
+            stored,
+            decision,
+            assignee_changed=assignee_changed,
+            assignee=ev.AgentRef(id=assignee.agent_id, name=assignee.name, email=assignee.email)
+            if assignee
+            else await _agent_ref(session, stored.assignee_id),
+        )
     return stored
 
 
@@ -476,6 +498,7 @@ async def _record_triaged(
     decision: Decision,
     *,
     assignee_changed: bool,
+    assignee: ev.AgentRef | None,
 ) -> None:
     contact, organization = _refs(ticket)
     assignment = decision.assignment
@@ -489,7 +512,7 @@ async def _record_triaged(
         number=ticket.number,
         subject=ticket.subject,
         priority=stored.priority,
-        assignee=await _agent_ref(session, stored.assignee_id),
+        assignee=assignee,
         assignee_changed=assignee_changed,
         unassigned_reason=assignment.reason if assignment and assignment.agent_id is None else None,
         first_response_due_at=first_response_due,
