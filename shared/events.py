@@ -48,6 +48,11 @@ class EventType(StrEnum):
     BLOCK_LOW = "block.low"
     BLOCK_EXHAUSTED = "block.exhausted"
     CUSTOMER_SIGN_IN_REQUESTED = "customer.sign_in_requested"
+    EMAIL_BOUNCED = "email.bounced"
+    EMAIL_ATTACHMENTS_REFUSED = "email.attachments_refused"
+    APPOINTMENT_BOOKED = "appointment.booked"
+    APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
+    APPOINTMENT_CANCELLED = "appointment.cancelled"
 
 
 # ONE routing table: which services receive which event. Producers never name consumers.
@@ -74,6 +79,11 @@ ROUTES: dict[EventType, tuple[Service, ...]] = {
     EventType.BLOCK_LOW: (Service.NOTIFIER,),
     EventType.BLOCK_EXHAUSTED: (Service.NOTIFIER,),
     EventType.CUSTOMER_SIGN_IN_REQUESTED: (Service.NOTIFIER,),
+    EventType.EMAIL_BOUNCED: (Service.NOTIFIER,),
+    EventType.EMAIL_ATTACHMENTS_REFUSED: (Service.NOTIFIER,),
+    EventType.APPOINTMENT_BOOKED: (Service.NOTIFIER,),
+    EventType.APPOINTMENT_RESCHEDULED: (Service.NOTIFIER,),
+    EventType.APPOINTMENT_CANCELLED: (Service.NOTIFIER,),
 }
 
 
@@ -142,6 +152,10 @@ class TicketSnapshotV1(Payload):
 
 class TicketCreatedV1(TicketSnapshotV1):
     description: str
+    acknowledge: bool = Field(
+        default=True,
+        description="false: send no acknowledgment (this sender already got many; inbound email rate limit)",
+    )
 
 
 class TicketUpdatedV1(TicketSnapshotV1):
@@ -356,6 +370,66 @@ class BlockBalanceV1(Payload):
     currency: str
 
 
+class AppointmentV1(Payload):
+    """An appointment after a change: what a calendar invite needs. ``uid`` is stable;
+    ``sequence`` grows with every change (iCalendar SEQUENCE); a cancelled one has
+    ``status="cancelled"`` (METHOD:CANCEL)."""
+
+    appointment_id: UUID
+    uid: str
+    sequence: int
+    status: str
+    ticket_id: UUID
+    number: str
+    subject: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str = Field(description="the customer's timezone, for the invite's wording")
+    agent: AgentRef
+    contact: ContactRef
+    organization: OrganizationRef | None
+    policy: str = Field(description="the cancellation and reschedule policy, quoted in every mail")
+    late_cancellation: bool
+    cancel_reason: str | None
+
+
+class EmailBouncedV1(Payload):
+    """A delivery failure for mail we sent: the report quotes one of our MAC-verified
+    Message-IDs (a forged report cannot suppress anybody). The notifier suppresses
+    ``recipients`` when ``permanent``."""
+
+    inbound_email_id: UUID
+    recipients: list[str]
+    permanent: bool
+    original_message_ids: list[str]
+    ticket_id: UUID | None
+    diagnostic: str
+    received_at: datetime
+
+
+class RefusedAttachmentV1(Payload):
+    filename: str
+    size_bytes: int
+    reason: str
+
+
+class EmailAttachmentsRefusedV1(Payload):
+    """A person's mail was kept but some attachments were not (size/count limits). The
+    notifier tells ``recipient`` which and why, threaded under their message (``in_reply_to``)."""
+
+    inbound_email_id: UUID
+    recipient: str
+    recipient_name: str | None
+    subject: str
+    in_reply_to: str | None
+    ticket_id: UUID | None
+    ticket_number: str | None
+    refused: list[RefusedAttachmentV1]
+    max_attachment_bytes: int
+    max_attachments: int
+    max_total_bytes: int
+
+
 class CustomerSignInRequestedV1(Payload):
     """A customer asked for a sign-in link. The notifier mails it, made with
     ``shared.sign_in_links.make_token(contact_id, nonce, expires_at)``: the event alone (without
@@ -392,6 +466,11 @@ PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
     (EventType.BLOCK_LOW, 1): BlockBalanceV1,
     (EventType.BLOCK_EXHAUSTED, 1): BlockBalanceV1,
     (EventType.CUSTOMER_SIGN_IN_REQUESTED, 1): CustomerSignInRequestedV1,
+    (EventType.EMAIL_BOUNCED, 1): EmailBouncedV1,
+    (EventType.EMAIL_ATTACHMENTS_REFUSED, 1): EmailAttachmentsRefusedV1,
+    (EventType.APPOINTMENT_BOOKED, 1): AppointmentV1,
+    (EventType.APPOINTMENT_RESCHEDULED, 1): AppointmentV1,
+    (EventType.APPOINTMENT_CANCELLED, 1): AppointmentV1,
 }
 
 P = TypeVar("P", bound=Payload)

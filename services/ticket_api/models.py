@@ -270,6 +270,15 @@ class AgentBase(SQLModel):
     )
     capacity: int = Field(default=10, ge=0, le=1000)
     active: bool = True
+    scheduling_url: str | None = Field(
+        default=None, max_length=500, description="an external booking page (Calendly, Bookings …), if any"
+    )
+
+
+def check_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("https://", "http://")):
+        raise ValueError("give a full http(s) URL")
+    return value
 
 
 class Agent(AgentBase, Base, table=True):
@@ -295,6 +304,7 @@ class AgentCreate(AgentBase, Strict):
 
     _check_tz = field_validator("timezone")(check_timezone)
     _check_hours = field_validator("working_hours")(check_working_hours)
+    _check_url = field_validator("scheduling_url")(check_url)
 
 
 class AgentUpdate(Strict):
@@ -306,9 +316,11 @@ class AgentUpdate(Strict):
     working_hours: dict[str, list[list[str]]] | None = None
     capacity: int | None = Field(default=None, ge=0, le=1000)
     active: bool | None = None
+    scheduling_url: str | None = Field(default=None, max_length=500)
 
     _check_tz = field_validator("timezone")(lambda v: None if v is None else check_timezone(v))
     _check_hours = field_validator("working_hours")(lambda v: None if v is None else check_working_hours(v))
+    _check_url = field_validator("scheduling_url")(check_url)
 
 
 class AgentPublic(AgentBase):
@@ -726,3 +738,368 @@ class SignInLinkRedeem(Strict):
     token: str = Field(min_length=10, max_length=4096)
 
     model_config = example({"token": "eyJjb250YWN0X2lkIjoi….bWFj"})  # type: ignore[assignment]
+
+
+# --- appointments and call tasks --------------------------------------------------------------
+
+
+class AppointmentStatus(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+
+class AgentTimeOff(Base, table=True):
+    """An agent's absence (holiday, training): no appointments are offered inside it."""
+
+    __tablename__ = "agent_time_off"
+    __table_args__ = (Index("ix_agent_time_off_agent_id_starts_at", "agent_id", "starts_at"),)
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    agent_id: UUID = Field(foreign_key="agent.id")
+    starts_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    ends_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    reason: str = Field(default="", max_length=200)
+    created_at: datetime = timestamp()
+
+
+class TimeOffCreate(Strict):
+    starts_at: datetime
+    ends_at: datetime
+    reason: str = Field(default="", max_length=200)
+
+    model_config = example(  # type: ignore[assignment]
+        {
+            "starts_at": "2026-12-24T00:00:00-06:00",
+            "ends_at": "2026-12-27T00:00:00-06:00",
+            "reason": "Holidays",
+        }
+    )
+
+    _aware = field_validator("starts_at", "ends_at")(lambda v: require_aware(v))
+
+
+class TimeOffPublic(SQLModel):
+    id: UUID
+    agent_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+
+
+class Appointment(Base, table=True):
+    """A meeting of a consultant and a customer about a ticket. ``sequence`` counts the changes
+    calendar clients must apply (iCalendar SEQUENCE); ``uid`` never changes."""
+
+    __table_args__ = (
+        Index("ix_appointment_ticket_id", "ticket_id"),
+        Index("ix_appointment_agent_id_starts_at", "agent_id", "starts_at"),
+    )
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    ticket_id: UUID = Field(foreign_key="ticket.id")
+    agent_id: UUID = Field(foreign_key="agent.id")
+    contact_id: UUID = Field(foreign_key="contact.id")
+    organization_id: UUID | None = Field(default=None, foreign_key="organization.id")
+    starts_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    ends_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    status: AppointmentStatus = Field(default=AppointmentStatus.BOOKED, sa_type=String(16), nullable=False)
+    sequence: int = 0
+    booked_by: str = Field(max_length=100)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    cancel_reason: str | None = Field(default=None, max_length=500)
+    late_cancellation: bool = False
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+
+
+class AppointmentSlot(Base, table=True):
+    """One grid slot an appointment holds. The primary key (agent, slot) is what makes double
+    booking impossible, whatever the concurrency, on every database."""
+
+    __tablename__ = "appointment_slot"
+    agent_id: UUID = Field(foreign_key="agent.id", primary_key=True)
+    slot_starts_at: datetime = Field(sa_type=UtcDateTime, primary_key=True)
+    appointment_id: UUID = Field(foreign_key="appointment.id", index=True)
+
+
+class AppointmentBook(Strict):
+    starts_at: datetime = Field(description="a start offered by the ticket's appointment-slots")
+    duration_minutes: int = Field(default=60, ge=15, le=8 * 60)
+    agent_id: UUID | None = Field(default=None, description="agents only; default: the ticket's assignee")
+
+    model_config = example({"starts_at": "2026-12-01T10:00:00-06:00", "duration_minutes": 60})  # type: ignore[assignment]
+
+    _aware = field_validator("starts_at")(lambda v: require_aware(v))
+
+
+class AppointmentReschedule(Strict):
+    starts_at: datetime
+    duration_minutes: int | None = Field(default=None, ge=15, le=8 * 60)
+
+    model_config = example({"starts_at": "2026-12-02T14:00:00-06:00"})  # type: ignore[assignment]
+
+    _aware = field_validator("starts_at")(lambda v: require_aware(v))
+
+
+class AppointmentCancel(Strict):
+    reason: str | None = Field(default=None, max_length=500)
+
+    model_config = example({"reason": "The printer works again"})  # type: ignore[assignment]
+
+
+class AppointmentComplete(Strict):
+    notes: str = Field(min_length=1, max_length=100_000)
+    notes_visibility: Visibility = Visibility.INTERNAL
+    minutes: int | None = Field(
+        default=None, ge=1, le=24 * 60, description="time to log (default: the length)"
+    )
+    billable: bool = True
+
+    model_config = example(  # type: ignore[assignment]
+        {"notes": "Replaced the fuser; printer tested.", "notes_visibility": "public", "minutes": 75}
+    )
+
+
+class AppointmentPublic(SQLModel):
+    id: UUID
+    ticket_id: UUID
+    agent_id: UUID
+    contact_id: UUID
+    organization_id: UUID | None
+    starts_at: datetime
+    ends_at: datetime
+    status: AppointmentStatus
+    sequence: int
+    late_cancellation: bool
+    cancel_reason: str | None
+    policy: str
+
+
+class SlotOffer(SQLModel):
+    starts_at: datetime = Field(description="in the requested timezone")
+    ends_at: datetime
+
+
+class SlotList(SQLModel):
+    agent_id: UUID
+    agent_name: str
+    timezone: str
+    duration_minutes: int
+    slots: list[SlotOffer]
+    external_scheduling_url: str | None
+    policy: str
+
+
+class CallTaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+
+
+class CallTask(Base, table=True):
+    """'Call the customer': made by triage for high-priority tickets of agreement customers."""
+
+    __tablename__ = "call_task"
+    __table_args__ = (Index("ix_call_task_agent_id_status", "agent_id", "status"),)
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    ticket_id: UUID = Field(foreign_key="ticket.id", unique=True)
+    agent_id: UUID | None = Field(default=None, foreign_key="agent.id")
+    status: CallTaskStatus = Field(default=CallTaskStatus.OPEN, sa_type=String(16), nullable=False)
+    outcome: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = timestamp()
+    completed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class CallTaskComplete(Strict):
+    outcome: str = Field(min_length=1, max_length=2000)
+    minutes: int = Field(default=10, ge=1, le=24 * 60, description="the call's length, logged as time")
+    billable: bool = True
+
+    model_config = example({"outcome": "Reached Jane; restarted the spooler together", "minutes": 15})  # type: ignore[assignment]
+
+
+class CallTaskPublic(SQLModel):
+    id: UUID
+    ticket_id: UUID
+    agent_id: UUID | None
+    status: CallTaskStatus
+    outcome: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+# --- inbound email (services/ticket_api/inbound/) ------------------------------------------
+
+
+class InboundKind(StrEnum):
+    """What sent a message: a person, or a machine we must never answer (RFC 3834)."""
+
+    HUMAN = "human"
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+    LIST = "list"
+    OWN = "own"
+    UNKNOWN = "unknown"
+
+
+class InboundOutcome(StrEnum):
+    TICKET_CREATED = "ticket_created"
+    MESSAGE_ADDED = "message_added"
+    TICKET_REOPENED = "ticket_reopened"
+    LINKED_TICKET_CREATED = "linked_ticket_created"
+    RECORDED_ON_TICKET = "recorded_on_ticket"
+    STORED = "stored"
+    FLAGGED = "flagged"
+
+
+class InboundEmail(Base, table=True):
+    """Every message that came in, kept raw whatever became of it. ``message_key`` (the
+    Message-ID, or the raw bytes' digest when it has none) makes a re-delivery a no-op."""
+
+    __tablename__ = "inbound_email"
+    __table_args__ = (
+        Index("ix_inbound_email_needs_review_id", "needs_review", "id"),
+        Index("ix_inbound_email_ticket_id", "ticket_id"),
+    )
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    message_key: str = Field(max_length=255, unique=True)
+    raw_sha256: str = Field(max_length=64)
+    raw_size_bytes: int
+    raw_message: bytes
+    received_via: str = Field(max_length=8)
+    envelope_sender: str | None = Field(default=None, max_length=320)
+    envelope_recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    from_address: str | None = Field(default=None, max_length=320)
+    from_name: str | None = Field(default=None, max_length=200)
+    subject: str = Field(default="", max_length=300)
+    kind: InboundKind = Field(sa_type=String(16), nullable=False)
+    kind_reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    outcome: InboundOutcome = Field(sa_type=String(32), nullable=False)
+    matched_by: str | None = Field(default=None, max_length=32)
+    ticket_id: UUID | None = Field(default=None, foreign_key="ticket.id")
+    ticket_message_id: UUID | None = Field(default=None, foreign_key="message.id")
+    contact_id: UUID | None = Field(default=None, foreign_key="contact.id")
+    acknowledge: bool | None = None
+    full_text: str = Field(default="", sa_type=Text)
+    needs_review: bool = False
+    review_reason: str | None = Field(default=None, sa_type=Text)
+    malformed: bool = False
+    defects: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    bounce_recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    bounce_permanent: bool | None = None
+    received_at: datetime = timestamp()
+
+
+class EmailAttachment(Base, table=True):
+    """A file that came with a message. The bytes live once in the content-addressed store
+    (``sha256``); a refused one keeps its row with the reason and no bytes."""
+
+    __tablename__ = "email_attachment"
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    inbound_email_id: UUID = Field(foreign_key="inbound_email.id", index=True)
+    ticket_id: UUID | None = Field(default=None, foreign_key="ticket.id", index=True)
+    visibility: Visibility = Field(default=Visibility.PUBLIC, sa_type=String(16), nullable=False)
+    sha256: str | None = Field(default=None, max_length=64)
+    size_bytes: int
+    content_type: str = Field(max_length=127)
+    filename: str = Field(max_length=255)
+    inline: bool = False
+    content_id: str | None = Field(default=None, max_length=255)
+    refused_reason: str | None = Field(default=None, max_length=300)
+    created_at: datetime = timestamp()
+
+
+class EmailThread(Base, table=True):
+    """A Message-ID that belongs to a ticket: mail we sent (``notification.sent``) or received."""
+
+    __tablename__ = "email_thread"
+
+    message_id: str = Field(primary_key=True, max_length=255)
+    ticket_id: UUID = Field(foreign_key="ticket.id", index=True)
+    direction: str = Field(max_length=8)
+    created_at: datetime = timestamp()
+
+
+class TicketLink(Base, table=True):
+    """``ticket_id`` follows up ``linked_ticket_id`` (a reply to a ticket closed too long ago)."""
+
+    __tablename__ = "ticket_link"
+    __table_args__ = (Index("ux_ticket_link", "ticket_id", "linked_ticket_id", "kind", unique=True),)
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    ticket_id: UUID = Field(foreign_key="ticket.id")
+    linked_ticket_id: UUID = Field(foreign_key="ticket.id", index=True)
+    kind: str = Field(max_length=32)
+    created_at: datetime = timestamp()
+
+
+class SlaReviewState(StrEnum):
+    NEEDS_REVIEW = "needs_review"
+    CONFIRMED = "confirmed"
+
+
+class SlaDocumentReview(Base, table=True):
+    """A PDF from an organization that has not signed its SLA: "signed SLA received — needs
+    review" until an agent confirms it (then ``organization.sla_signed``)."""
+
+    __tablename__ = "sla_document_review"
+
+    id: UUID = Field(default_factory=new_id, primary_key=True)
+    organization_id: UUID = Field(foreign_key="organization.id", index=True)
+    inbound_email_id: UUID = Field(foreign_key="inbound_email.id")
+    attachment_id: UUID = Field(foreign_key="email_attachment.id")
+    state: SlaReviewState = Field(default=SlaReviewState.NEEDS_REVIEW, sa_type=String(16), nullable=False)
+    created_at: datetime = timestamp()
+    reviewed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    reviewed_by: str | None = Field(default=None, max_length=100)
+
+
+class InboundEmailPublic(SQLModel):
+    id: UUID
+    message_key: str
+    received_via: str
+    from_address: str | None
+    subject: str
+    kind: InboundKind
+    kind_reasons: list[str]
+    outcome: InboundOutcome
+    matched_by: str | None
+    ticket_id: UUID | None
+    ticket_message_id: UUID | None
+    acknowledge: bool | None
+    needs_review: bool
+    review_reason: str | None
+    malformed: bool
+    bounce_recipients: list[str]
+    bounce_permanent: bool | None
+    received_at: datetime
+    duplicate: bool = Field(default=False, description="true when this Message-ID had already arrived")
+
+
+class EmailAttachmentPublic(SQLModel):
+    id: UUID
+    inbound_email_id: UUID
+    ticket_id: UUID | None
+    sha256: str | None
+    size_bytes: int
+    content_type: str
+    filename: str
+    inline: bool
+    refused_reason: str | None
+    created_at: datetime
+    download_url: str | None
+
+
+class SlaDocumentReviewPublic(SQLModel):
+    id: UUID
+    organization_id: UUID
+    inbound_email_id: UUID
+    attachment_id: UUID
+    state: SlaReviewState
+    created_at: datetime
+    reviewed_at: datetime | None
+    reviewed_by: str | None

@@ -70,7 +70,7 @@ def require_admin(caller: Caller) -> None:
     auth.require_admin(caller.principal)
 
 
-async def _audit(
+async def audit(
     uow: UnitOfWork, caller: Caller, entity_type: str, entity_id: UUID, action: str, changes: dict[str, Any]
 ) -> None:
     await repo.add_audit(
@@ -136,7 +136,7 @@ async def create_organization(
     uow.session.add(organization)
     await uow.session.flush()
     await _claim_domains(uow, organization.id, data.email_domains)
-    await _audit(uow, caller, "organization", organization.id, "created", data.model_dump())
+    await audit(uow, caller, "organization", organization.id, "created", data.model_dump())
     await uow.record(
         ev.new_event(
             ev.EventType.ORGANIZATION_CREATED,
@@ -184,7 +184,7 @@ async def update_organization(
         await _claim_domains(uow, organization.id, after["email_domains"])
     organization.updated_at = utcnow()
     await uow.session.flush()
-    await _audit(uow, caller, "organization", organization.id, "updated", diff)
+    await audit(uow, caller, "organization", organization.id, "updated", diff)
     payload = _organization_payload(organization, after["email_domains"])
     subject = f"organization:{organization.id}"
     await uow.record(
@@ -232,7 +232,7 @@ async def create_contact(uow: UnitOfWork, caller: Caller, data: ContactCreate) -
     contact = Contact(email=email, name=data.name, organization_id=organization_id)
     uow.session.add(contact)
     await uow.session.flush()
-    await _audit(uow, caller, "contact", contact.id, "created", data.model_dump())
+    await audit(uow, caller, "contact", contact.id, "created", data.model_dump())
     return contact
 
 
@@ -261,7 +261,7 @@ async def update_contact(uow: UnitOfWork, caller: Caller, contact_id: UUID, data
     if diff:
         contact.updated_at = utcnow()
         await uow.session.flush()
-        await _audit(uow, caller, "contact", contact.id, "updated", diff)
+        await audit(uow, caller, "contact", contact.id, "updated", diff)
     return contact
 
 
@@ -289,7 +289,7 @@ async def create_agent(uow: UnitOfWork, caller: Caller, data: AgentCreate) -> Ag
     agent = Agent.model_validate({**data.model_dump(), "email": email})
     uow.session.add(agent)
     await uow.session.flush()
-    await _audit(uow, caller, "agent", agent.id, "created", data.model_dump())
+    await audit(uow, caller, "agent", agent.id, "created", data.model_dump())
     await uow.record(
         ev.new_event(
             ev.EventType.AGENT_CREATED,
@@ -321,7 +321,7 @@ async def update_agent(uow: UnitOfWork, caller: Caller, agent_id: UUID, data: Ag
         setattr(agent, key, new)
     agent.updated_at = utcnow()
     await uow.session.flush()
-    await _audit(uow, caller, "agent", agent.id, "updated", diff)
+    await audit(uow, caller, "agent", agent.id, "updated", diff)
     await uow.record(
         ev.new_event(
             ev.EventType.AGENT_UPDATED,
@@ -363,7 +363,7 @@ async def _ticket_organization(uow: UnitOfWork, caller: Caller, contact: repo.Co
     )
 
 
-async def _snapshot_refs(uow: UnitOfWork, ticket: Ticket) -> tuple[ev.ContactRef, ev.OrganizationRef | None]:
+async def snapshot_refs(uow: UnitOfWork, ticket: Ticket) -> tuple[ev.ContactRef, ev.OrganizationRef | None]:
     contact = await repo.get_contact(uow.session, ticket.contact_id)
     assert contact is not None
     organization = (
@@ -401,7 +401,7 @@ async def _record_ticket_event(
     payload_type: type[ev.Payload],
     **extra: Any,
 ) -> None:
-    contact, organization = await _snapshot_refs(uow, ticket)
+    contact, organization = await snapshot_refs(uow, ticket)
     payload = payload_type(**_snapshot_fields(ticket, contact, organization), **extra)
     await uow.record(
         ev.new_event(
@@ -442,7 +442,7 @@ async def create_ticket(uow: UnitOfWork, caller: Caller, data: TicketCreate) -> 
     }
     number = await repo.insert_ticket(session, values)
     ticket = Ticket(**values, number=number)
-    await _audit(uow, caller, "ticket", ticket.id, "created", data.model_dump())
+    await audit(uow, caller, "ticket", ticket.id, "created", data.model_dump())
     payload = ev.TicketCreatedV1(
         **_snapshot_fields(
             ticket,
@@ -513,7 +513,7 @@ async def update_ticket(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: 
         setattr(ticket, key, new)
     ticket.updated_at = utcnow()
     await uow.session.flush()
-    await _audit(uow, caller, "ticket", ticket.id, "updated", diff)
+    await audit(uow, caller, "ticket", ticket.id, "updated", diff)
     await _record_ticket_event(
         uow, caller, ticket, ev.EventType.TICKET_UPDATED, ev.TicketUpdatedV1, changed=_jsonable(diff)
     )
@@ -536,7 +536,7 @@ async def _set_status(
     ticket.updated_at = now
     ticket.closed_at = now if target is TicketStatus.CLOSED else None
     await uow.session.flush()
-    await _audit(
+    await audit(
         uow,
         caller,
         "ticket",
@@ -595,7 +595,7 @@ async def add_message(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: Me
     uow.session.add(message)
     ticket.updated_at = utcnow()
     await uow.session.flush()
-    await _audit(
+    await audit(
         uow,
         caller,
         "ticket",
@@ -677,7 +677,7 @@ async def log_time(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: TimeE
     )
     uow.session.add(entry)
     await uow.session.flush()
-    await _audit(
+    await audit(
         uow, caller, "ticket", ticket.id, "time_logged", {"time_entry_id": entry.id, "minutes": entry.minutes}
     )
     await _record_time_entry_event(uow, caller, entry, ticket, ev.EventType.TIME_ENTRY_LOGGED)
@@ -705,7 +705,7 @@ async def update_time_entry(
     entry.revision += 1
     entry.updated_at = utcnow()
     await uow.session.flush()
-    await _audit(uow, caller, "time_entry", entry.id, "updated", diff)
+    await audit(uow, caller, "time_entry", entry.id, "updated", diff)
     await _record_time_entry_event(uow, caller, entry, ticket, ev.EventType.TIME_ENTRY_UPDATED)
     return entry
 
@@ -716,5 +716,5 @@ async def delete_time_entry(uow: UnitOfWork, caller: Caller, entry_id: UUID) -> 
     entry.revision += 1
     entry.updated_at = entry.deleted_at
     await uow.session.flush()
-    await _audit(uow, caller, "time_entry", entry.id, "deleted", {"minutes": entry.minutes})
+    await audit(uow, caller, "time_entry", entry.id, "deleted", {"minutes": entry.minutes})
     await _record_time_entry_event(uow, caller, entry, ticket, ev.EventType.TIME_ENTRY_DELETED)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.ticket_api.api import agents, auth, clients, contacts, organizations, tickets, time_entries
+from services.ticket_api.api import (
+    agents,
+    appointments,
+    auth,
+    clients,
+    contacts,
+    organizations,
+    tickets,
+    time_entries,
+)
 
 router = APIRouter(prefix="/api/v1")
-for module in (tickets, time_entries, organizations, contacts, agents, auth, clients):
+for module in (tickets, time_entries, appointments, organizations, contacts, agents, auth, clients):
     router.include_router(module.router)
 
 well_known = auth.well_known
