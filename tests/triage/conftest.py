@@ -196,7 +196,7 @@ class Triage:
         return [e for e in events if not types or e.type in types]
 
 
-@pytest.fixture(params=["postgres"])
+@pytest.fixture(params=["postgres", "sqlite"])
 async def triage_url(
     request: pytest.FixtureRequest, postgres_url: str, sqlite_template: Path, tmp_path: Path
 ) -> str:

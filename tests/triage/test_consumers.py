@@ -1,4 +1,4 @@
-"""Triage's event handlers on PostgreSQL: projections, decisions, timers, and no loops."""
+"""Triage's event handlers on PostgreSQL and SQLite: projections, decisions, timers, and no loops."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SLA watcher (the cron job itself, with an injected clock) on PostgreSQL."""
+"""The SLA watcher (the cron job itself, with an injected clock) on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
