@@ -168,6 +168,16 @@ class NotificationPublic(SQLModel):
     sent_at: datetime | None
 
 
+class NotificationDetail(NotificationPublic):
+    from_address: str
+    reply_to: str | None
+    in_reply_to: str | None
+    reference_ids: list[str]
+    auto_submitted: str | None
+    text_body: str
+    attachments: list[dict[str, Any]]
+
+
 class SuppressionPublic(SQLModel):
     address: str
     reason: str
@@ -301,3 +311,8 @@ class WebhookAttemptPublic(SQLModel):
     status_code: int | None
     error: str | None
     response_excerpt: str | None
+
+
+class WebhookDeliveryDetail(WebhookDeliveryPublic):
+    body: str = Field(description="the exact JSON that was signed and sent")
+    attempt_log: list[WebhookAttemptPublic]

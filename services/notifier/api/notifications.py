@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from services.notifier import repository as repo
+from services.notifier import service
+from services.notifier.deps import AppNotifier, TicketReader, Uow
+from services.notifier.models import (
+    DeliveryState,
+    Notification,
+    NotificationDetail,
+    NotificationPublic,
+    SuppressionPublic,
+)
+from shared.auth import CurrentPrincipal, require_staff
+from shared.email_address import normalize_email
+from shared.pagination import InvalidCursor, Page, decode_cursor, page_of
+from shared.problems import Unprocessable, problem_responses
+
+router = APIRouter(prefix="/notifications", tags=["notifications"])
+
+
+def _public(notification: Notification) -> NotificationPublic:
+    return NotificationPublic.model_validate(notification, from_attributes=True)
+
+
+@router.get("/suppressions", responses=problem_responses(400, 401, 403, 422))
+async def list_suppressions(
+    uow: Uow,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> Page[SuppressionPublic]:
+    """Addresses the relay refused for good (5xx); nothing is sent to them until lifted."""
+    require_staff(principal)
+    rows = await repo.list_suppressions(uow.session, limit=limit + 1, after=_decode_address(cursor))
+    more = len(rows) > limit
+    return Page[SuppressionPublic](
+        items=[SuppressionPublic.model_validate(row, from_attributes=True) for row in rows[:limit]],
+        next_cursor=_encode_address(rows[limit - 1].address) if more else None,
+    )
+
+
+def _encode_address(address: str) -> str:
+    return base64.urlsafe_b64encode(address.encode()).decode().rstrip("=")
+
+
+def _decode_address(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, binascii.Error):
+        raise InvalidCursor("Pass back the next_cursor of a previous page unchanged.") from None
+
+
+@router.delete("/suppressions/{address}", status_code=204, responses=problem_responses(401, 403, 404, 422))
+async def lift_suppression(address: str, uow: Uow, principal: CurrentPrincipal) -> Response:
+    """Allow mail to an address again (admins), e.g. after the customer fixed their mailbox."""
+    try:
+        normalized = normalize_email(address)
+    except ValueError as error:
+        raise Unprocessable(str(error)) from None
+    await service.lift_suppression(uow, principal, normalized)
+    await uow.commit()
+    return Response(status_code=204)
+
+
+@router.get("", responses=problem_responses(401, 403, 422))
+async def list_notifications(
+    uow: Uow,
+    principal: TicketReader,
+    ticket_id: UUID | None = None,
+    state: DeliveryState | None = None,
+    recipient: str | None = Query(None, max_length=320),
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> Page[NotificationPublic]:
+    """The notification log: what was sent to whom, when, and how it went. Filter by ticket
+    (`ticket_id`), `state` or `recipient`. Portals and customers see the mail their
+    organizations' contacts received; staff see everything."""
+    staff = principal.is_staff
+    rows = await repo.list_notifications(
+        uow.session,
+        ticket_id=ticket_id,
+        state=state.value if state else None,
+        recipient=recipient,
+        organization_scope=principal.org_scope(),
+        kinds=None if staff else sorted(service.CUSTOMER_KINDS),
+        limit=limit + 1,
+        after=decode_cursor(cursor),
+    )
+    return page_of([_public(n) for n in rows], [n.id for n in rows], limit)
+
+
+@router.get("/{notification_id}", responses=problem_responses(401, 403, 404, 422))
+async def get_notification(notification_id: UUID, uow: Uow, principal: TicketReader) -> NotificationDetail:
+    """One notification with the text that was sent and its threading headers."""
+    notification = await service.visible_notification(uow.session, principal, notification_id)
+    return NotificationDetail.model_validate(notification, from_attributes=True)
+
+
+@router.post(
+    "/{notification_id}/resend", status_code=201, responses=problem_responses(401, 403, 404, 409, 422)
+)
+async def resend_notification(
+    notification_id: UUID, uow: Uow, principal: CurrentPrincipal, notifier: AppNotifier
+) -> NotificationPublic:
+    """Send a copy again now, threaded with the ticket's other mail (agents and admins)."""
+    copy = await service.resend_notification(uow, notifier, principal, notification_id)
+    await uow.commit()
+    return _public(copy)

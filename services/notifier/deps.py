@@ -1,0 +1,46 @@
+"""Typed request dependencies: the unit of work, the notifier, the authenticated caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.notifier.service import Notifier
+from shared.auth import CurrentPrincipal, require_scope
+from shared.principal import Principal
+from shared.runtime import runtime_of
+from shared.uow import UnitOfWork
+
+
+async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    """One session per request; the route commits. Whatever is not committed rolls back."""
+    runtime = runtime_of(request)
+    async with runtime.sessions() as session:
+        yield UnitOfWork(session, runtime.outbox)
+
+
+Uow = Annotated[UnitOfWork, Depends(unit_of_work)]
+
+
+def notifier_of(request: Request) -> Notifier:
+    notifier: Notifier = request.app.state.notifier
+    return notifier
+
+
+AppNotifier = Annotated[Notifier, Depends(notifier_of)]
+
+
+async def ticket_reader(principal: CurrentPrincipal) -> Principal:
+    require_scope(principal, "tickets:read")
+    return principal
+
+
+async def webhook_manager(principal: CurrentPrincipal) -> Principal:
+    require_scope(principal, "webhooks:manage")
+    return principal
+
+
+TicketReader = Annotated[Principal, Depends(ticket_reader)]
+WebhookManager = Annotated[Principal, Depends(webhook_manager)]
