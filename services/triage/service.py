@@ -583,13 +583,15 @@ async def _on_status_changed(
 
     def move(row: SlaTimer, timer: Timer, calendar: BusinessCalendar) -> Timer:
         if target == CLOSED:
-            if row.met_at is None and row.stopped_at is None:
-                if row.target == TargetKind.RESOLUTION:
-                    row.met_at = at
-                else:
-                    row.stopped_at = at
+            if row.met_at is not None or row.stopped_at is not None:
+                return timer  # done already (a first response given): it stays as it is
+            if row.target == TargetKind.RESOLUTION:
+                row.met_at = at
+            else:
+                row.stopped_at = at
             return timer.pause(at)  # a reopened ticket resumes counting from its reopening
-        if source == CLOSED:
+        if source == CLOSED and timer.is_paused:
+            # Reopened: what closing ended counts again.
             if row.target == TargetKind.RESOLUTION:
                 row.met_at = None
             row.stopped_at = None
@@ -658,7 +660,8 @@ async def _alert(
         "organization": organization,
     }
     subject = f"ticket:{ticket.id}"
-    escalated = Priority(ticket.priority).raised(1).value if ticket.priority else None
+    current = ticket.priority or ticket.expected_priority
+    escalated = Priority(current).raised(1).value if current else None
     if kind == "warning":
         event = ev.new_event(
             ev.EventType.SLA_WARNING,

@@ -242,6 +242,20 @@ async def test_closing_stops_the_clocks_and_reopening_resumes_resolution(triage:
     assert resolution.met_at is None and resolution.paused_minutes == 7 * 60
     assert resolution.next_alert_at is not None
 
+    # A first response given before closing stays met, its due time untouched, across a reopening.
+    answered = Ticket(number="TKT-2", created_at=chicago(2026, 11, 24, 9, 0))
+    await triage.consume(answered.created(), answered.message(chicago(2026, 11, 24, 9, 30)))
+    await triage.consume(
+        answered.status_changed("closed", chicago(2026, 11, 24, 10, 0)),
+        answered.status_changed("open", chicago(2026, 11, 25, 9, 0)),
+    )
+    first_response = (await timers(triage, answered.ticket_id))["first_response"]
+    assert (first_response.met_at, first_response.due_at, first_response.paused_minutes) == (
+        chicago(2026, 11, 24, 9, 30),
+        chicago(2026, 11, 24, 13, 0),
+        0,
+    )
+
 
 async def test_events_arriving_out_of_order_still_triage_once(triage: Triage) -> None:
     await setup_team(triage)
