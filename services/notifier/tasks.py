@@ -33,6 +33,11 @@ RULES: dict[str, NotifierHandler] = {
     EventType.SLA_BREACHED: service.on_sla_breached,
     EventType.AGENT_CREATED: service.on_agent_changed,
     EventType.AGENT_UPDATED: service.on_agent_changed,
+    EventType.INVOICE_ISSUED: service.on_invoice_issued,
+    EventType.ALLOWANCE_THRESHOLD_REACHED: service.on_allowance_threshold,
+    EventType.BLOCK_LOW: service.on_block_balance,
+    EventType.BLOCK_EXHAUSTED: service.on_block_balance,
+    EventType.EMAIL_BOUNCED: service.on_email_bounced,
 }
 
 

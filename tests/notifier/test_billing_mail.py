@@ -1,0 +1,154 @@
+"""Billing's events become mail from the accounting address; an invoice carries its PDF, fetched
+from billing's API (an in-process stand-in here) when the mail is sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import httpx
+from fastapi import FastAPI, Response
+
+from services.notifier import repository as repo
+from services.notifier.models import DeliveryState
+from services.notifier.service import sweep
+from shared import events as ev
+from shared.http import http_client
+from tests.notifier.conftest import Env, TicketStory, organization
+from tests.notifier.test_email_flow import attachments, parts
+
+ORG = organization(sla_signed=True)
+PDF = b"%PDF-1.4 invoice INV-2026-000001"
+
+
+def billing_stub(answers: list[int]) -> tuple[FastAPI, list[str]]:
+    app, asked = FastAPI(), []
+
+    @app.get("/api/v1/billing/invoices/{invoice_id}/pdf")
+    async def invoice_pdf(invoice_id: UUID) -> Response:
+        asked.append(str(invoice_id))
+        status = answers.pop(0) if len(answers) > 1 else answers[0]
+        return Response(PDF if status == 200 else b"busy", status_code=status, media_type="application/pdf")
+
+    return app, asked
+
+
+def invoice_event(ticket_id: UUID, invoice_id: UUID) -> ev.Event:
+    payload = ev.InvoiceIssuedV1(
+        invoice_id=invoice_id,
+        number="INV-2026-000001",
+        kind="ticket",
+        organization_id=ORG.id,
+        organization_name="Acme",
+        ticket_id=ticket_id,
+        ticket_numbers=["TKT-1"],
+        period=None,
+        currency="USD",
+        subtotal=Decimal("150.00"),
+        tax_rate=Decimal("0"),
+        tax=Decimal("0.00"),
+        total=Decimal("150.00"),
+        issued_at=datetime(2025, 3, 4, 20, tzinfo=UTC),
+        invoice_date=date(2025, 3, 4),
+        due_date=date(2025, 4, 3),
+        payment_instructions="Wire to IBAN XX00 0000, reference INV-2026-000001.",
+        bill_to_email="ap@acme.test",
+        lines=[
+            ev.InvoiceLineV1(
+                description="Printer repair",
+                ticket_number="TKT-1",
+                minutes=90,
+                rate_per_hour=Decimal("100.00"),
+                amount=Decimal("150.00"),
+            )
+        ],
+        pdf_url=f"http://127.0.0.1:8080/api/v1/billing/invoices/{invoice_id}/pdf",
+    )
+    return ev.new_event(
+        ev.EventType.INVOICE_ISSUED, payload, producer=ev.Service.BILLING, subject="invoice:1"
+    )
+
+
+async def test_an_invoice_is_mailed_from_accounting_with_its_pdf_once_billing_answers(env: Env) -> None:
+    stub, asked = billing_stub([503, 200])
+    await env.notifier.billing_client.aclose()
+    env.notifier.billing_client = http_client(
+        base_url="http://billing.test", transport=httpx.ASGITransport(app=stub)
+    )
+    story = TicketStory(org=ORG)
+    invoice_id = uuid4()
+    await env.deliver(story.created())
+    issued = invoice_event(story.ticket_id, invoice_id)
+    await env.deliver(issued)
+
+    _ack, invoice = await env.notifications()
+    assert invoice.state == DeliveryState.PENDING and "503" in (invoice.last_error or ""), "billing was busy"
+    env.clock.advance(seconds=31)
+    await sweep(env.notifier, grace=timedelta(0))
+    await env.run_worker()
+    await env.deliver(issued)  # a repeated event sends nothing more
+
+    _ack_mail, mail = env.mail()
+    assert mail["To"] == "ap@acme.test"
+    assert "accounting@helpdesk.test" in str(mail["From"])
+    assert mail["Subject"] == "[TKT-1] Invoice INV-2026-000001 from Helpdesk Consulting"
+    assert mail["Reply-To"] is None
+    text, html = parts(mail)
+    for snippet in ("USD 150.00", "April 3, 2025", "IBAN XX00 0000", "Printer repair [TKT-1]: 1 h 30 min"):
+        assert snippet in text
+    assert "USD 150.00" in html
+    assert attachments(mail) == [("INV-2026-000001.pdf", "application/pdf", PDF)]
+    assert asked == [str(invoice_id)] * 2
+
+
+async def test_allowance_and_block_notices_and_bounces(env: Env) -> None:
+    allowance = ev.AllowanceThresholdReachedV1(
+        organization_id=ORG.id,
+        organization_name="Globex",
+        billing_email="billing@globex.test",
+        period="2026-11",
+        period_starts_at=datetime(2026, 11, 1, 5, tzinfo=UTC),
+        period_ends_at=datetime(2026, 12, 1, 6, tzinfo=UTC),
+        threshold=80,
+        used_minutes=480,
+        allowance_minutes=600,
+        overage_rate_per_hour=Decimal("120.00"),
+        currency="USD",
+    )
+    block = ev.BlockBalanceV1(
+        organization_id=ORG.id,
+        organization_name="Initech",
+        billing_email="billing@initech.test",
+        remaining_minutes=0,
+        purchased_minutes=1200,
+        low_threshold_percent=20,
+        newest_block_id=uuid4(),
+        overage_rate_per_hour=Decimal("130.00"),
+        currency="USD",
+    )
+    bounce = ev.EmailBouncedV1(
+        inbound_email_id=uuid4(),
+        recipients=["Gone@Acme.test"],
+        permanent=True,
+        original_message_ids=["<hd.x@helpdesk.test>"],
+        ticket_id=None,
+        diagnostic="550 5.1.1 user unknown",
+        received_at=datetime(2026, 11, 2, tzinfo=UTC),
+    )
+    await env.deliver(
+        ev.new_event(
+            ev.EventType.ALLOWANCE_THRESHOLD_REACHED, allowance, producer=ev.Service.BILLING, subject="a"
+        ),
+        ev.new_event(ev.EventType.BLOCK_EXHAUSTED, block, producer=ev.Service.BILLING, subject="b"),
+        ev.new_event(ev.EventType.EMAIL_BOUNCED, bounce, producer=ev.Service.TICKET_API, subject="c"),
+    )
+    by_recipient = {str(m["To"]): m for m in env.mail()}
+    notice = by_recipient["billing@globex.test"]
+    assert notice["Subject"] == "Your support allowance for 2026-11: 80% used"
+    assert "8 h of the 10 h" in parts(notice)[0] and "USD 120.00 per hour" in parts(notice)[0]
+    exhausted = by_recipient["billing@initech.test"]
+    assert exhausted["Subject"] == "Your prepaid support hours are used up"
+    async with env.runtime.sessions() as session:
+        suppression = await repo.get_suppression(session, "gone@acme.test")
+    assert suppression is not None and "user unknown" in suppression.reason
