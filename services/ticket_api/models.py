@@ -1091,7 +1091,7 @@ class EmailAttachmentPublic(SQLModel):
     inline: bool
     refused_reason: str | None
     created_at: datetime
-    download_url: str | None
+    download_url: str | None = None
 
 
 class SlaDocumentReviewPublic(SQLModel):

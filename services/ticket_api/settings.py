@@ -29,7 +29,7 @@ class Settings(ServiceSettings):
         description="other addresses we send from: mail from them is a loop, never a ticket",
     )
     inbound_accepted_domains: list[str] = Field(
-        default_factory=list, description="recipient domains the SMTP listener takes; empty: the support domain"
+        default_factory=list, description="recipient domains the SMTP listener takes; empty: support's"
     )
     inbound_smtp_host: str = "127.0.0.1"
     inbound_smtp_port: int = common("inbound_smtp_port", 2525, ge=1, le=65535)

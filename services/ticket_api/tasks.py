@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.ticket_api import repository as repo
+from services.ticket_api.inbound.tasks import INBOUND_HANDLERS
 from services.ticket_api.settings import Settings
 from services.ticket_api.triage_results import TRIAGE_HANDLERS
 from shared.consumer import EventHandler
@@ -13,7 +14,7 @@ from shared.runtime import Runtime
 
 # Events ticket_api consumes (ticket.triaged, sla.breached, notification.sent) arrive with
 # the issues that produce them.
-HANDLERS: dict[str, EventHandler] = {**TRIAGE_HANDLERS}
+HANDLERS: dict[str, EventHandler] = {**TRIAGE_HANDLERS, **INBOUND_HANDLERS}
 
 
 async def purge_idempotency_records(ctx: dict[str, Any]) -> int:

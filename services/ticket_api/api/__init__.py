@@ -20,3 +20,8 @@ for module in (tickets, time_entries, appointments, organizations, contacts, age
     router.include_router(module.router)
 
 well_known = auth.well_known
+
+# Inbound email: the raw-message door, attachments, SLA documents (services/ticket_api/inbound/).
+from services.ticket_api.api import inbound  # noqa: E402  (kept apart: a one-line edit)
+
+router.include_router(inbound.router)

@@ -1,0 +1,202 @@
+"""Every query of inbound email. Functions take the session explicitly and only flush."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.ticket_api.models import (
+    Channel,
+    EmailAttachment,
+    EmailThread,
+    InboundEmail,
+    InboundKind,
+    SlaDocumentReview,
+    SlaReviewState,
+    Ticket,
+    TicketLink,
+    utcnow,
+)
+from shared.db import dialect_of, insert_ignoring_conflicts
+
+
+def _table(model: type[Any]) -> Any:
+    return model.__table__
+
+
+async def get_inbound_by_key(session: AsyncSession, message_key: str) -> InboundEmail | None:
+    return (
+        await session.scalars(select(InboundEmail).where(col(InboundEmail.message_key) == message_key))
+    ).first()
+
+
+async def get_inbound(session: AsyncSession, inbound_id: UUID) -> InboundEmail | None:
+    return await session.get(InboundEmail, inbound_id)
+
+
+async def claim_inbound(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert the record of a message; False when its ``message_key`` is already taken
+    (a re-delivery, possibly a concurrent one)."""
+    table = _table(InboundEmail)
+    statement = (
+        insert_ignoring_conflicts(table, dialect_of(session), "message_key")
+        .values(**values)
+        .returning(table.c.id)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def update_inbound(session: AsyncSession, inbound_id: UUID, **values: Any) -> None:
+    await session.execute(update(InboundEmail).where(col(InboundEmail.id) == inbound_id).values(**values))
+
+
+async def list_inbound(
+    session: AsyncSession,
+    *,
+    needs_review: bool | None,
+    kind: InboundKind | None,
+    ticket_id: UUID | None,
+    limit: int,
+    before: UUID | None,
+) -> Sequence[InboundEmail]:
+    """Newest first (ids are time-ordered)."""
+    query = select(InboundEmail).order_by(col(InboundEmail.id).desc()).limit(limit)
+    if needs_review is not None:
+        query = query.where(col(InboundEmail.needs_review) == needs_review)
+    if kind is not None:
+        query = query.where(col(InboundEmail.kind) == kind)
+    if ticket_id is not None:
+        query = query.where(col(InboundEmail.ticket_id) == ticket_id)
+    if before is not None:
+        query = query.where(col(InboundEmail.id) < before)
+    return (await session.scalars(query)).all()
+
+
+# --- threading ---------------------------------------------------------------------------
+
+
+async def tickets_of_message_ids(
+    session: AsyncSession, message_ids: Sequence[str]
+) -> dict[str, tuple[UUID, str]]:
+    """message id → (ticket id, direction) for the ids we know."""
+    if not message_ids:
+        return {}
+    rows = await session.execute(
+        select(EmailThread.message_id, EmailThread.ticket_id, EmailThread.direction).where(
+            col(EmailThread.message_id).in_(message_ids)
+        )
+    )
+    return {row.message_id: (row.ticket_id, row.direction) for row in rows}
+
+
+async def remember_message_id(
+    session: AsyncSession, message_id: str, ticket_id: UUID, direction: str
+) -> None:
+    if not message_id or len(message_id) > 255:
+        return
+    statement = insert_ignoring_conflicts(_table(EmailThread), dialect_of(session), "message_id").values(
+        message_id=message_id, ticket_id=ticket_id, direction=direction, created_at=utcnow()
+    )
+    await session.execute(statement)
+
+
+async def recent_email_tickets(session: AsyncSession, contact_id: UUID, since: datetime) -> int:
+    """How many tickets this contact opened by email since ``since`` (the acknowledgment limit)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Ticket)
+        .where(
+            col(Ticket.contact_id) == contact_id,
+            col(Ticket.channel) == Channel.EMAIL,
+            col(Ticket.created_at) >= since,
+        )
+    )
+    return int(count or 0)
+
+
+async def link_tickets(session: AsyncSession, ticket_id: UUID, linked_ticket_id: UUID, kind: str) -> None:
+    statement = insert_ignoring_conflicts(
+        _table(TicketLink), dialect_of(session), "ticket_id", "linked_ticket_id", "kind"
+    ).values(
+        id=TicketLink.model_fields["id"].default_factory(),  # type: ignore[misc]
+        ticket_id=ticket_id,
+        linked_ticket_id=linked_ticket_id,
+        kind=kind,
+        created_at=utcnow(),
+    )
+    await session.execute(statement)
+
+
+async def links_of(session: AsyncSession, ticket_id: UUID) -> Sequence[TicketLink]:
+    query = select(TicketLink).where(
+        (col(TicketLink.ticket_id) == ticket_id) | (col(TicketLink.linked_ticket_id) == ticket_id)
+    )
+    return (await session.scalars(query.order_by(col(TicketLink.created_at)))).all()
+
+
+# --- attachments ---------------------------------------------------------------------------
+
+
+async def add_attachments(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(EmailAttachment), list(rows))
+
+
+async def get_attachment(session: AsyncSession, attachment_id: UUID) -> EmailAttachment | None:
+    return await session.get(EmailAttachment, attachment_id)
+
+
+async def attachments_of_ticket(
+    session: AsyncSession, ticket_id: UUID, *, include_internal: bool
+) -> Sequence[EmailAttachment]:
+    query = select(EmailAttachment).where(col(EmailAttachment.ticket_id) == ticket_id)
+    if not include_internal:
+        query = query.where(col(EmailAttachment.visibility) == "public")
+    return (await session.scalars(query.order_by(col(EmailAttachment.id)).limit(1000))).all()
+
+
+async def attachments_of_inbound(session: AsyncSession, inbound_id: UUID) -> Sequence[EmailAttachment]:
+    query = select(EmailAttachment).where(col(EmailAttachment.inbound_email_id) == inbound_id)
+    return (await session.scalars(query.order_by(col(EmailAttachment.id)))).all()
+
+
+# --- SLA documents ---------------------------------------------------------------------------
+
+
+async def add_sla_review(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(SlaDocumentReview).values(**values))
+
+
+async def get_sla_review(
+    session: AsyncSession, review_id: UUID, *, for_update: bool = False
+) -> SlaDocumentReview | None:
+    return await session.get(SlaDocumentReview, review_id, with_for_update=for_update)
+
+
+async def list_sla_reviews(
+    session: AsyncSession, *, state: SlaReviewState | None, organization_id: UUID | None, limit: int
+) -> Sequence[SlaDocumentReview]:
+    query = select(SlaDocumentReview).order_by(col(SlaDocumentReview.id).desc()).limit(limit)
+    if state is not None:
+        query = query.where(col(SlaDocumentReview.state) == state)
+    if organization_id is not None:
+        query = query.where(col(SlaDocumentReview.organization_id) == organization_id)
+    return (await session.scalars(query)).all()
+
+
+async def settle_sla_reviews(session: AsyncSession, organization_id: UUID, *, by: str, at: datetime) -> None:
+    """Every pending review of the organization is settled by one confirmation."""
+    await session.execute(
+        update(SlaDocumentReview)
+        .where(
+            col(SlaDocumentReview.organization_id) == organization_id,
+            col(SlaDocumentReview.state) == SlaReviewState.NEEDS_REVIEW,
+        )
+        .values(state=SlaReviewState.CONFIRMED, reviewed_at=at, reviewed_by=by)
+    )
