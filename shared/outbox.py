@@ -50,8 +50,28 @@ def outbox_table(metadata: MetaData) -> Table:
     return table
 
 
+async def record_event(session: AsyncSession, table: Table, event: Event) -> None:
+    """Write ``event`` to the outbox ``table`` in the session's transaction. Whoever commits the
+    session dispatches it afterwards (a route's unit of work, or the event consumer)."""
+    await session.execute(
+        insert(table).values(
+            id=event.id,
+            type=event.type,
+            subject=event.subject,
+            event=event.model_dump_json(),
+            created_at=event.occurred_at,
+        )
+    )
+    session.info.setdefault(PENDING_EVENTS, []).append(event)
+
+
 class Outbox:
-    def __init__(self, table: Table, sessions: SessionMaker, publish: Publish | None) -> None:
+    def __init__(
+        self, table: Table, sessions: SessionMaker | None = None, publish: Publish | None = None
+    ) -> None:
+        """With only ``table``, an outbox that records (for code running inside a consumer's
+        transaction, which dispatches after commit); with sessions and ``publish``, one that
+        also publishes and relays."""
         self.table = table
         self.sessions = sessions
         self.publish = publish
@@ -59,16 +79,7 @@ class Outbox:
 
     async def record(self, session: AsyncSession, event: Event) -> None:
         """Write ``event`` in the session's transaction; it is dispatched once that commits."""
-        await session.execute(
-            insert(self.table).values(
-                id=event.id,
-                type=event.type,
-                subject=event.subject,
-                event=event.model_dump_json(),
-                created_at=event.occurred_at,
-            )
-        )
-        session.info.setdefault(PENDING_EVENTS, []).append(event)
+        await record_event(session, self.table, event)
 
     def take_pending(self, session: AsyncSession) -> list[Event]:
         events: list[Event] = session.info.pop(PENDING_EVENTS, [])
@@ -104,6 +115,7 @@ class Outbox:
                 log.warning("could not mark events published; they will be published again", exc_info=True)
 
     async def _mark_published(self, ids: list[UUID]) -> None:
+        assert self.sessions is not None
         async with self.sessions() as session, session.begin():
             await session.execute(
                 update(self.table).where(self.table.c.id.in_(ids)).values(published_at=datetime.now(UTC))
@@ -111,7 +123,7 @@ class Outbox:
 
     async def relay_once(self, *, grace_seconds: float, batch_size: int = 500) -> int:
         """Publish events left unpublished for longer than ``grace_seconds``; returns how many."""
-        assert self.publish is not None
+        assert self.publish is not None and self.sessions is not None
         cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
         async with self.sessions() as session, session.begin():
             query = (

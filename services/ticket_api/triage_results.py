@@ -12,10 +12,10 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ticket_api import repository as repo
-from services.ticket_api import service
+from services.ticket_api import scheduling, service
 from services.ticket_api.models import Priority, Ticket, TicketStatus, outbox, utcnow
 from shared import events as ev
 from shared.consumer import EventHandler
@@ -30,7 +30,7 @@ _TRIAGE = Principal(kind=PrincipalKind.SERVICE, subject_id=UUID(int=0), name="tr
 _ORDER = list(Priority)  # P1 first
 # Writes events into the outbox in the consumer's transaction; the consumer publishes them
 # after commit.
-_EVENTS = Outbox(outbox, async_sessionmaker(), publish=None)
+_EVENTS = Outbox(outbox)
 
 
 def escalated(priority: str | None) -> Priority | None:
@@ -103,6 +103,9 @@ async def apply_ticket_triaged(session: AsyncSession, event: ev.Event) -> None:
         action="triaged",
         context={"decision_id": decision.decision_id, "trigger": decision.trigger},
     )
+    if decision.call_customer:
+        # High priority for a support-agreement customer: the consultant calls them.
+        await scheduling.open_call_task(UnitOfWork(session, _EVENTS), ticket.id, ticket.assignee_id)
 
 
 async def apply_sla_breached(session: AsyncSession, event: ev.Event) -> None:

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.triage import repository as repo
 from services.triage.business_hours import (
@@ -64,7 +64,7 @@ Clock = Callable[[], datetime]
 
 # Writes events into the outbox table in the caller's transaction (it never publishes: the
 # consumer, or the request's unit of work, dispatches what the transaction recorded).
-_EVENTS = Outbox(outbox, async_sessionmaker(), publish=None)
+_EVENTS = Outbox(outbox)
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ def test_a_ticket_through_the_gateway_reaches_every_subscriber(stack: Stack) -> 
         by_number = client.get(f"/api/v1/tickets/by-number/{ticket['number']}", headers=portal)
         assert by_number.json()["id"] == ticket["id"]
         trail = client.get(f"/api/v1/tickets/{ticket['id']}/audit", headers=admin).json()
-        assert [(entry["action"], entry["request_id"]) for entry in trail] == [("created", "smoke-request-1")]
+        # Triage may already have added its own entry (actor service:triage, its own request id).
+        assert (trail[0]["action"], trail[0]["request_id"]) == ("created", "smoke-request-1")
 
         anonymous = client.get("/api/v1/tickets")
         assert anonymous.status_code == 401

@@ -88,7 +88,9 @@ async def _create(api: TicketApi) -> tuple[dict[str, Any], dict[str, Any]]:
     return agent, response.json()
 
 
-def triaged(ticket: dict[str, Any], priority: str, assignee: dict[str, Any] | None) -> ev.Event:
+def triaged(
+    ticket: dict[str, Any], priority: str, assignee: dict[str, Any] | None, *, call_customer: bool = False
+) -> ev.Event:
     payload = ev.TicketTriagedV1(
         decision_id=new_id(),
         trigger="created",
@@ -103,7 +105,7 @@ def triaged(ticket: dict[str, Any], priority: str, assignee: dict[str, Any] | No
         first_response_due_at=datetime(2026, 11, 24, 20, 0, tzinfo=UTC),
         resolution_due_at=datetime(2026, 11, 30, 16, 0, tzinfo=UTC),
         calendar_timezone="America/Chicago",
-        call_customer=False,
+        call_customer=call_customer,
         breakdown=ev.TriageBreakdownV1(
             urgency="high",
             impact="person",
@@ -187,3 +189,16 @@ async def test_an_unknown_ticket_is_ignored(ticket_api: TicketApi) -> None:
     assert await ticket_api.consumer.consume(triaged(ghost, "P2", None)) == "applied"
     assert await ticket_api.consumer.consume(breached(ghost)) == "applied"
     assert await ticket_api.updates() == []
+
+
+async def test_a_call_the_customer_decision_opens_one_call_task_for_the_consultant(
+    ticket_api: TicketApi,
+) -> None:
+    agent, ticket = await _create(ticket_api)
+    await ticket_api.consumer.consume(triaged(ticket, "P1", agent, call_customer=True))
+    await ticket_api.consumer.consume(triaged(ticket, "P1", agent, call_customer=True))  # re-triaged
+    agent_headers = auth.bearer(auth.agent(UUID(agent["id"])))
+    tasks = (await ticket_api.client.get("/api/v1/call-tasks", headers=agent_headers)).json()
+    assert [(t["ticket_id"], t["agent_id"], t["status"]) for t in tasks] == [
+        (ticket["id"], agent["id"], "open")
+    ]
