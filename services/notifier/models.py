@@ -54,6 +54,7 @@ class NotificationKind(StrEnum):
     SLA_WARNING = "sla_warning"
     SLA_BREACH = "sla_breach"
     UNASSIGNED_ALERT = "unassigned_alert"
+    SIGN_IN_LINK = "sign_in_link"
     INVOICE = "invoice"
     BILLING_NOTICE = "billing_notice"
 

@@ -54,6 +54,7 @@ from services.notifier.settings import WEEKDAY_NAMES, Settings
 from services.notifier.smtp import PermanentSmtpError, TransientSmtpError, send_message
 from services.notifier.webhook_signing import new_secret, signed_headers
 from shared import events as ev
+from shared import sign_in_links
 from shared.auth import require_admin, require_staff
 from shared.consumer import TransientError
 from shared.db import SessionMaker
@@ -1404,3 +1405,26 @@ async def on_email_bounced(session: AsyncSession, notifier: Notifier, event: ev.
                 "created_at": notifier.clock(),
             },
         )
+
+
+async def on_sign_in_requested(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    """Mail a customer the sign-in link ticket_api asked for (the token is made here, with the
+    common secret: the event alone signs nobody in). The API never shows this mail's body."""
+    p = ev.payload_of(event, ev.CustomerSignInRequestedV1)
+    token = sign_in_links.make_token(p.contact_id, p.nonce, p.expires_at, secret=notifier.secret)
+    await queue_email(
+        session,
+        notifier,
+        dedupe_key=str(event.id),
+        event_type=event.type,
+        kind=NotificationKind.SIGN_IN_LINK,
+        recipient=p.email,
+        recipient_name=p.name,
+        ticket=None,
+        customer_facing=False,
+        context={
+            "url": sign_in_links.link(notifier.settings.public_base_url, token),
+            "expires_at": format_moment(p.expires_at, notifier.settings.office_timezone),
+            "ticket_number": p.ticket_number,
+        },
+    )

@@ -38,6 +38,7 @@ RULES: dict[str, NotifierHandler] = {
     EventType.BLOCK_LOW: service.on_block_balance,
     EventType.BLOCK_EXHAUSTED: service.on_block_balance,
     EventType.EMAIL_BOUNCED: service.on_email_bounced,
+    EventType.CUSTOMER_SIGN_IN_REQUESTED: service.on_sign_in_requested,
 }
 
 

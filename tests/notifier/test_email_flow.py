@@ -10,6 +10,7 @@ from services.notifier.models import DeliveryState
 from services.notifier.service import status_change_is_news, sweep
 from shared import events as ev
 from shared.mail_ids import owner_of_message_id, owner_of_reply_token, token_of_plus_address
+from shared.sign_in_links import read_token
 from shared.signed_links import verify
 from tests.notifier.conftest import SECRET, Env, TicketStory, agent_event, organization
 
@@ -216,3 +217,24 @@ async def test_status_updates_only_for_news(env: Env) -> None:
     await env.deliver(story.status_changed("open", "pending_customer"))
     _ack, update = env.mail()
     assert update["Subject"] == "[TKT-1] Waiting for your reply: Printer offline"
+
+
+async def test_a_requested_sign_in_link_is_mailed_and_works(env: Env) -> None:
+    contact_id = uuid4()
+    payload = ev.CustomerSignInRequestedV1(
+        contact_id=contact_id,
+        email="jane@acme.test",
+        name="Jane Doe",
+        nonce="n-1",
+        expires_at=datetime.now(UTC) + timedelta(minutes=15),
+        ticket_number="TKT-1",
+    )
+    await env.deliver(
+        ev.new_event(
+            ev.EventType.CUSTOMER_SIGN_IN_REQUESTED, payload, producer=ev.Service.TICKET_API, subject="c"
+        )
+    )
+    [mail] = env.mail()
+    text, _ = parts(mail)
+    [url] = [word for word in text.split() if "#token=" in word]
+    assert read_token(url.split("#token=", 1)[1], secret=SECRET)[:2] == (contact_id, "n-1")

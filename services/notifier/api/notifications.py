@@ -14,6 +14,7 @@ from services.notifier.models import (
     DeliveryState,
     Notification,
     NotificationDetail,
+    NotificationKind,
     NotificationPublic,
     SuppressionPublic,
 )
@@ -102,7 +103,10 @@ async def list_notifications(
 async def get_notification(notification_id: UUID, uow: Uow, principal: TicketReader) -> NotificationDetail:
     """One notification with the text that was sent and its threading headers."""
     notification = await service.visible_notification(uow.session, principal, notification_id)
-    return NotificationDetail.model_validate(notification, from_attributes=True)
+    detail = NotificationDetail.model_validate(notification, from_attributes=True)
+    if notification.kind == NotificationKind.SIGN_IN_LINK:
+        detail.text_body = "[not shown: this mail carries a sign-in link]"
+    return detail
 
 
 @router.post(
