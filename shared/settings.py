@@ -12,6 +12,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.service_auth import ClientCredentialsAuth
+
 PLACEHOLDER_SECRET = "change-me"
 
 
@@ -40,6 +42,13 @@ class ServiceSettings(BaseSettings):
     jwks_url: str = common("jwks_url", "", description="ticket_api's JWKS; empty: read jwks_file")
     jwks_file: Path | None = common("jwks_file", None, description="default <var_dir>/keys/jwks.json")
 
+    ticket_api_url: str = common(
+        "ticket_api_url", "http://127.0.0.1:8101", description="ticket_api's internal address (tokens, JWKS)"
+    )
+    # This service's own OAuth client (kind "service"), for calls to other services.
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+
     database_url: str = ""
     db_pool_size: int = Field(10, ge=1, le=200)
     db_echo: bool = False
@@ -58,6 +67,16 @@ class ServiceSettings(BaseSettings):
         if self.env == "prod" and self.secret_key.get_secret_value() == PLACEHOLDER_SECRET:
             raise ValueError("HELPDESK_SECRET_KEY must be set to a real secret in production")
         return self
+
+    def service_auth(self) -> ClientCredentialsAuth | None:
+        """Credentials for calling another service, when this service has a client."""
+        if not self.client_id:
+            return None
+        return ClientCredentialsAuth(
+            token_url=f"{self.ticket_api_url.rstrip('/')}/api/v1/oauth/token",
+            client_id=self.client_id,
+            client_secret=self.client_secret.get_secret_value(),
+        )
 
     @property
     def schema_name(self) -> str:

@@ -448,6 +448,14 @@ class Stack:
             return
         output = self._run_once("seed", [sys.executable, "-m", "services.ticket_api.seed"], deadline)
         self.seed_output = [line for line in output.splitlines() if line.strip()]
+        # Each service calls the others with its own OAuth client (unless configured already).
+        services = self.credentials().get("services", {})
+        assert isinstance(services, dict)
+        for service, client in services.items():
+            prefix = service.upper()
+            self.env.setdefault(f"{prefix}_CLIENT_ID", client["client_id"])
+            self.env.setdefault(f"{prefix}_CLIENT_SECRET", client["client_secret"])
+        self.env.setdefault("HELPDESK_TICKET_API_URL", self.service_url("ticket_api"))
 
     def _death_note(self, child: Child) -> str:
         return f"{child.name} exited with code {child.returncode()}; last lines of {child.log_path}:\n" + (

@@ -37,6 +37,7 @@ ADMIN_EMAIL = "admin@helpdesk.test"
 DEMO_ORGANIZATION = "Demo Customer Ltd"
 DEMO_DOMAIN = "demo-customer.test"
 PORTAL_NAME = "Demo portal"
+SERVICE_CLIENTS = ("triage", "notifier", "billing")
 
 
 async def seed(settings: Settings) -> dict[str, Any]:
@@ -48,7 +49,12 @@ async def seed(settings: Settings) -> dict[str, Any]:
             admin = await _admin(session, known.get("admin", {}).get("password"))
             organization = await _demo_organization(session)
             portal = await _portal(session, organization, known.get("portal", {}).get("client_secret"))
-            credentials = {"admin": admin, "portal": portal}
+            known_services = known.get("services", {})
+            services = {
+                name: await _service_client(session, name, known_services.get(name, {}).get("client_secret"))
+                for name in SERVICE_CLIENTS
+            }
+            credentials = {"admin": admin, "portal": portal, "services": services}
     finally:
         await engine.dispose()
     _write_private(path, credentials)
@@ -92,28 +98,46 @@ async def _portal(
         )
         session.add(client)
         await session.flush()
-    secret = known_secret
-    stored = secret and await session.scalar(
-        select(ApiClientSecret).where(
-            ApiClientSecret.secret_hash == cred.digest(secret), ApiClientSecret.api_client_id == client.id
-        )
-    )
-    if not stored:
-        secret = cred.new_client_secret()
-        session.add(
-            ApiClientSecret(
-                api_client_id=client.id,
-                secret_prefix=cred.visible_prefix(secret),
-                secret_hash=cred.digest(secret),
-            )
-        )
     return {
         "client_id": client.client_id,
-        "client_secret": secret,
+        "client_secret": await _secret_of(session, client, known_secret),
         "organization_id": str(organization.id),
         "organization": DEMO_ORGANIZATION,
         "email_domain": DEMO_DOMAIN,
     }
+
+
+async def _service_client(session: AsyncSession, name: str, known_secret: str | None) -> dict[str, Any]:
+    """The OAuth client a service uses to call another (e.g. the notifier fetching invoices)."""
+    client = await session.scalar(select(ApiClient).where(ApiClient.name == f"service:{name}"))
+    if client is None:
+        client = ApiClient(client_id=cred.new_client_id(), name=f"service:{name}", kind=ApiClientKind.SERVICE)
+        session.add(client)
+        await session.flush()
+    return {"client_id": client.client_id, "client_secret": await _secret_of(session, client, known_secret)}
+
+
+async def _secret_of(session: AsyncSession, client: ApiClient, known_secret: str | None) -> str:
+    """``known_secret`` when it is still one of the client's secrets, else a new one."""
+    if known_secret:
+        stored = await session.scalar(
+            select(ApiClientSecret).where(
+                ApiClientSecret.secret_hash == cred.digest(known_secret),
+                ApiClientSecret.api_client_id == client.id,
+            )
+        )
+        if stored is not None:
+            return known_secret
+    secret = cred.new_client_secret()
+    session.add(
+        ApiClientSecret(
+            api_client_id=client.id,
+            secret_prefix=cred.visible_prefix(secret),
+            secret_hash=cred.digest(secret),
+        )
+    )
+    await session.flush()
+    return secret
 
 
 def _write_private(path: Path, credentials: dict[str, Any]) -> None:

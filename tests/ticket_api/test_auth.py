@@ -318,3 +318,19 @@ async def test_jwks_is_public_and_has_no_private_parts(api: Actors) -> None:
         for key in document["keys"]:
             assert key["alg"] == "EdDSA" and key["kty"] == "OKP"
             assert "d" not in key, "private key material must never be published"
+
+
+async def test_deactivating_an_agent_ends_their_sessions(api: Actors) -> None:
+    password = "a long enough passphrase"
+    await api.client.put(
+        f"/api/v1/agents/{api.agent_id}/password", json={"password": password}, headers=api.admin
+    )
+    tokens = (await sign_in(api, password)).json()
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert (await api.client.get("/api/v1/agents", headers=headers)).status_code == 200
+    await api.client.patch(f"/api/v1/agents/{api.agent_id}", json={"active": False}, headers=api.admin)
+    assert (await api.client.get("/api/v1/agents", headers=headers)).status_code == 401
+    assert (
+        await api.client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    ).status_code == 400
+    assert (await sign_in(api, password)).status_code == 401

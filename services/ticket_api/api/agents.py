@@ -7,10 +7,11 @@ from fastapi import APIRouter, Query
 
 from services.ticket_api import repository as repo
 from services.ticket_api import service
-from services.ticket_api.deps import CurrentCaller, Uow, WritingCaller
+from services.ticket_api.deps import CurrentCaller, SignIn, Uow, WritingCaller
 from services.ticket_api.models import Agent, AgentCreate, AgentPublic, AgentUpdate
 from shared.pagination import Page, decode_cursor, page_of
 from shared.problems import problem_responses
+from shared.tokens import revoke_subject
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 
@@ -49,7 +50,12 @@ async def get_agent(agent_id: UUID, uow: Uow, caller: CurrentCaller) -> AgentPub
 
 
 @router.patch("/{agent_id}", responses=problem_responses(401, 403, 404, 422))
-async def update_agent(agent_id: UUID, body: AgentUpdate, uow: Uow, caller: WritingCaller) -> AgentPublic:
+async def update_agent(
+    agent_id: UUID, body: AgentUpdate, uow: Uow, caller: WritingCaller, sign_in: SignIn
+) -> AgentPublic:
+    """Change an agent (admins). Deactivating one ends their sessions at once."""
     agent = await service.update_agent(uow, caller, agent_id, body)
     await uow.commit()
+    if body.active is False:
+        await revoke_subject(sign_in.redis, agent.id, max_token_ttl=sign_in.settings.access_token_ttl_seconds)
     return _public(agent)
