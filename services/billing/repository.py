@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -203,6 +203,12 @@ async def mark_close_to_settle(
 async def clear_settle_due(session: AsyncSession, ticket_id: UUID) -> None:
     table = TicketState.__table__  # type: ignore[attr-defined]
     await session.execute(update(table).where(table.c.ticket_id == ticket_id).values(settle_due_at=None))
+
+
+async def clear_settle_due_many(session: AsyncSession, ticket_ids: Sequence[UUID]) -> None:
+    table = TicketState.__table__  # type: ignore[attr-defined]
+    for chunk in chunks(ticket_ids, 1000):
+        await session.execute(update(table).where(table.c.ticket_id.in_(chunk)).values(settle_due_at=None))
 
 
 async def due_closes(session: AsyncSession, *, now: datetime, limit: int) -> list[UUID]:
@@ -521,6 +527,25 @@ async def claim_notice(session: AsyncSession, organization_id: UUID, notice: str
     return result.first() is not None
 
 
+async def claim_notices(
+    session: AsyncSession, keys: list[tuple[UUID, str, str]]
+) -> set[tuple[UUID, str, str]]:
+    """Claim many notices in one statement; returns the keys claimed now (not before)."""
+    if not keys:
+        return set()
+    table = Notice.__table__  # type: ignore[attr-defined]
+    statement = insert_ignoring_conflicts(table, dialect_of(session), "organization_id", "notice", "scope")
+    now = utcnow()
+    claimed: set[tuple[UUID, str, str]] = set()
+    for chunk in chunks(sorted(set(keys)), 1000):
+        rows = [{"organization_id": o, "notice": n, "scope": s, "sent_at": now} for o, n, s in chunk]
+        result = await session.execute(
+            statement.values(rows).returning(table.c.organization_id, table.c.notice, table.c.scope)
+        )
+        claimed.update((row[0], row[1], row[2]) for row in result.all())
+    return claimed
+
+
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -528,13 +553,19 @@ def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 async def tickets_by_id(session: AsyncSession, ticket_ids: Sequence[UUID]) -> list[Any]:
     table = TicketState.__table__  # type: ignore[attr-defined]
-    rows = await session.execute(select(table).where(table.c.ticket_id.in_(ticket_ids)))
+    rows = await session.execute(
+        select(table.c.ticket_id, table.c.organization_id, table.c.number, table.c.closed_at).where(
+            table.c.ticket_id.in_(ticket_ids)
+        )
+    )
     return list(rows.all())
 
 
-async def entry_rows_with_charges(session: AsyncSession, ticket_ids: Sequence[UUID]) -> list[Any]:
-    """Plain rows (no ORM objects: the period close reads many) of the tickets' entries with
-    the billed minutes charged for each."""
+async def entry_rows_with_charges(
+    session: AsyncSession, ticket_ids: Sequence[UUID], *, pending_only: bool = False
+) -> list[Any]:
+    """Plain rows (no ORM objects: the period close reads many) of the tickets' entries (only
+    those changed since charged, with ``pending_only``) with the billed minutes charged for each."""
     entries = TimeEntryState.__table__  # type: ignore[attr-defined]
     charges = Charge.__table__  # type: ignore[attr-defined]
     charged = (
@@ -552,11 +583,12 @@ async def entry_rows_with_charges(session: AsyncSession, ticket_ids: Sequence[UU
             entries.c.billable,
             entries.c.deleted,
             entries.c.needs_charge,
-            entries.c.changed_at,
+            # Only a pending entry's change time matters (and decoding timestamps is not free).
+            case((entries.c.needs_charge, entries.c.changed_at), else_=None).label("changed_at"),
             func.coalesce(charged.c.charged, 0).label("charged"),
         )
         .outerjoin(charged, charged.c.time_entry_id == entries.c.time_entry_id)
-        .where(entries.c.ticket_id.in_(ticket_ids))
+        .where(entries.c.ticket_id.in_(ticket_ids), *([entries.c.needs_charge] if pending_only else []))
         .order_by(entries.c.ticket_id, entries.c.started_at, entries.c.time_entry_id)
     )
     return list(rows.all())

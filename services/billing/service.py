@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.billing import repository as repo
@@ -70,7 +71,7 @@ from services.billing.settings import Settings
 from shared import events as ev
 from shared.auth import require_admin
 from shared.ids import new_id
-from shared.outbox import Outbox
+from shared.outbox import PENDING_EVENTS, Outbox
 from shared.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,33 @@ class Billing:
     async def record(
         self, session: AsyncSession, event_type: ev.EventType, payload: ev.Payload, subject: str
     ) -> None:
-        await self.recorder.record(
-            session, ev.new_event(event_type, payload, producer=PRODUCER, subject=subject)
+        await self.record_many(session, [(event_type, payload, subject)])
+
+    async def record_many(
+        self, session: AsyncSession, items: list[tuple[ev.EventType, ev.Payload, str]]
+    ) -> None:
+        """Write events to the outbox in one statement (the period close records thousands);
+        like ``Outbox.record``, they are dispatched once the transaction commits."""
+        if not items:
+            return
+        events = [
+            ev.new_event(event_type, payload, producer=PRODUCER, subject=subject)
+            for event_type, payload, subject in items
+        ]
+        await session.execute(
+            insert(self.recorder.table),
+            [
+                {
+                    "id": event.id,
+                    "type": event.type,
+                    "subject": event.subject,
+                    "event": event.model_dump_json(),
+                    "created_at": event.occurred_at,
+                }
+                for event in events
+            ],
         )
+        session.info.setdefault(PENDING_EVENTS, []).extend(events)
 
     def published_after_commit(self, session: AsyncSession) -> None:
         """Publish what a committed job transaction recorded (the relay is the safety net)."""
@@ -695,18 +720,35 @@ async def apply_settlement(
 async def notify_allowance(
     session: AsyncSession, billing: Billing, account: BillingAccount, plan: BillingPlan, period_key: str
 ) -> None:
-    """allowance.threshold_reached at 80 % and at 100 %, each once per period."""
-    if PlanKind(plan.kind) is not PlanKind.AGREEMENT:
-        return
-    used = (await repo.allowance_used(session, [account.organization_id], period_key)).get(
-        account.organization_id, 0
+    await notify_allowances(session, billing, [(account, plan, period_key)])
+
+
+async def notify_allowances(
+    session: AsyncSession, billing: Billing, targets: list[tuple[BillingAccount, BillingPlan, str]]
+) -> None:
+    """allowance.threshold_reached at 80 % and at 100 %, each once per (account, period): the
+    notice row's key is the "once". Set-based, for the period close's thousands of accounts."""
+    targets = [target for target in targets if PlanKind(target[1].kind) is PlanKind.AGREEMENT]
+    used: dict[tuple[UUID, str], int] = {}
+    for period_key in sorted({key for _, _, key in targets}):
+        organization_ids = [account.organization_id for account, _, key in targets if key == period_key]
+        for organization_id, minutes in (
+            await repo.allowance_used(session, organization_ids, period_key)
+        ).items():
+            used[(organization_id, period_key)] = minutes
+    candidates = []
+    for account, plan, period_key in targets:
+        minutes = used.get((account.organization_id, period_key), 0)
+        for threshold in thresholds_reached(minutes, plan.allowance_minutes):
+            candidates.append((account, plan, period_key, threshold, minutes))
+    claimed = await repo.claim_notices(
+        session, [(account.organization_id, f"allowance.{t}", key) for account, _, key, t, _ in candidates]
     )
-    period = parse_period_key(period_key, account.timezone)
-    for threshold in thresholds_reached(used, plan.allowance_minutes):
-        if not await repo.claim_notice(
-            session, account.organization_id, f"allowance.{threshold}", period_key
-        ):
+    events: list[tuple[ev.EventType, ev.Payload, str]] = []
+    for account, plan, period_key, threshold, minutes in candidates:
+        if (account.organization_id, f"allowance.{threshold}", period_key) not in claimed:
             continue
+        period = parse_period_key(period_key, account.timezone)
         payload = ev.AllowanceThresholdReachedV1(
             organization_id=account.organization_id,
             organization_name=account.name,
@@ -715,17 +757,15 @@ async def notify_allowance(
             period_starts_at=period.starts_at,
             period_ends_at=period.ends_at,
             threshold=threshold,
-            used_minutes=used,
+            used_minutes=minutes,
             allowance_minutes=plan.allowance_minutes,
             overage_rate_per_hour=plan.overage_rate_per_hour,
             currency=plan.currency,
         )
-        await billing.record(
-            session,
-            ev.EventType.ALLOWANCE_THRESHOLD_REACHED,
-            payload,
-            f"organization:{account.organization_id}",
+        events.append(
+            (ev.EventType.ALLOWANCE_THRESHOLD_REACHED, payload, f"organization:{account.organization_id}")
         )
+    await billing.record_many(session, events)
 
 
 async def notify_blocks(session: AsyncSession, billing: Billing, settlement: Settlement) -> None:
@@ -787,6 +827,7 @@ async def issue_invoices(
     numbers = await repo.allocate_invoice_numbers(session, invoice_date.year, len(drafts))
     invoices: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
+    events: list[tuple[ev.EventType, ev.Payload, str]] = []
     for draft, sequence in zip(drafts, numbers, strict=True):
         invoice_id = new_id()
         plan = draft.plan
@@ -860,8 +901,9 @@ async def issue_invoices(
             ],
             pdf_url=pdf_url(settings, invoice_id),
         )
-        await billing.record(session, ev.EventType.INVOICE_ISSUED, payload, f"invoice:{invoice_id}")
+        events.append((ev.EventType.INVOICE_ISSUED, payload, f"invoice:{invoice_id}"))
     await repo.insert_invoices(session, invoices, lines)
+    await billing.record_many(session, events)
     return [row["id"] for row in invoices]
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from services.billing.models import Invoice, InvoiceKind
+from services.billing.models import Invoice, InvoiceKind, PlanCreate, PlanKind
 from services.billing.period_close import due_accounts
+from services.billing.repository import get_account
+from services.billing.service import add_plan
 from shared.ids import new_id
+from tests.auth import admin
 from tests.billing.harness import Harness, Organization, Story, Ticket
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -103,3 +106,37 @@ def test_due_accounts_are_those_whose_local_month_is_over() -> None:
         ("a", "2026-09"),
         ("c", "2026-10"),
     ]
+
+
+async def test_a_close_still_waiting_at_midnight_counts_in_its_own_month(db: Harness) -> None:
+    story, globex, _ = await _agreement_with_closes(db, [(chicago(2026, 10, 20, 10, 0), 540)])
+    story.now = chicago(2026, 10, 31, 23, 59, 50)
+    late = story.ticket(globex)
+    await db.deliver(story.log(late, 120)[1], story.close(late))  # settles 5 s after 23:59:51
+    report = await db.close_periods(chicago(2026, 11, 1, 0, 0, 0))  # before that
+    assert (report.closes_charged, report.overage_invoices) == (1, 1)
+    (invoice,) = await db.invoices()
+    assert (invoice.period_key, (await db.lines(invoice.id))[0].minutes) == ("2026-10", 60)
+    assert await db.settle(chicago(2026, 11, 1, 0, 1, 0)) == 0, "already charged, never twice"
+
+
+async def test_an_agreement_with_a_minimum_per_ticket_at_the_period_close(db: Harness) -> None:
+    story = Story(now=chicago(2026, 10, 1, 9, 0))
+    globex, created = story.organization("Globex", "agreement")
+    await db.deliver(created)
+    async with db.sessions() as session, session.begin():
+        account = await get_account(session, globex.id)
+        plan = PlanCreate(
+            kind=PlanKind.AGREEMENT, effective_from=date(2026, 10, 1), minimum_minutes_per_ticket=60
+        )
+        await add_plan(session, db.billing, admin(), account, plan)
+    tickets = [story.ticket(globex) for _ in range(2)]
+    for ticket in tickets:
+        await db.deliver(story.log(ticket, 15)[1], story.close(ticket))
+    await db.settle(story.tick(10))
+    assert await db.charged(globex.id) == 120  # 15 + 45 minimum, twice
+    story.now = chicago(2026, 10, 20, 9, 0)
+    await db.deliver(story.log(tickets[0], 30)[1])  # on a closed ticket: 45 < 60, nothing more
+    await db.deliver(story.log(tickets[1], 90)[1])  # 105 > 60: the minimum is given back
+    await db.close_periods(chicago(2026, 11, 1, 0, 30))
+    assert await db.charged(globex.id) == 60 + 105
