@@ -29,6 +29,8 @@ def test_every_request_body_has_an_example(spec: dict[str, Any]) -> None:
         if "application/json" in content:
             ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
             assert schemas[ref].get("examples"), f"{method.upper()} {path}: {ref} has no example"
+        elif "message/rfc822" in content:  # a raw email (inbound): the example is a message
+            assert content["message/rfc822"].get("example"), f"{method.upper()} {path}: no example message"
         else:  # an OAuth form: the fields a client must send carry examples
             ref = content["application/x-www-form-urlencoded"]["schema"]["$ref"].rsplit("/", 1)[-1]
             for field in schemas[ref]["required"]:

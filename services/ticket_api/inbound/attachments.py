@@ -115,10 +115,10 @@ class BlobStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         try:
+            # No fsync: the raw message (in the database, committed) holds every attachment,
+            # so a file lost to a crash can be extracted again; the rename keeps it whole.
             with os.fdopen(handle, "wb") as file:
                 file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

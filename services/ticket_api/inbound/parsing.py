@@ -182,8 +182,7 @@ class _TextOfHtml(HTMLParser):
     def _break(self) -> None:
         text = " ".join("".join(self.current).split())
         self.current = []
-        prefix = "> " * self.quote_depth
-        self.lines.append(prefix + text if text or not prefix else prefix.rstrip())
+        self.lines.append("> " * self.quote_depth + text if text else "")
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
@@ -218,7 +217,7 @@ class _TextOfHtml(HTMLParser):
         self._break()
         out: list[str] = []
         for line in self.lines:
-            if line.strip() or (out and out[-1].strip()):
+            if line or (out and out[-1]):  # at most one blank line in a row
                 out.append(line.rstrip())
         return "\n".join(out).strip()
 

@@ -203,10 +203,6 @@ class Inbound:
         """Take one message in; returns what became of it (the first result on a re-delivery)."""
         parsed = await parse_within(raw, self.config.parse_limits, self.parser)
         key = message_key(parsed, raw)
-        async with self.sessions() as session:
-            existing = await inbound_repo.get_inbound_by_key(session, key)
-            if existing is not None:
-                return _public(existing, duplicate=True)
         try:
             return await self._process(raw, parsed, key, envelope)
         except Exception as error:
@@ -241,7 +237,7 @@ class Inbound:
                 session,
                 self._record_values(inbound_id, raw, parsed, key, envelope, classification, sender, now),
             )
-            if not claimed:  # a concurrent delivery of the same message won
+            if not claimed:  # delivered before (or concurrently): the first result stands
                 await uow.rollback()
                 async with self.sessions() as other:
                     existing = await inbound_repo.get_inbound_by_key(other, key)
