@@ -28,6 +28,15 @@ def _hours(minutes: int) -> str:
     return f"{sign}{hours}:{rest:02d}"
 
 
+def _fit(pdf: FPDF, text: str, width: float) -> str:
+    """``text`` cut (with an ellipsis) to fit ``width`` in the current font."""
+    if pdf.get_string_width(text) <= width:
+        return text
+    while text and pdf.get_string_width(text + "\u2026") > width:
+        text = text[:-1]
+    return text.rstrip() + "\u2026"
+
+
 def render_invoice(settings: Settings, invoice: Invoice, lines: list[InvoiceLine]) -> bytes:
     pdf = FPDF(format="A4")
     pdf.core_fonts_encoding = ENCODING
@@ -81,16 +90,15 @@ def render_invoice(settings: Settings, invoice: Invoice, lines: list[InvoiceLine
     for item in lines:
         cells = [
             item.work_date.isoformat() if item.work_date else "",
-            item.description[:60],
+            item.description,
             item.ticket_number or "",
             _hours(item.minutes),
             f"{item.rate_per_hour:,.2f}",
             f"{item.amount:,.2f}",
         ]
         for (name, share), value in zip(columns, cells, strict=True):
-            pdf.cell(
-                width * share, 6, _text(value), align="R" if name in ("Time", "Rate/h", "Amount") else "L"
-            )
+            text = _fit(pdf, _text(value), width * share - 2)
+            pdf.cell(width * share, 6, text, align="R" if name in ("Time", "Rate/h", "Amount") else "L")
         pdf.ln(6)
     pdf.ln(3)
 
@@ -100,7 +108,8 @@ def render_invoice(settings: Settings, invoice: Invoice, lines: list[InvoiceLine
         pdf.cell(width * 0.20, 6, _text(amount), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     total("Subtotal", format_amount(invoice.subtotal, invoice.currency))
-    total(f"Tax ({invoice.tax_rate * 100:g} %)", format_amount(invoice.tax, invoice.currency))
+    percent = format((invoice.tax_rate * 100).normalize(), "f")
+    total(f"Tax ({percent} %)", format_amount(invoice.tax, invoice.currency))
     total("Total", format_amount(invoice.total, invoice.currency), "B")
     pdf.ln(8)
     line("Payment instructions", style="B")

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import insert
@@ -331,7 +331,7 @@ async def apply_time_entry(session: AsyncSession, entry: ev.TimeEntryV1, changed
     usage: list[dict[str, Any]] = []
     if current is not None and not current.deleted:
         usage.append(_usage_row(current, UsageKind.REVERSAL, changed_at))
-    values = {
+    values: dict[str, Any] = {
         "organization_id": entry.organization_id,
         "ticket_id": entry.ticket_id,
         "ticket_number": entry.ticket_number,
@@ -628,8 +628,8 @@ async def _give_back(
         if d.time_entry_id == time_entry_id
     ]
     for target, returned in return_charges(minutes, charged_so_far):
-        kind, block_id, period_key, rate_cents = target  # type: ignore[misc]
-        kind = ChargeKind(kind)
+        kind_value, block_id, period_key, rate_cents = cast(tuple[str, Any, Any, Any], target)
+        kind = ChargeKind(kind_value)
         if kind in (ChargeKind.HOURLY, ChargeKind.BLOCK_OVERAGE):
             _charge_invoiced(settlement, entry, time_entry_id, returned, kind, rate_cents)
         elif kind is ChargeKind.ALLOWANCE:

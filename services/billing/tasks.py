@@ -78,12 +78,15 @@ async def settle_due(sessions: SessionMaker, billing: Billing, *, now: datetime)
     while True:
         async with sessions() as session:
             ticket_ids = await repo.due_closes(session, now=now, limit=SETTLE_BATCH)
+        settled_now = 0
         for ticket_id in ticket_ids:
             async with sessions() as session:
                 async with session.begin():
-                    settled += await settle_ticket(session, billing, ticket_id, now=now)
+                    settled_now += await settle_ticket(session, billing, ticket_id, now=now)
                 billing.published_after_commit(session)
-        if len(ticket_ids) < SETTLE_BATCH:
+        settled += settled_now
+        # A close whose organization billing does not know yet stays due: try it next time.
+        if len(ticket_ids) < SETTLE_BATCH or settled_now == 0:
             return settled
 
 

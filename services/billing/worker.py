@@ -24,9 +24,9 @@ WorkerSettings = worker_settings(
     shutdown=shutdown,
     cron_jobs=[
         # Closes are charged a few seconds after they happen (see close_settle_delay_seconds).
-        cron(settle_due_closes, second=set(range(0, 60, 5)), unique=True, run_at_startup=True),  # type: ignore[arg-type]
+        cron(settle_due_closes, second=set(range(0, 60, 5)), unique=True, run_at_startup=True),
         # Periods end at local midnight in every organization's timezone (some a half or
         # quarter hour off UTC): look every five minutes; a run with nothing due is one query.
-        cron(close_due_periods, minute=set(range(0, 60, 5)), unique=True),  # type: ignore[arg-type]
+        cron(close_due_periods, minute=set(range(0, 60, 5)), unique=True),
     ],
 )
