@@ -53,6 +53,7 @@ class EventType(StrEnum):
     APPOINTMENT_BOOKED = "appointment.booked"
     APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
     APPOINTMENT_CANCELLED = "appointment.cancelled"
+    FEEDBACK_RECEIVED = "feedback.received"
 
 
 # ONE routing table: which services receive which event. Producers never name consumers.
@@ -84,6 +85,7 @@ ROUTES: dict[EventType, tuple[Service, ...]] = {
     EventType.APPOINTMENT_BOOKED: (Service.NOTIFIER,),
     EventType.APPOINTMENT_RESCHEDULED: (Service.NOTIFIER,),
     EventType.APPOINTMENT_CANCELLED: (Service.NOTIFIER,),
+    EventType.FEEDBACK_RECEIVED: (Service.NOTIFIER,),
 }
 
 
@@ -370,6 +372,19 @@ class BlockBalanceV1(Payload):
     currency: str
 
 
+class FeedbackReceivedV1(Payload):
+    """A customer rated a ticket (happy or unhappy, with an optional comment); a later answer
+    for the same ticket replaces the earlier one."""
+
+    ticket_id: UUID
+    number: str
+    rating: str
+    comment: str
+    contact: ContactRef
+    organization: OrganizationRef | None
+    assignee_id: UUID | None
+
+
 class AppointmentV1(Payload):
     """An appointment after a change: what a calendar invite needs. ``uid`` is stable;
     ``sequence`` grows with every change (iCalendar SEQUENCE); a cancelled one has
@@ -471,6 +486,7 @@ PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
     (EventType.APPOINTMENT_BOOKED, 1): AppointmentV1,
     (EventType.APPOINTMENT_RESCHEDULED, 1): AppointmentV1,
     (EventType.APPOINTMENT_CANCELLED, 1): AppointmentV1,
+    (EventType.FEEDBACK_RECEIVED, 1): FeedbackReceivedV1,
 }
 
 P = TypeVar("P", bound=Payload)

@@ -1103,3 +1103,31 @@ class SlaDocumentReviewPublic(SQLModel):
     created_at: datetime
     reviewed_at: datetime | None
     reviewed_by: str | None
+
+
+# --- feedback ------------------------------------------------------------------------------------
+
+
+class Rating(StrEnum):
+    HAPPY = "happy"
+    UNHAPPY = "unhappy"
+
+
+class Feedback(Base, table=True):
+    """The customer's satisfaction with a closed ticket: one per ticket, a later answer replaces it."""
+
+    ticket_id: UUID = Field(foreign_key="ticket.id", primary_key=True)
+    rating: Rating = Field(sa_type=String(16), nullable=False)
+    comment: str = Field(default="", sa_type=Text)
+    email: str = Field(max_length=320)
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+
+
+class FeedbackPublic(SQLModel):
+    ticket_id: UUID
+    rating: Rating
+    comment: str
+    email: str
+    created_at: datetime
+    updated_at: datetime

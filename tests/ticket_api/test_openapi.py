@@ -45,6 +45,7 @@ PUBLIC = {
     "/api/v1/auth/magic-link",
     "/api/v1/auth/magic-link/redeem",
     "/api/v1/.well-known/jwks.json",
+    "/api/v1/feedback/{token}",
 }
 
 

@@ -10,13 +10,14 @@ from services.ticket_api.api import (
     auth,
     clients,
     contacts,
+    feedback,
     organizations,
     tickets,
     time_entries,
 )
 
 router = APIRouter(prefix="/api/v1")
-for module in (tickets, time_entries, appointments, organizations, contacts, agents, auth, clients):
+for module in (tickets, time_entries, appointments, feedback, organizations, contacts, agents, auth, clients):
     router.include_router(module.router)
 
 well_known = auth.well_known
