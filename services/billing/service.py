@@ -14,7 +14,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.billing import repository as repo
 from services.billing.charging import (
@@ -85,7 +85,7 @@ FIRST_PLAN_DATE = date(2000, 1, 1)
 def event_recorder() -> Outbox:
     """An outbox used only to *record* events in a caller's transaction (the worker's or API's
     runtime publishes them after commit)."""
-    return Outbox(outbox, async_sessionmaker(), publish=None)
+    return Outbox(outbox)
 
 
 @dataclass(frozen=True)
