@@ -238,7 +238,7 @@ def html_to_text(html: str, limit: int = DEFAULT_LIMITS.max_html_chars) -> str:
 def _raw_value(message: Message, name: str) -> str | None:
     wanted = name.lower()
     try:
-        for key, value in message.raw_items():  # type: ignore[attr-defined]
+        for key, value in message.raw_items():
             if key.lower() == wanted:
                 return str(value)
     except Exception:
@@ -509,7 +509,7 @@ def _parse(raw: bytes, limits: Limits) -> ParsedEmail:
     try:
         headers = [
             (str(key).lower()[:100], clean_text(_decoded(str(value)), limits.max_header_value_chars))
-            for key, value in list(message.raw_items())[: limits.max_headers]  # type: ignore[attr-defined]
+            for key, value in list(message.raw_items())[: limits.max_headers]
         ]
     except Exception:
         headers = []

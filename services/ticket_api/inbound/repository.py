@@ -24,6 +24,7 @@ from services.ticket_api.models import (
     utcnow,
 )
 from shared.db import dialect_of, insert_ignoring_conflicts
+from shared.ids import new_id
 
 
 def _table(model: type[Any]) -> Any:
@@ -88,7 +89,7 @@ async def tickets_of_message_ids(
     if not message_ids:
         return {}
     rows = await session.execute(
-        select(EmailThread.message_id, EmailThread.ticket_id, EmailThread.direction).where(
+        select(col(EmailThread.message_id), col(EmailThread.ticket_id), col(EmailThread.direction)).where(
             col(EmailThread.message_id).in_(message_ids)
         )
     )
@@ -124,7 +125,7 @@ async def link_tickets(session: AsyncSession, ticket_id: UUID, linked_ticket_id:
     statement = insert_ignoring_conflicts(
         _table(TicketLink), dialect_of(session), "ticket_id", "linked_ticket_id", "kind"
     ).values(
-        id=TicketLink.model_fields["id"].default_factory(),  # type: ignore[misc]
+        id=new_id(),
         ticket_id=ticket_id,
         linked_ticket_id=linked_ticket_id,
         kind=kind,
