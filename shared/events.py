@@ -158,6 +158,11 @@ class TicketCreatedV1(TicketSnapshotV1):
         default=True,
         description="false: send no acknowledgment (this sender already got many; inbound email rate limit)",
     )
+    source_message_id: str | None = Field(
+        default=None,
+        description="the Message-ID (<…>) of the customer's mail that opened the ticket; the "
+        "acknowledgment is threaded under it (In-Reply-To/References)",
+    )
 
 
 class TicketUpdatedV1(TicketSnapshotV1):

@@ -57,6 +57,9 @@ class NotificationKind(StrEnum):
     SIGN_IN_LINK = "sign_in_link"
     INVOICE = "invoice"
     BILLING_NOTICE = "billing_notice"
+    APPOINTMENT_CUSTOMER = "appointment_customer"
+    APPOINTMENT_CONSULTANT = "appointment_consultant"
+    ATTACHMENTS_REFUSED = "attachments_refused"
 
 
 class DeliveryState(StrEnum):

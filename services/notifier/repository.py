@@ -318,3 +318,15 @@ async def attempts_of(session: AsyncSession, delivery_id: UUID) -> Sequence[Webh
             .order_by(col(WebhookAttempt.attempt))
         )
     ).all()
+
+
+async def later_mail_exists(session: AsyncSession, prefix: str, dedupe_key: str) -> bool:
+    """Whether a mail was recorded under a key that starts with ``prefix`` and sorts after
+    ``dedupe_key`` (keys that carry a zero-padded sequence: a later change was mailed)."""
+    found = await session.scalar(
+        select(col(Notification.id))
+        .where(col(Notification.dedupe_key).startswith(prefix, autoescape=True))
+        .where(col(Notification.dedupe_key) > dedupe_key)
+        .limit(1)
+    )
+    return found is not None

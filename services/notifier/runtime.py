@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 
 from services.notifier.dispatch import Dispatcher
@@ -10,9 +12,26 @@ from services.notifier.settings import Settings
 from shared.http import http_client
 from shared.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
+
+def billing_client(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """billing's API, called with this service's own token (OAuth client credentials against
+    ticket_api: fetched on first use, renewed before it expires and once on a 401).
+    ``transport``: an in-process billing in tests."""
+    client = http_client(base_url=settings.billing_base_url, transport=transport)
+    auth = settings.service_auth()
+    if auth is None:
+        if settings.env != "test":
+            log.warning("NOTIFIER_CLIENT_ID is not set: invoice PDFs cannot be fetched from billing")
+    else:
+        client.auth = auth
+    return client
+
 
 def open_notifier(settings: Settings, runtime: Runtime) -> Notifier:
-    token = settings.service_token.get_secret_value()
     return Notifier(
         settings=settings,
         sessions=runtime.sessions,
@@ -26,8 +45,5 @@ def open_notifier(settings: Settings, runtime: Runtime) -> Notifier:
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             trust_env=False,
         ),
-        billing_client=http_client(
-            base_url=settings.billing_base_url,
-            headers={"Authorization": f"Bearer {token}"} if token else None,
-        ),
+        billing_client=billing_client(settings),
     )

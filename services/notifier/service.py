@@ -12,6 +12,7 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifier import delivery_policy as policy
 from services.notifier import repository as repo
 from services.notifier import webhook_http
+from services.notifier.calendar_invites import ICS_FILENAME, Organizer, build_invite, method_for, zone
 from services.notifier.compose import Attachment, build_message
 from services.notifier.dispatch import DELIVER_WEBHOOK, SEND_EMAIL, Dispatcher, Job
 from services.notifier.documents import SLA_FILENAME, sla_document
@@ -82,6 +84,8 @@ CUSTOMER_KINDS = frozenset(
         NotificationKind.CLOSURE,
         NotificationKind.INVOICE,
         NotificationKind.BILLING_NOTICE,
+        NotificationKind.APPOINTMENT_CUSTOMER,
+        NotificationKind.ATTACHMENTS_REFUSED,
     }
 )
 
@@ -196,6 +200,13 @@ def ticket_url(settings: Settings, number: str) -> str:
     return settings.ticket_url_template.format(base=settings.public_base_url.rstrip("/"), number=number)
 
 
+def booking_link(settings: Settings, *, agent_id: UUID, ticket_id: UUID) -> str:
+    """Where a customer picks a time with their consultant (the ticket's free slots)."""
+    return settings.booking_url_template.format(
+        base=settings.public_base_url.rstrip("/"), agent_id=agent_id, ticket_id=ticket_id
+    )
+
+
 def feedback_url(notifier: Notifier, *, ticket_id: UUID, email: str, rating: str, now: datetime) -> str:
     token = sign(
         {"ticket_id": str(ticket_id), "email": email, "rating": rating},
@@ -228,10 +239,12 @@ async def queue_email(
     organization_id: UUID | None = None,
     not_before: datetime | None = None,
     replace_pending: bool = False,
+    answers: str | None = None,
 ) -> UUID | None:
     """Record one mail (rendered now, sent by its own job after commit). ``None`` when this
     source already produced this kind of mail for this recipient (and ``replace_pending`` did
-    not apply: with it, a still-pending twin takes the new content)."""
+    not apply: with it, a still-pending twin takes the new content). ``answers``: the
+    Message-ID of the recipient's own mail this one answers (In-Reply-To, last in References)."""
     settings = notifier.settings
     now = notifier.clock()
     recipient = recipient.lower()
@@ -251,6 +264,9 @@ async def queue_email(
         ticket.id if ticket else notification_id, secret=notifier.secret, domain=settings.mail_domain
     )
     references = await repo.thread_message_ids(session, ticket.id) if ticket else []
+    parent = threadable_message_id(answers)
+    if parent is not None:
+        references = [m for m in references if m != parent] + [parent]
     reply_to = None
     if ticket and customer_facing:
         reply_to = plus_address(settings.support_address, make_reply_token(ticket.id, secret=notifier.secret))
@@ -306,6 +322,20 @@ async def queue_email(
     return notification_id
 
 
+_MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+
+
+def threadable_message_id(message_id: str | None) -> str | None:
+    """``message_id`` when it is safe to put in a header (one ``<…>`` token, no whitespace);
+    else ``None``: it came from someone else's mail and must not break ours."""
+    if message_id is None:
+        return None
+    candidate = message_id.strip()
+    if not candidate.startswith("<"):
+        candidate = f"<{candidate}>"
+    return candidate if _MESSAGE_ID.fullmatch(candidate) else None
+
+
 # --- which mail for which event ---------------------------------------------------------------
 
 
@@ -349,6 +379,10 @@ async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev
     after_hours = not hours.is_open(arrived)
     next_day = opening.astimezone(hours.zone).date() != arrived.astimezone(hours.zone).date()
     sla_missing = p.organization is None or not p.organization.sla_signed
+    if not p.acknowledge:
+        # ticket_api's inbound rate limit: this sender already got many acknowledgments.
+        await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
+        return
     await queue_email(
         session,
         notifier,
@@ -370,6 +404,7 @@ async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev
         # RFC 3834: an answer to the customer's mail is auto-replied; one to a web/API ticket auto-generated.
         auto_submitted="auto-replied" if p.channel == "email" else "auto-generated",
         attachments=[{"kind": "sla_document"}] if sla_missing else [],
+        answers=p.source_message_id,  # threaded under the customer's own mail
     )
     await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
 
@@ -391,9 +426,7 @@ async def _assignment_mails(
 ) -> None:
     settings = notifier.settings
     consultant = {"id": str(agent_id), "name": agent_name, "email": agent_email}
-    booking_url = settings.booking_url_template.format(
-        base=settings.public_base_url.rstrip("/"), agent_id=agent_id, ticket_id=ticket.id
-    )
+    booking_url = booking_link(settings, agent_id=agent_id, ticket_id=ticket.id)
     key = f"assignment:{ticket.id}:{agent_id}"
     await queue_email(
         session,
@@ -1427,4 +1460,147 @@ async def on_sign_in_requested(session: AsyncSession, notifier: Notifier, event:
             "expires_at": format_moment(p.expires_at, notifier.settings.office_timezone),
             "ticket_number": p.ticket_number,
         },
+    )
+
+
+# --- appointments: calendar invites ---------------------------------------------------------------
+
+APPOINTMENT_CHANGES = {
+    ev.EventType.APPOINTMENT_BOOKED: "booked",
+    ev.EventType.APPOINTMENT_RESCHEDULED: "rescheduled",
+    ev.EventType.APPOINTMENT_CANCELLED: "cancelled",
+}
+
+
+def appointment_mail_key(appointment_id: UUID, sequence: int) -> str:
+    """One key per change of an appointment (its SEQUENCE), ordered like the changes."""
+    return f"appointment:{appointment_id}:{sequence:06d}"
+
+
+def _clock_time(moment: datetime, timezone: str) -> str:
+    local = moment.astimezone(zone(timezone))
+    return f"{local.hour % 12 or 12}:{local:%M} {'AM' if local.hour < 12 else 'PM'} {local.tzname()}"
+
+
+async def on_appointment_changed(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    """Booked, moved or cancelled: the customer and the consultant each get a mail with the
+    calendar invite (METHOD:REQUEST, or CANCEL) attached, quoting the policy. A change that
+    arrives after a later one of the same appointment is dropped: its invite is out of date."""
+    p = ev.payload_of(event, ev.AppointmentV1)
+    settings = notifier.settings
+    key = appointment_mail_key(p.appointment_id, p.sequence)
+    if await repo.later_mail_exists(session, f"appointment:{p.appointment_id}:", key):
+        log.info("appointment %s sequence %s arrived after a later change: not mailed", p.uid, p.sequence)
+        return
+    ticket = TicketRef(
+        id=p.ticket_id,
+        number=p.number,
+        subject=p.subject,
+        organization_id=p.organization.id if p.organization else None,
+    )
+    invite = build_invite(
+        p,
+        organizer=Organizer(email=settings.support_address, name=f"{settings.company_name} Support"),
+        stamp=event.occurred_at,
+        ticket_url=ticket_url(settings, p.number),
+        prodid=f"-//{settings.company_name}//Helpdesk appointments//EN",
+    )
+    attachment = {
+        "kind": "inline",
+        "filename": ICS_FILENAME,
+        "content_type": "text/calendar",
+        "params": {"method": method_for(p).value, "charset": "UTF-8"},
+        "content_b64": base64.b64encode(invite).decode(),
+    }
+    minutes = int((p.ends_at - p.starts_at).total_seconds() // 60)
+    office = settings.office_timezone
+    appointment = {
+        "change": APPOINTMENT_CHANGES[ev.EventType(event.type)],
+        "starts": format_moment(p.starts_at, p.timezone),
+        "ends": _clock_time(p.ends_at, p.timezone),
+        "starts_office": format_moment(p.starts_at, office) if office != p.timezone else None,
+        "timezone": p.timezone,
+        "minutes": minutes,
+        "policy": p.policy,
+        "late_cancellation": p.late_cancellation,
+        "cancel_reason": p.cancel_reason,
+        "filename": ICS_FILENAME,
+        "booking_url": booking_link(settings, agent_id=p.agent.id, ticket_id=p.ticket_id),
+    }
+    consultant = {"name": p.agent.name, "email": p.agent.email}
+    customer = {"name": p.contact.name or p.contact.email, "email": p.contact.email}
+    organization = p.organization.name if p.organization else None
+    for kind, recipient, name, customer_facing in (
+        (NotificationKind.APPOINTMENT_CUSTOMER, p.contact.email, p.contact.name, True),
+        (NotificationKind.APPOINTMENT_CONSULTANT, p.agent.email, p.agent.name, False),
+    ):
+        await queue_email(
+            session,
+            notifier,
+            dedupe_key=key,
+            event_type=event.type,
+            kind=kind,
+            recipient=recipient,
+            recipient_name=name,
+            ticket=ticket,
+            customer_facing=customer_facing,
+            context={
+                "appointment": appointment,
+                "consultant": consultant,
+                "customer": customer,
+                "organization": organization,
+            },
+            attachments=[attachment],
+        )
+
+
+# --- inbound mail whose attachments were refused -------------------------------------------------
+
+
+def file_size(size_bytes: int) -> str:
+    """Sizes as ticket_api's limits state them (MB of 1024 × 1024 bytes)."""
+    if size_bytes < 1024 * 1024:
+        return f"{max(size_bytes // 1024, 1)} KB"
+    return f"{size_bytes / (1024 * 1024):.1f} MB"
+
+
+async def on_attachments_refused(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    """Tell the sender which attachments of their mail were not kept and the limits, as an
+    automatic answer threaded under their message."""
+    p = ev.payload_of(event, ev.EmailAttachmentsRefusedV1)
+    view = await repo.get_ticket_view(session, p.ticket_id) if p.ticket_id else None
+    ticket = None
+    if p.ticket_id is not None and p.ticket_number is not None:
+        ticket = TicketRef(
+            id=p.ticket_id,
+            number=p.ticket_number,
+            subject=view.subject if view else p.subject,
+            organization_id=view.organization_id if view else None,
+        )
+    original = re.sub(r"^(\s*re\s*:\s*)+", "", p.subject, flags=re.IGNORECASE).strip() or "(no subject)"
+    if ticket is not None and f"[{ticket.number}]" not in original:
+        original = f"[{ticket.number}] {original}"
+    await queue_email(
+        session,
+        notifier,
+        dedupe_key=f"attachments_refused:{p.inbound_email_id}",
+        event_type=event.type,
+        kind=NotificationKind.ATTACHMENTS_REFUSED,
+        recipient=p.recipient,
+        recipient_name=p.recipient_name,
+        ticket=ticket,
+        context={
+            "original_subject": original,
+            "refused": [
+                {"filename": r.filename or "(unnamed)", "size": file_size(r.size_bytes), "reason": r.reason}
+                for r in p.refused
+            ],
+            "limits": {
+                "per_file": file_size(p.max_attachment_bytes),
+                "count": p.max_attachments,
+                "total": file_size(p.max_total_bytes),
+            },
+        },
+        auto_submitted="auto-replied",  # RFC 3834: an automatic answer to their mail
+        answers=p.in_reply_to,
     )

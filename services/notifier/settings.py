@@ -44,14 +44,14 @@ class Settings(ServiceSettings):
     first_response_business_hours: int = Field(4, ge=1, le=40)
     # --- links in mail ---
     ticket_url_template: str = "{base}/api/v1/tickets/by-number/{number}"
-    booking_url_template: str = "{base}/api/v1/agents/{agent_id}/availability"
+    booking_url_template: str = Field(
+        "{base}/api/v1/tickets/{ticket_id}/appointment-slots",
+        description="where customers pick a time; {base}, {ticket_id} and {agent_id} are filled in",
+    )
     feedback_link_days: int = Field(30, ge=1, le=365)
     sla_document_path: Path | None = Field(None, description="a PDF to attach; unset: a generated one")
-    # --- billing's API (invoice PDFs) ---
+    # --- billing's API (invoice PDFs), called with this service's own client (client_id/secret) ---
     billing_base_url: str = "http://127.0.0.1:8104"
-    service_token: SecretStr = Field(
-        SecretStr(""), description="bearer token for billing's API until service credentials exist"
-    )
     # --- delivery ---
     email_max_attempts: int = Field(10, ge=1, le=50)
     webhook_timeout_seconds: float = Field(15.0, ge=1, le=25)

@@ -39,6 +39,10 @@ RULES: dict[str, NotifierHandler] = {
     EventType.BLOCK_EXHAUSTED: service.on_block_balance,
     EventType.EMAIL_BOUNCED: service.on_email_bounced,
     EventType.CUSTOMER_SIGN_IN_REQUESTED: service.on_sign_in_requested,
+    EventType.EMAIL_ATTACHMENTS_REFUSED: service.on_attachments_refused,
+    EventType.APPOINTMENT_BOOKED: service.on_appointment_changed,
+    EventType.APPOINTMENT_RESCHEDULED: service.on_appointment_changed,
+    EventType.APPOINTMENT_CANCELLED: service.on_appointment_changed,
 }
 
 

@@ -219,8 +219,10 @@ class TicketStory:
             event_type, payload, producer=ev.Service.TICKET_API, subject=f"ticket:{self.ticket_id}"
         )
 
-    def created(self) -> ev.Event:
-        payload = ev.TicketCreatedV1(**self.snapshot(), description="It stopped this morning. Urgent!")
+    def created(self, **extra: Any) -> ev.Event:
+        payload = ev.TicketCreatedV1(
+            **self.snapshot(), description="It stopped this morning. Urgent!", **extra
+        )
         return self.event(ev.EventType.TICKET_CREATED, payload)
 
     def message(

@@ -182,7 +182,8 @@ async def test_triage_assignment_tells_customer_and_consultant_once_with_the_cal
     to_consultant, to_customer = sorted(env.mail()[1:], key=lambda m: str(m["To"]))
     assert to_customer["To"] == "jane@acme.test"
     customer_text, _ = parts(to_customer)
-    assert "Alice Consultant" in customer_text and f"/api/v1/agents/{agent_id}/availability" in customer_text
+    assert "Alice Consultant" in customer_text
+    assert f"/api/v1/tickets/{story.ticket_id}/appointment-slots" in customer_text
     assert to_consultant["To"] == "alice@helpdesk.test"
     consultant_text, _ = parts(to_consultant)
     assert "P1" in to_consultant["Subject"]
