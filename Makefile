@@ -27,8 +27,11 @@ migrate: bootstrap
 
 ## lint: ruff, then mypy — strict on shared/, deploy/ and the pure domain modules (pyproject.toml)
 STRICT_MODULES := shared deploy services/ticket_api/transitions.py services/ticket_api/availability.py \
+	services/ticket_api/inbound/parsing.py services/ticket_api/inbound/loops.py services/ticket_api/inbound/quotes.py \
+	services/ticket_api/inbound/reply_matching.py services/ticket_api/inbound/attachments.py \
 	services/triage/business_hours.py services/triage/priority_matrix.py services/triage/sla.py \
-	services/triage/assignment.py services/billing/money.py services/billing/rounding.py services/billing/periods.py
+	services/triage/assignment.py services/billing/money.py services/billing/rounding.py services/billing/periods.py \
+	services/notifier/calendar_invites.py
 lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/mypy $(STRICT_MODULES)

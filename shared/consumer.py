@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, MetaData, String, Table, Uuid
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import utcnow
 from shared.db import SessionMaker, UtcDateTime, dialect_of, insert_ignoring_conflicts
 from shared.events import Event
 from shared.outbox import Outbox
@@ -76,9 +76,9 @@ class EventConsumer:
             async with session.begin():
                 claim = insert_ignoring_conflicts(self.table, dialect_of(session), "event_id")
                 result = await session.execute(
-                    claim.values(
-                        event_id=event.id, event_type=event.type, processed_at=datetime.now(UTC)
-                    ).returning(self.table.c.event_id)
+                    claim.values(event_id=event.id, event_type=event.type, processed_at=utcnow()).returning(
+                        self.table.c.event_id
+                    )
                 )
                 if result.first() is None:
                     return Outcome.DUPLICATE

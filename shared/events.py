@@ -6,7 +6,7 @@ Producers build events with :func:`new_event`; consumers read ``event.data`` bac
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.clock import utcnow
 from shared.email_address import EmailAddress
 from shared.ids import new_id
 
@@ -514,7 +515,7 @@ def new_event(
         id=new_id(),
         type=event_type.value,
         version=version,
-        occurred_at=datetime.now(UTC),
+        occurred_at=utcnow(),
         producer=producer,
         subject=subject,
         data=payload.model_dump(mode="json"),

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 from sqlalchemy import Column, Index, MetaData, String, Table, Text, Uuid, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import utcnow
 from shared.db import SessionMaker, UtcDateTime, dialect_of
 from shared.events import Event
 
@@ -118,13 +119,13 @@ class Outbox:
         assert self.sessions is not None
         async with self.sessions() as session, session.begin():
             await session.execute(
-                update(self.table).where(self.table.c.id.in_(ids)).values(published_at=datetime.now(UTC))
+                update(self.table).where(self.table.c.id.in_(ids)).values(published_at=utcnow())
             )
 
     async def relay_once(self, *, grace_seconds: float, batch_size: int = 500) -> int:
         """Publish events left unpublished for longer than ``grace_seconds``; returns how many."""
         assert self.publish is not None and self.sessions is not None
-        cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+        cutoff = utcnow() - timedelta(seconds=grace_seconds)
         async with self.sessions() as session, session.begin():
             query = (
                 select(self.table.c.id, self.table.c.event)
@@ -142,7 +143,7 @@ class Outbox:
                 await session.execute(
                     update(self.table)
                     .where(self.table.c.id.in_([row.id for row in rows]))
-                    .values(published_at=datetime.now(UTC))
+                    .values(published_at=utcnow())
                 )
         return len(rows)
 

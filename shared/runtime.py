@@ -13,7 +13,7 @@ from fastapi import Request
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import queue
+from shared import clock, queue
 from shared.db import SessionMaker, create_engine, ping, session_maker
 from shared.outbox import Outbox
 from shared.settings import ServiceSettings
@@ -31,6 +31,7 @@ class Runtime:
 
     @classmethod
     async def open(cls, settings: ServiceSettings, outbox_table: Table) -> Runtime:
+        clock.set_offset(settings.clock_offset_seconds)
         engine = create_engine(
             settings.database_url,
             schema=settings.schema_name,

@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
         "secret_key", SecretStr(PLACEHOLDER_SECRET), description="signs links and tokens"
     )
 
+    clock_offset_seconds: float = common(
+        "clock_offset_seconds", 0.0, description="whole-stack tests only: shift every service's clock"
+    )
     jwt_issuer: str = common("jwt_issuer", "helpdesk")
     jwt_audience: str = common("jwt_audience", "helpdesk-api")
     jwks_url: str = common("jwks_url", "", description="ticket_api's JWKS; empty: read jwks_file")
@@ -66,6 +69,8 @@ class ServiceSettings(BaseSettings):
             self.database_url = f"sqlite+aiosqlite:///{self.var_dir / f'{self.service_name}.db'}"
         if self.env == "prod" and self.secret_key.get_secret_value() == PLACEHOLDER_SECRET:
             raise ValueError("HELPDESK_SECRET_KEY must be set to a real secret in production")
+        if self.env == "prod" and self.clock_offset_seconds:
+            raise ValueError("HELPDESK_CLOCK_OFFSET_SECONDS is for tests; production runs on real time")
         return self
 
     def service_auth(self) -> ClientCredentialsAuth | None:

@@ -14,8 +14,10 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from shared.clock import utcnow
 
 MAX_TOKEN_LENGTH = 4096
 _KEY_LABEL = b"helpdesk/signed-link/v1"
@@ -80,7 +82,7 @@ def verify(token: str, *, purpose: str, secret: str | bytes, now: datetime | Non
         raise InvalidLink("payload is not JSON") from None
     if not isinstance(document, dict) or not isinstance(document.get("exp"), int):
         raise InvalidLink("payload lacks an expiry")
-    moment = now or datetime.now(UTC)
+    moment = now or utcnow()
     if moment.timestamp() >= document["exp"]:
         raise ExpiredLink("link expired")
     return document

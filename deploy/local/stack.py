@@ -373,10 +373,9 @@ class Stack:
             self.children[f"{service}-worker"] = self._child(
                 f"{service}-worker", [py, "-m", "arq", f"services.{service}.worker.WorkerSettings"]
             )
-        if (ROOT / "services" / "ticket_api" / "inbound_smtp.py").is_file():
-            self.children["inbound_smtp"] = self._child(
-                "inbound_smtp", [py, "-m", "services.ticket_api.inbound_smtp"]
-            )
+        self.children["inbound_smtp"] = self._child(
+            "inbound_smtp", [py, "-m", "services.ticket_api.inbound.smtp_listener"]
+        )
         nginx = gw.nginx_binary()
         if nginx is None:
             raise StackError("nginx is not installed (run scripts/bootstrap.sh)")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from services.billing.service import Billing
 from services.billing.settings import Settings
+from shared.clock import utcnow
 from shared.runtime import runtime_of
 from shared.uow import UnitOfWork
 
@@ -35,7 +36,7 @@ BillingRules = Annotated[Billing, Depends(billing_of)]
 
 def clock(request: Request) -> datetime:
     """Now (tests replace this dependency to pin the time)."""
-    return datetime.now(UTC)
+    return utcnow()
 
 
 Now = Annotated[datetime, Depends(clock)]

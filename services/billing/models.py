@@ -6,7 +6,7 @@ rates as parts per million. Both are exact on every database, SQLite included.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from shared.clock import utcnow
 from shared.consumer import processed_event_table
 from shared.db import UtcDateTime
 from shared.ids import new_id
@@ -30,10 +31,6 @@ class Base(SQLModel, registry=registry()):
 metadata = Base.metadata
 outbox = outbox_table(metadata)
 processed_event = processed_event_table(metadata)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def timestamp(**kwargs: Any) -> Any:

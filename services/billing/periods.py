@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.clock import utcnow
+
 
 @dataclass(frozen=True, order=True)
 class Period:
@@ -93,4 +95,4 @@ def local_date(instant: datetime, timezone: str) -> date:
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    return utcnow()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -20,6 +20,7 @@ from services.billing.service import (
 )
 from services.billing.settings import Settings
 from shared import events as ev
+from shared.clock import utcnow
 from shared.consumer import EventHandler, TransientError
 from shared.db import SessionMaker
 from shared.runtime import Runtime
@@ -100,7 +101,7 @@ def _context(ctx: dict[str, Any]) -> tuple[Runtime, Billing]:
 async def settle_due_closes(ctx: dict[str, Any]) -> int:
     """Cron: charge closed tickets whose settle delay has passed."""
     runtime, billing = _context(ctx)
-    return await settle_due(runtime.sessions, billing, now=datetime.now(UTC))
+    return await settle_due(runtime.sessions, billing, now=utcnow())
 
 
 async def close_due_periods(ctx: dict[str, Any]) -> str:
@@ -109,7 +110,7 @@ async def close_due_periods(ctx: dict[str, Any]) -> str:
     report: PeriodCloseReport = await close_periods(
         runtime.sessions,
         billing,
-        now=datetime.now(UTC),
+        now=utcnow(),
         time_budget_seconds=PERIOD_CLOSE_TIME_BUDGET_SECONDS,
     )
     return str(report)

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -20,6 +20,7 @@ from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from shared.clock import utcnow
 from shared.consumer import processed_event_table
 from shared.db import UtcDateTime
 from shared.ids import new_id
@@ -33,10 +34,6 @@ class Base(SQLModel, registry=registry()):
 metadata = Base.metadata
 outbox = outbox_table(metadata)
 processed_event = processed_event_table(metadata)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def timestamp(**kwargs: Any) -> Any:

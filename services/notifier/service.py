@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -58,6 +58,7 @@ from services.notifier.webhook_signing import new_secret, signed_headers
 from shared import events as ev
 from shared import sign_in_links
 from shared.auth import require_admin, require_staff
+from shared.clock import utcnow
 from shared.consumer import TransientError
 from shared.db import SessionMaker
 from shared.ids import new_id
@@ -106,10 +107,6 @@ STATUS_WORDING = {
     "open": ("In progress", "A consultant is working on your request."),
     "pending_customer": ("Waiting for your reply", "We need something from you: please reply to this email."),
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -14,6 +14,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from services.ticket_api.transitions import TicketStatus
+from shared.clock import utcnow
 from shared.consumer import processed_event_table
 from shared.db import UtcDateTime
 from shared.email_address import EmailAddress
@@ -30,10 +31,6 @@ class Base(SQLModel, registry=registry()):
 metadata = Base.metadata
 outbox = outbox_table(metadata)
 processed_event = processed_event_table(metadata)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def timestamp(**kwargs: Any) -> Any:

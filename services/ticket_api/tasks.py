@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from services.ticket_api import repository as repo
 from services.ticket_api.inbound.tasks import INBOUND_HANDLERS
 from services.ticket_api.settings import Settings
 from services.ticket_api.triage_results import TRIAGE_HANDLERS
+from shared.clock import utcnow
 from shared.consumer import EventHandler
 from shared.runtime import Runtime
 
@@ -22,6 +23,6 @@ async def purge_idempotency_records(ctx: dict[str, Any]) -> int:
     runtime: Runtime = ctx["runtime"]
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    cutoff = datetime.now(UTC) - timedelta(hours=settings.idempotency_ttl_hours)
+    cutoff = utcnow() - timedelta(hours=settings.idempotency_ttl_hours)
     async with runtime.sessions() as session, session.begin():
         return await repo.purge_idempotency_records(session, older_than=cutoff)

@@ -3,7 +3,7 @@ API schemas."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from services.triage.business_hours import DEFAULT_HOLIDAY_COUNTRY, DEFAULT_TIMEZONE
+from shared.clock import utcnow
 from shared.consumer import processed_event_table
 from shared.db import UtcDateTime
 from shared.ids import new_id
@@ -28,10 +29,6 @@ outbox = outbox_table(metadata)
 processed_event = processed_event_table(metadata)
 
 DEFAULT_CALENDAR = "default"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def timestamp(**kwargs: Any) -> Any:

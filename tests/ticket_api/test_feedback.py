@@ -35,7 +35,9 @@ def link(
 
 async def feedback_events(api: Actors) -> list[dict[str, Any]]:
     async with api.runtime.sessions() as session:
-        rows = await session.execute(select(outbox.c.event).where(outbox.c.type == "feedback.received"))
+        rows = await session.execute(
+            select(outbox.c.event).where(outbox.c.type == "feedback.received").order_by(outbox.c.id)
+        )
         return [json.loads(row.event)["data"] for row in rows]
 
 
