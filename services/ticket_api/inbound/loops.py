@@ -177,6 +177,9 @@ def classify(
         reasons.append("read receipt (message/disposition-notification)")
     if _AUTO_SUBJECT.search(parsed.subject):
         reasons.append(f"auto-reply subject {parsed.subject[:60]!r}")
+    if "REPLY" in parsed.calendar_methods:
+        # A calendar client answering one of our invites (Accept/Decline): no ticket, no reopen.
+        reasons.append("calendar reply (text/calendar; method=REPLY)")
     if null_sender:
         reasons.append("null reverse-path (<>): RFC 5321 says never answer it")
     if reasons:

@@ -102,6 +102,7 @@ class ParsedEmail:
     headers: tuple[tuple[str, str], ...] = ()
     content_types: tuple[str, ...] = ()
     report_types: tuple[str, ...] = ()
+    calendar_methods: tuple[str, ...] = ()  # iTIP METHOD of text/calendar parts (REQUEST, REPLY …)
     text: str = ""
     html_only: bool = False
     attachments: tuple[AttachmentPart, ...] = ()
@@ -320,6 +321,7 @@ class _Walk:
     attachments: list[AttachmentPart] = field(default_factory=list)
     content_types: list[str] = field(default_factory=list)
     report_types: list[str] = field(default_factory=list)
+    calendar_methods: list[str] = field(default_factory=list)
     delivery: list[DeliveryStatus] = field(default_factory=list)
     embedded_ids: list[str] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
@@ -410,6 +412,8 @@ def _walk(part: Message, walk: _Walk, depth: int, inside_report: bool) -> None:
     walk.content_types.append(content_type)
     if content_type == "multipart/report":
         walk.report_types.append((_param(part, "report-type") or "").lower())
+    if content_type == "text/calendar":
+        walk.calendar_methods.append((_param(part, "method") or "").upper()[:20])
     if content_type.startswith("multipart/"):
         children = _children(part)
         if not children:  # a multipart without a usable boundary: treat its body as text
@@ -540,6 +544,7 @@ def _parse(raw: bytes, limits: Limits) -> ParsedEmail:
         headers=tuple(headers),
         content_types=tuple(dict.fromkeys(walk.content_types)),
         report_types=tuple(dict.fromkeys(walk.report_types)),
+        calendar_methods=tuple(dict.fromkeys(walk.calendar_methods)),
         text=clean_text(text, limits.max_text_chars),
         html_only=html_only,
         attachments=tuple(walk.attachments),

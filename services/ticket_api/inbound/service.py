@@ -510,6 +510,7 @@ class Inbound:
             ),
             description=ticket.description,
             acknowledge=acknowledge,
+            source_message_id=work.parsed.message_id,  # the acknowledgment threads under it
         )
         await uow.record(
             ev.new_event(

@@ -4,6 +4,7 @@ rules and attachment limits — no database."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 import pytest
 
@@ -307,3 +308,24 @@ def test_blob_store_is_content_addressed(tmp_path: object) -> None:
     assert len(list((Path(str(tmp_path)) / "blobs").rglob("*"))) == 3  # two directory levels and one file
     with pytest.raises(ValueError):
         store.path_of("../../etc/passwd")
+
+
+def _calendar_answer(method: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = "Jane Doe <jane@acme.test>"
+    message["To"] = "support@helpdesk.test"
+    message["Subject"] = "Accepted: [TKT-7] Appointment about: Printer offline"
+    message["Message-ID"] = "<cal.1@acme.test>"
+    message.set_content("Jane Doe has accepted this invitation.")
+    ics = "\r\n".join(
+        ["BEGIN:VCALENDAR", f"METHOD:{method}", "BEGIN:VEVENT", "UID:x@helpdesk", "END:VEVENT", "END:VCALENDAR", ""]
+    )
+    message.add_alternative(ics, subtype="calendar", params={"method": method})
+    return message.as_bytes()
+
+
+def test_calendar_answers_to_our_invites_are_machine_mail() -> None:
+    assert parse_email(_calendar_answer("REPLY")).calendar_methods == ("REPLY",)
+    assert kind_of(_calendar_answer("REPLY")) is InboundKind.AUTO_REPLY
+    # An invitation a person sends us is mail from a person.
+    assert kind_of(_calendar_answer("REQUEST")) is InboundKind.HUMAN
