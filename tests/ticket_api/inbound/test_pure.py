@@ -318,7 +318,15 @@ def _calendar_answer(method: str) -> bytes:
     message["Message-ID"] = "<cal.1@acme.test>"
     message.set_content("Jane Doe has accepted this invitation.")
     ics = "\r\n".join(
-        ["BEGIN:VCALENDAR", f"METHOD:{method}", "BEGIN:VEVENT", "UID:x@helpdesk", "END:VEVENT", "END:VCALENDAR", ""]
+        [
+            "BEGIN:VCALENDAR",
+            f"METHOD:{method}",
+            "BEGIN:VEVENT",
+            "UID:x@helpdesk",
+            "END:VEVENT",
+            "END:VCALENDAR",
+            "",
+        ]
     )
     message.add_alternative(ics, subtype="calendar", params={"method": method})
     return message.as_bytes()
