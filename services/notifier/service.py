@@ -1298,8 +1298,11 @@ async def _accounting_mail(
     attachments: Sequence[dict[str, Any]] = (),
 ) -> None:
     if recipient is None:
-        log.warning("%s for organization %s has no billing address: not mailed", event.type, organization_id)
-        return
+        # No billing address on the account: accounting gets it to forward (nothing goes unsent).
+        log.warning(
+            "%s for organization %s has no billing address: sent to accounting", event.type, organization_id
+        )
+        recipient = notifier.settings.accounting_address
     view = await repo.get_ticket_view(session, ticket_id) if ticket_id else None
     ticket = (
         TicketRef(

@@ -34,7 +34,7 @@ def billing_stub(answers: list[int]) -> tuple[FastAPI, list[str]]:
     return app, asked
 
 
-def invoice_event(ticket_id: UUID, invoice_id: UUID) -> ev.Event:
+def invoice_event(ticket_id: UUID, invoice_id: UUID, bill_to: str | None = "ap@acme.test") -> ev.Event:
     payload = ev.InvoiceIssuedV1(
         invoice_id=invoice_id,
         number="INV-2026-000001",
@@ -53,7 +53,7 @@ def invoice_event(ticket_id: UUID, invoice_id: UUID) -> ev.Event:
         invoice_date=date(2025, 3, 4),
         due_date=date(2025, 4, 3),
         payment_instructions="Wire to IBAN XX00 0000, reference INV-2026-000001.",
-        bill_to_email="ap@acme.test",
+        bill_to_email=bill_to,
         lines=[
             ev.InvoiceLineV1(
                 description="Printer repair",
@@ -100,6 +100,22 @@ async def test_an_invoice_is_mailed_from_accounting_with_its_pdf_once_billing_an
     assert "USD 150.00" in html
     assert attachments(mail) == [("INV-2026-000001.pdf", "application/pdf", PDF)]
     assert asked == [str(invoice_id)] * 2
+
+
+async def test_an_invoice_without_a_billing_address_goes_to_accounting(env: Env) -> None:
+    stub, _asked = billing_stub([200])
+    await env.notifier.billing_client.aclose()
+    env.notifier.billing_client = http_client(
+        base_url="http://billing.test", transport=httpx.ASGITransport(app=stub)
+    )
+    story = TicketStory(org=ORG)
+    await env.deliver(story.created())
+    await env.deliver(invoice_event(story.ticket_id, uuid4(), bill_to=None))
+    await env.run_worker()
+    _ack_mail, mail = env.mail()
+    assert mail["To"] == "accounting@helpdesk.test", (
+        "an invoice nobody can receive is forwarded, never dropped"
+    )
 
 
 async def test_allowance_and_block_notices_and_bounces(env: Env) -> None:
