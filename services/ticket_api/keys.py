@@ -1,4 +1,4 @@
-"""Token signing keys: ``python -m services.ticket_api.keys {show,rotate,retire KID}``.
+"""Token signing keys: ``python -m services.ticket_api.keys {show,ensure,rotate,retire KID}``.
 
 Rotation: ``rotate`` adds a key that signs from now on while older keys still verify; once
 the longest token lifetime has passed, ``retire`` the old key. Each change rewrites the JWKS
@@ -18,13 +18,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("action", choices=["show", "rotate", "retire"])
+    parser.add_argument("action", choices=["show", "ensure", "rotate", "retire"])
     parser.add_argument("kid", nargs="?", help="the key to retire")
     args = parser.parse_args()
     settings = Settings()
     keys = KeyStore(settings.keys_dir)
     if args.action == "rotate":
         print(f"new signing key {keys.rotate()}")
+    elif args.action == "ensure":  # a first key when there is none (deployments run this once)
+        print(f"signing key {keys.ensure_key()}")
     elif args.action == "retire":
         if not args.kid or args.kid not in keys.kids():
             parser.error(f"name one of the active keys: {', '.join(keys.kids()) or 'none'}")
