@@ -74,7 +74,12 @@ async def ensure_schema(engine: AsyncEngine, schema: str) -> None:
     if engine.dialect.name != "postgresql":
         return
     async with engine.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        # Look first: a role that owns its schema may lack CREATE on the database itself.
+        found = await connection.scalar(
+            text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"), {"schema": schema}
+        )
+        if not found:
+            await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
 
 
 async def ping(engine: AsyncEngine) -> None:
