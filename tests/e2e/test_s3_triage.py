@@ -1,0 +1,143 @@
+"""S3 — triage and assignment.
+
+Jane's ticket gets its priority from urgency × impact (and Acme's tier) and goes to a consultant
+on shift with the lowest weighted load; the decision and its breakdown are readable through
+triage's API. Jane is emailed her consultant's name and where to book time; the consultant is
+notified. A categorized ticket goes to the consultant with that skill, and a high-priority
+ticket of a support-agreement customer (Globex) also opens a "call the customer" task."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.e2e.actors import Api
+from tests.e2e.cast import CONSULTANTS, Cast
+from tests.e2e.conftest import JANE, EmailedTicket, triaged
+from tests.e2e.world import CHICAGO, Scene
+
+pytestmark = pytest.mark.stack
+
+
+def decision_of(scene: Scene, cast: Cast, ticket_id: str) -> dict[str, Any]:
+    decisions = cast.api(scene, "admin").get(f"/api/v1/triage/tickets/{ticket_id}/decisions")["items"]
+    assert decisions, "triage made no decision"
+    first: dict[str, Any] = decisions[0]
+    return first
+
+
+def consultant_key(cast: Cast, agent_id: str) -> str:
+    return next(key for key, known in cast.consultants.items() if known == agent_id)
+
+
+def test_priority_and_assignee_follow_the_rules(
+    tuesday: Scene, cast: Cast, jane_ticket: EmailedTicket
+) -> None:
+    ticket = triaged(tuesday, cast, jane_ticket.id)
+    decision = decision_of(tuesday, cast, jane_ticket.id)
+    assert decision["trigger"] == "created"
+    priority = decision["breakdown"]["priority"]
+    # High urgency (the mail's importance) x one person affected = P2; hourly tier: no change.
+    assert priority == {
+        "urgency": "high",
+        "impact": "person",
+        "impact_source": "inferred",
+        "impact_reason": "no wider impact mentioned: one person",
+        "matrix_priority": "P2",
+        "support_tier": "hourly",
+        "tier_adjustment": 0,
+        "priority": "P2",
+    }
+    assert ticket["priority"] == decision["priority"] == "P2"
+    sla = decision["breakdown"]["sla"]
+    assert (sla["calendar"], sla["first_response_minutes"]) == ("default", 240)
+    # Logged on Tuesday shortly after 10:00 in Chicago: due four business hours later, same day.
+    created = datetime.fromisoformat(ticket["created_at"])
+    due = datetime.fromisoformat(sla["first_response_due_at"])
+    assert due - created == timedelta(hours=4)
+    assert due.astimezone(CHICAGO).strftime("%a %H:%M") == "Tue 14:00"
+
+    assignment = decision["breakdown"]["assignment"]
+    assert ticket["assignee_id"] == decision["assignee_id"] == assignment["agent_id"]
+    candidates = {c["agent_id"]: c for c in assignment["candidates"]}
+    chosen = candidates[ticket["assignee_id"]]
+    assert chosen["eligible"] and chosen["note"] == "on shift"
+    eligible = [c for c in candidates.values() if c["eligible"]]
+    assert chosen["weighted_load"] == min(c["weighted_load"] for c in eligible)
+    # Dave works weekends only: not on shift on a Tuesday morning, so never chosen now.
+    dave = candidates[cast.consultants["dave"]]
+    assert not dave["eligible"] and dave["note"] == "starts later"
+    assert {cast.consultants["alice"], cast.consultants["bob"]} <= {c["agent_id"] for c in eligible}
+
+
+def test_jane_learns_her_consultant_and_where_to_book(
+    tuesday: Scene, cast: Cast, jane_ticket: EmailedTicket, jane: Api
+) -> None:
+    ticket = triaged(tuesday, cast, jane_ticket.id)
+    consultant = CONSULTANTS[consultant_key(cast, ticket["assignee_id"])]
+    mail = tuesday.mailbox.one(to=JANE, kind="assignment_customer", ticket=jane_ticket.number)
+    assert consultant["name"] in mail.subject
+    assert f"assigned to {consultant['name']}" in mail.text
+    booking = [link for link in mail.links() if "appointment-slots" in link]
+    assert booking == [f"{tuesday.gateway}/api/v1/tickets/{jane_ticket.id}/appointment-slots"]
+    assert mail.header("In-Reply-To") in {jane_ticket.acknowledgment.message_id, *mail.references}
+    # The link works for Jane: her consultant's free time, in her timezone, with the policy.
+    slots = jane.get(booking[0].replace(tuesday.gateway, ""))
+    assert slots["agent_name"] == consultant["name"]
+    assert slots["timezone"] == "America/Chicago"
+    assert slots["slots"], "no free slot offered"
+    assert "cancelled free of charge" in slots["policy"]
+
+
+def test_the_consultant_is_notified(tuesday: Scene, cast: Cast, jane_ticket: EmailedTicket) -> None:
+    ticket = triaged(tuesday, cast, jane_ticket.id)
+    consultant = CONSULTANTS[consultant_key(cast, ticket["assignee_id"])]
+    mail = tuesday.mailbox.one(
+        to=consultant["email"], kind="assignment_consultant", ticket=jane_ticket.number
+    )
+    assert "Assigned to you (P2)" in mail.subject
+    assert "Jane Doe <jane@acme.test>, Acme Corp" in mail.text
+    assert "First response due: Tuesday, March 31, 2026 at 2:00 PM CDT" in mail.text
+    assert "call the customer" not in mail.text  # hourly customers get no call task
+    assert mail.header("Reply-To") is None  # internal mail: replies do not go into the ticket
+
+
+def test_skill_decides_and_an_agreement_customer_gets_a_call(tuesday: Scene, cast: Cast) -> None:
+    admin = cast.api(tuesday, "admin")
+    since = tuesday.mailbox.mark()
+    created = admin.post(
+        "/api/v1/tickets",
+        json={
+            "contact": {"email": "pat@globex.test", "name": "Pat Lee"},
+            "subject": "VPN drops every few minutes",
+            "description": "My VPN connection drops every few minutes since the update.",
+            "urgency": "high",
+            "category": "networks",
+            "channel": "phone",
+        },
+    )
+    assert created["organization_id"] == cast.organizations["globex"]
+    ticket = triaged(tuesday, cast, created["id"])
+    # Only Bob and Dave know networks, and Dave is off until the weekend: Bob, whatever his load.
+    assert ticket["assignee_id"] == cast.consultants["bob"]
+    decision = decision_of(tuesday, cast, created["id"])
+    assignment = decision["breakdown"]["assignment"]
+    assert assignment["needed_skill"] == "networks"
+    alice = next(c for c in assignment["candidates"] if c["agent_id"] == cast.consultants["alice"])
+    assert alice["note"] == "lacks skill 'networks'"
+    # High x person = P2, raised one level for a support agreement: P1, and a call to make.
+    assert (decision["breakdown"]["priority"]["tier_adjustment"], ticket["priority"]) == (1, "P1")
+    assert decision["call_customer"] is True
+
+    bob = cast.api(tuesday, "bob")
+    tasks = bob.get("/api/v1/call-tasks", params={"status": "open"})
+    task = next((t for t in tasks if t["ticket_id"] == created["id"]), None)
+    assert task is not None and task["agent_id"] == cast.consultants["bob"], tasks
+    mail = tuesday.mailbox.one(
+        since, to="bob@helpdesk.test", kind="assignment_consultant", ticket=created["number"]
+    )
+    assert "TASK: call the customer (P1 ticket of a support-agreement customer)" in mail.text
+    customer_mail = tuesday.mailbox.one(since, to="pat@globex.test", kind="assignment_customer")
+    assert "Bob Baker" in customer_mail.subject
