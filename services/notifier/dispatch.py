@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from shared.clock import utcnow
 from shared.events import Service
 from shared.queue import queue_name
 
@@ -76,7 +77,9 @@ class Dispatcher:
             try:
                 options: dict[str, Any] = {"_job_id": job.job_id, "_queue_name": self.queue}
                 if job.defer_until is not None:
-                    options["_defer_until"] = job.defer_until
+                    # The queue waits in real time, our clock may be shifted (shared.clock):
+                    # defer by the time left, not until an instant the queue would misread.
+                    options["_defer_by"] = max(job.defer_until - utcnow(), timedelta(0))
                 created += (
                     await self.redis.enqueue_job(job.function, job.row_id, job.attempt, **options) is not None
                 )

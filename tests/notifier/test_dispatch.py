@@ -1,0 +1,40 @@
+"""Deferred jobs wait the time left on the service's clock, in real time: a shifted clock
+(whole-stack tests start every process with HELPDESK_CLOCK_OFFSET_SECONDS) must neither make
+a retry wait months nor break the enqueue."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from redis.asyncio import Redis
+
+from services.notifier.dispatch import DELIVER_WEBHOOK, SEND_EMAIL, Dispatcher, Job
+from shared import clock, queue
+from shared.events import Service
+
+NOTIFIER_QUEUE = queue.queue_name(Service.NOTIFIER)
+EIGHT_MONTHS = 240 * 24 * 3600
+
+
+@pytest.mark.parametrize("offset", [-EIGHT_MONTHS, 0, EIGHT_MONTHS])
+async def test_a_deferred_job_waits_the_time_left_whatever_the_clock_offset(
+    offset: int, redis_url: str, redis: Redis
+) -> None:
+    pool = await queue.connect(redis_url)
+    dispatcher = Dispatcher(pool)
+    clock.set_offset(offset)
+    try:
+        retry = Job(DELIVER_WEBHOOK, "delivery-1", 1, defer_until=clock.utcnow() + timedelta(seconds=30))
+        overdue = Job(SEND_EMAIL, "notification-1", 0, defer_until=clock.utcnow() - timedelta(minutes=5))
+        now_ms = time.time() * 1000
+        assert await dispatcher.enqueue([retry, overdue]) == 2
+        retry_at = await redis.zscore(NOTIFIER_QUEUE, retry.job_id)
+        overdue_at = await redis.zscore(NOTIFIER_QUEUE, overdue.job_id)
+        assert retry_at is not None and overdue_at is not None
+        assert 29_000 <= retry_at - now_ms <= 31_000, "the retry waits its 30 seconds of real time"
+        assert overdue_at - now_ms <= 1_000, "a job already due runs at once"
+    finally:
+        clock.set_offset(0)
+        await pool.aclose()
