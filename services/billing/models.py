@@ -486,6 +486,17 @@ class AccountPublic(SQLModel):
     closed_through: str | None
 
 
+class PeriodCloseResult(SQLModel):
+    """What one run of the period close did."""
+
+    accounts_closed: int
+    overage_invoices: int
+    closes_charged: int = Field(description="closes still waiting that were charged into the month")
+    entries_swept: int = Field(description="time logged on closed tickets drawn into the month")
+    batches: int
+    finished: bool = Field(description="false: the time budget ran out; call again to go on")
+
+
 class UsageEntryPublic(SQLModel):
     id: UUID
     time_entry_id: UUID

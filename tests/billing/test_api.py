@@ -217,3 +217,24 @@ async def test_close_preview_writes_nothing(world: World) -> None:
     assert len(await world.db.invoices()) == 1
     unknown = await world.client.get(f"{API}/tickets/{UUID(int=1)}/close-preview", headers=headers)
     assert unknown.status_code == 404
+
+
+async def test_admins_close_the_due_periods_on_demand_once(world: World) -> None:
+    path = f"{API}/periods/close"
+    for who in (agent(), portal(world.globex.id)):
+        assert (await world.client.post(path, headers=bearer(who))).status_code == 403
+    first = await world.client.post(path, headers=bearer(admin()))
+    assert first.status_code == 200, first.text
+    # On 20 November, October is the last complete month of both accounts.
+    assert first.json() == {
+        "accounts_closed": 2,
+        "overage_invoices": 0,
+        "closes_charged": 0,
+        "entries_swept": 0,
+        "batches": 1,
+        "finished": True,
+    }
+    account = (await world.client.get(f"{API}/accounts/{world.globex.id}", headers=bearer(admin()))).json()
+    assert account["closed_through"] == "2026-10"
+    again = await world.client.post(path, headers=bearer(admin()))
+    assert again.json()["accounts_closed"] == 0
