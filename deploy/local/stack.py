@@ -296,6 +296,9 @@ class Stack:
             env["HELPDESK_SMTP_HOST"] = "127.0.0.1"
             env["HELPDESK_SMTP_PORT"] = str(self.ports.smtp_sink)
         env["HELPDESK_PUBLIC_BASE_URL"] = self.env.get("HELPDESK_PUBLIC_BASE_URL", self.gateway_url)
+        # The notifier fetches invoice PDFs from billing's API: on this run's port.
+        billing = self.service_url("billing")
+        env["NOTIFIER_BILLING_BASE_URL"] = self.env.get("NOTIFIER_BILLING_BASE_URL", billing)
         return env
 
     def _child(self, name: str, argv: list[str]) -> Child:

@@ -87,6 +87,9 @@ def test_start_stack_boots_everything_and_leaves_nothing(tmp_path: Path) -> None
         if (ROOT / "services" / "ticket_api" / "seed.py").is_file():
             assert stack.credentials(), "the seed writes credentials.json"
         assert "gateway" in stack.summary()
+        # Services that call each other do so on this run's ports.
+        assert stack.env["NOTIFIER_BILLING_BASE_URL"] == stack.service_url("billing")
+        assert stack.env["HELPDESK_TICKET_API_URL"] == stack.service_url("ticket_api")
         stack.check_alive()
         # What reliability tests do: kill a worker hard, see it reported, bring it back.
         stack.kill("triage-worker")
