@@ -83,6 +83,7 @@ class Cast:
     admin_email: str
     admin_password: str
     portal_client: tuple[str, str]
+    portal_organization: str
     organizations: dict[str, str] = field(default_factory=dict)
     consultants: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
@@ -123,6 +124,7 @@ def assemble(scene: Scene) -> Cast:
         admin_email=admin_creds["email"],
         admin_password=admin_creds["password"],
         portal_client=(portal_creds["client_id"], portal_creds["client_secret"]),
+        portal_organization=portal_creds["organization_id"],
     )
     admin = cast.api(scene, "admin")
     for key, body in CONSULTANTS.items():

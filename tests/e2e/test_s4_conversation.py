@@ -98,6 +98,12 @@ def test_a_brand_new_email_is_a_new_ticket(tuesday: Scene, cast: Cast, jane_tick
     assert emailed.id != jane_ticket.id and emailed.number != jane_ticket.number
     assert emailed.ticket["organization_id"] == cast.organizations["acme"]
     assert emailed.acknowledgment.header("In-Reply-To") == str(emailed.receipt.message["Message-ID"])
+    # Continuity: Acme's consultant takes Acme's new ticket too.
+    assert (
+        triaged(tuesday, cast, emailed.id)["assignee_id"]
+        == triaged(tuesday, cast, jane_ticket.id)["assignee_id"]
+    )
+    tuesday.mailbox.one(to=JANE, kind="assignment_customer", ticket=emailed.number)
 
 
 def test_an_out_of_office_reply_makes_no_ticket_no_acknowledgment_and_no_loop(
@@ -134,8 +140,10 @@ def test_an_out_of_office_reply_makes_no_ticket_no_acknowledgment_and_no_loop(
         m["id"] for m in jane.get(f"/api/v1/tickets/{jane_ticket.id}/messages")["items"]
     }
     assert tickets() == tickets_before  # no new ticket, no status changed
-    # No mail goes back to her (an answer to an auto-reply is how mail loops start).
-    tuesday.mailbox.assert_none(since, 2.0, to=JANE)
+    # Nothing goes back to her: no acknowledgment, nothing on the ticket (answering an
+    # auto-reply is how mail loops start).
+    tuesday.mailbox.assert_none(since, 2.0, to=JANE, ticket=jane_ticket.number)
+    assert not tuesday.mailbox.find(since, to=JANE, kind="acknowledgment")
 
 
 def test_mallory_cannot_enter_janes_ticket_with_its_number(

@@ -247,18 +247,22 @@ class Backstage:
         self.await_consumed(found, timeout=max(deadline - time.monotonic(), 1.0))
         return found
 
-    def replay(self, event: OutboxEvent, timeout: float = 20.0) -> dict[str, str]:
-        """Deliver ``event`` again, as a crash before the publish was marked (or a lost result)
-        would: forget its job results, mark its outbox row unpublished, and let the service's
-        outbox relay publish it again. Returns each subscriber's answer to the second delivery."""
-        keys = self._result_keys(event)
-        self.redis.delete(*keys.values())
-        self._query(f'UPDATE "{event.service}".outbox SET published_at = NULL WHERE id = $1', event.id)
+    def replay(self, events: Iterable[OutboxEvent], timeout: float = 20.0) -> dict[UUID, dict[str, str]]:
+        """Deliver ``events`` again, as a crash before a publish was marked (or a lost result)
+        would: forget their job results, mark their outbox rows unpublished, and let each
+        service's outbox relay publish them again. Returns each subscriber's answer to the
+        second delivery, per event."""
+        chosen = list(events)
+        for event in chosen:
+            self.redis.delete(*self._result_keys(event).values())
+        for service in {event.service for event in chosen}:
+            ids = [event.id for event in chosen if event.service == service]
+            self._query(f'UPDATE "{service}".outbox SET published_at = NULL WHERE id = ANY($1::uuid[])', ids)
         deadline = time.monotonic() + timeout
         while True:
-            answers = self.outcomes(event)
-            if None not in answers.values():
-                return {k: str(v) for k, v in answers.items()}
+            answers = {event.id: self.outcomes(event) for event in chosen}
+            if all(None not in a.values() for a in answers.values()):
+                return {i: {k: str(v) for k, v in a.items()} for i, a in answers.items()}
             if time.monotonic() > deadline:
-                raise AssertionError(f"the relay did not publish {event.type} {event.id} again: {answers}")
+                raise AssertionError(f"the relays did not publish everything again: {answers}")
             time.sleep(0.1)
