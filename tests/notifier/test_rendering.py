@@ -1,0 +1,68 @@
+"""Plain-text parts keep one field per line, whichever optional fields a mail has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.notifier.rendering import render
+from services.notifier.service import base_context
+from services.notifier.settings import Settings
+
+
+def assignment_context(**fields: Any) -> dict[str, Any]:
+    return {
+        **base_context(Settings(env="test")),
+        "recipient_name": "Bob Baker",
+        "ticket": {"number": "TKT-7", "subject": "VPN drops", "url": "http://helpdesk.test/TKT-7"},
+        "consultant": {"name": "Bob Baker"},
+        "customer": {"name": "Pat Lee", "email": "pat@globex.test"},
+        "organization": None,
+        "priority": None,
+        "first_response_due_at": None,
+        "call_customer": False,
+        "call_reason": None,
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "lines"),
+    [
+        (
+            {
+                "organization": "Globex",
+                "priority": "P1",
+                "first_response_due_at": "Tuesday, March 31, 2026 at 11:00 AM CDT",
+                "call_customer": True,
+                "call_reason": "P1 ticket of a support-agreement customer",
+            },
+            [
+                "Customer:  Pat Lee <pat@globex.test>, Globex",
+                "Priority:  P1",
+                "First response due: Tuesday, March 31, 2026 at 11:00 AM CDT",
+                "",
+                "TASK: call the customer (P1 ticket of a support-agreement customer).",
+                "",
+                "Open the ticket: http://helpdesk.test/TKT-7",
+            ],
+        ),
+        (
+            {"organization": "Globex", "priority": "P3"},
+            [
+                "Customer:  Pat Lee <pat@globex.test>, Globex",
+                "Priority:  P3",
+                "",
+                "Open the ticket: http://helpdesk.test/TKT-7",
+            ],
+        ),
+        ({}, ["Customer:  Pat Lee <pat@globex.test>", "", "Open the ticket: http://helpdesk.test/TKT-7"]),
+    ],
+)
+def test_the_consultants_assignment_mail_has_one_field_per_line(
+    fields: dict[str, Any], lines: list[str]
+) -> None:
+    text = render("assignment_consultant", assignment_context(**fields)).text.splitlines()
+    start = text.index(lines[0])
+    assert text[start : start + len(lines)] == lines
