@@ -66,3 +66,23 @@ def test_the_consultants_assignment_mail_has_one_field_per_line(
     text = render("assignment_consultant", assignment_context(**fields)).text.splitlines()
     start = text.index(lines[0])
     assert text[start : start + len(lines)] == lines
+
+
+@pytest.mark.parametrize(("after_hours", "sla_attached"), [(False, False), (True, True)])
+def test_the_acknowledgment_keeps_its_paragraphs_apart(after_hours: bool, sla_attached: bool) -> None:
+    context = {
+        **base_context(Settings(env="test")),
+        "recipient_name": "Jane Doe",
+        "ticket": {"number": "TKT-1", "subject": "Printer offline", "url": "http://helpdesk.test/TKT-1"},
+        "due_at": "Monday, April 6, 2026 at 1:00 PM CDT",
+        "after_hours": after_hours,
+        "next_business_day": True,
+        "next_opening": "Monday, April 6, 2026 at 9:00 AM CDT",
+        "business_hours": "four",
+        "sla_attached": sla_attached,
+    }
+    paragraphs = render("acknowledgment", context).text.split("\n\n")
+    starts = [p.split(" ", 1)[0] for p in paragraphs]
+    expected = ["Hello", "thank", "You" if after_hours else "A", "Our", "To"]
+    expected += ["Before"] if sla_attached else []
+    assert starts[: len(expected) + 1] == [*expected, "Kind"], paragraphs
