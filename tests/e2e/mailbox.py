@@ -103,15 +103,13 @@ class Mail:
     @property
     def attachments(self) -> list[Attachment]:
         if self._attachments is None:
-            self._attachments = [
-                Attachment(
-                    part.get_filename(),
-                    part.get_content_type(),
-                    part.get_payload(decode=True) or b"",
-                    {k.lower(): str(v) for k, v in part.get_params() or []},
-                )
-                for part in self.message.iter_attachments()
-            ]
+            self._attachments = []
+            for part in self.message.iter_attachments():
+                data = part.get_payload(decode=True)
+                assert isinstance(data, bytes), f"{self!r}: undecodable attachment"
+                params = {k.lower(): str(v) for k, v in part.get_params() or []}
+                kind = part.get_content_type()
+                self._attachments.append(Attachment(part.get_filename(), kind, data, params))
         return self._attachments
 
     def attachment(self, content_type: str) -> Attachment:

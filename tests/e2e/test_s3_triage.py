@@ -98,8 +98,10 @@ def test_the_consultant_is_notified(tuesday: Scene, cast: Cast, jane_ticket: Ema
         to=consultant["email"], kind="assignment_consultant", ticket=jane_ticket.number
     )
     assert "Assigned to you (P2)" in mail.subject
-    assert "Jane Doe <jane@acme.test>, Acme Corp" in mail.text
-    assert "First response due: Tuesday, March 31, 2026 at 2:00 PM CDT" in mail.text
+    lines = mail.text.splitlines()
+    assert "Customer:  Jane Doe <jane@acme.test>, Acme Corp" in lines
+    assert "Priority:  P2" in lines
+    assert "First response due: Tuesday, March 31, 2026 at 2:00 PM CDT" in lines
     assert "call the customer" not in mail.text  # hourly customers get no call task
     assert mail.header("Reply-To") is None  # internal mail: replies do not go into the ticket
 

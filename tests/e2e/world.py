@@ -19,7 +19,7 @@ import json
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,6 @@ class Scene:
     stack: Stack
     mailbox: Mailbox
     backstage: Backstage
-    started_at: float = field(default_factory=time.monotonic)
 
     @property
     def gateway(self) -> str:
@@ -68,12 +67,6 @@ class Scene:
     @property
     def inbound_port(self) -> int:
         return self.stack.ports.inbound_smtp
-
-    def now(self) -> datetime:
-        """The stack's current time (it started at ``moment`` and has been running since)."""
-        return self.moment + (datetime.now(UTC) - self._real_start)
-
-    _real_start: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class World:
@@ -104,8 +97,7 @@ class World:
             self._created = True
         moment = MOMENTS[name]
         started = time.monotonic()
-        real_start = datetime.now(UTC)
-        offset = (moment - real_start).total_seconds()
+        offset = (moment - datetime.now(UTC)).total_seconds()
         env = {f"{service.upper()}_DATABASE_URL": self.database_url for service in SERVICES}
         env.update(
             {
@@ -123,7 +115,6 @@ class World:
             stack=stack,
             mailbox=Mailbox(stack.mail_dir),
             backstage=Backstage(self.database_url, stack.redis_url),
-            _real_start=real_start,
         )
         return self.scene
 
@@ -213,6 +204,7 @@ class Backstage:
         answers: dict[str, str | None] = {}
         for subscriber, key in self._result_keys(event).items():
             raw = self.redis.get(key)
+            assert raw is None or isinstance(raw, bytes)
             answers[subscriber] = None if raw is None else str(json.loads(raw).get("r"))
         return answers
 
