@@ -192,12 +192,16 @@ class Mailbox:
     def one(self, since: int = 0, timeout: float = 15.0, **criteria: Any) -> Mail:
         return self.wait_for(since, timeout, 1, **criteria)[0]
 
-    def assert_none(self, since: int, seconds: float, **criteria: Any) -> None:
-        """Nothing matching arrives within ``seconds`` (for mail that must not be sent)."""
+    def assert_none(self, since: int, seconds: float, *alternatives: Criteria, **criteria: Any) -> None:
+        """Nothing matching (``criteria``, or any of the ``alternatives`` made with ``where``)
+        arrives within ``seconds``: for mail that must not be sent."""
+        checks = list(alternatives) or [where(**criteria)]
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            found = self.find(since, **criteria)
+        while True:
+            found = [m for m in self._refresh()[since:] if any(check(m) for check in checks)]
             assert not found, f"unexpected mail: {found}"
+            if time.monotonic() > deadline:
+                return
             time.sleep(0.1)
 
 
