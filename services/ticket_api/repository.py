@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import cast, delete, exists, func, insert, literal, select, update
+from sqlalchemy import cast, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,6 +124,39 @@ async def upsert_contact(session: AsyncSession, *, email: str, name: str | None)
     )  # type: ignore[attr-defined]
     row = (await session.execute(statement)).one()
     return ContactRow(id=row.id, email=row.email, name=row.name, organization_id=row.organization_id)
+
+
+async def adopt_contacts(session: AsyncSession, organization_id: UUID, domains: Sequence[str]) -> list[UUID]:
+    """Put contacts without an organization whose address is in ``domains`` into it."""
+    if not domains:
+        return []
+    matches = [col(Contact.email).endswith(f"@{domain}", autoescape=True) for domain in domains]
+    result = await session.execute(
+        update(Contact)
+        .where(col(Contact.organization_id).is_(None), or_(*matches))
+        .values(organization_id=organization_id, updated_at=utcnow())
+        .returning(Contact.__table__.c.id)  # type: ignore[attr-defined]
+    )
+    return [row[0] for row in result]
+
+
+async def adopt_open_tickets(
+    session: AsyncSession, organization_id: UUID, contact_ids: Sequence[UUID]
+) -> list[UUID]:
+    """Open tickets of ``contact_ids`` that belong to no organization join ``organization_id``."""
+    if not contact_ids:
+        return []
+    result = await session.execute(
+        update(Ticket)
+        .where(
+            col(Ticket.contact_id).in_(contact_ids),
+            col(Ticket.organization_id).is_(None),
+            col(Ticket.status) != TicketStatus.CLOSED,
+        )
+        .values(organization_id=organization_id, updated_at=utcnow())
+        .returning(Ticket.__table__.c.id)  # type: ignore[attr-defined]
+    )
+    return [row[0] for row in result]
 
 
 async def get_contact(session: AsyncSession, contact_id: UUID) -> Contact | None:

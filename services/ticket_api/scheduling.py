@@ -417,6 +417,10 @@ async def complete(
         uow, caller, ticket.id, MessageCreate(body=data.notes, visibility=data.notes_visibility)
     )
     minutes = data.minutes or int((appointment.ends_at - appointment.starts_at) / timedelta(minutes=1))
+    organization = (
+        await repo.get_organization(uow.session, ticket.organization_id) if ticket.organization_id else None
+    )
+    local_start = appointment.starts_at.astimezone(ZoneInfo(organization.timezone if organization else "UTC"))
     await service.log_time(
         uow,
         caller,
@@ -425,7 +429,8 @@ async def complete(
             minutes=minutes,
             started_at=appointment.starts_at,
             billable=data.billable,
-            description=f"Appointment {appointment.starts_at:%Y-%m-%d %H:%M} UTC",
+            # The customer reads this on their invoice: their own local time.
+            description=f"Appointment on {local_start:%Y-%m-%d} at {local_start:%H:%M} ({local_start:%Z})",
             agent_id=appointment.agent_id,
             source=TimeEntrySource.APPOINTMENT,
         ),

@@ -112,12 +112,29 @@ def _organization_payload(organization: Organization, domains: list[str]) -> ev.
     )
 
 
-async def _claim_domains(uow: UnitOfWork, organization_id: UUID, domains: list[str]) -> None:
+async def _claim_domains(uow: UnitOfWork, caller: Caller, organization_id: UUID, domains: list[str]) -> None:
+    """Give the organization its email domains. People from those domains who wrote before the
+    organization existed join it now, and so do their open tickets (so they can be booked and
+    billed)."""
     owners = await repo.owners_of_domains(uow.session, domains)
     taken = sorted(domain for domain, owner in owners.items() if owner != organization_id)
     if taken:
         raise DomainTaken(f"Email domain(s) {', '.join(taken)} already belong to another organization.")
     await repo.replace_domains(uow.session, organization_id, domains)
+    contact_ids = await repo.adopt_contacts(uow.session, organization_id, domains)
+    for ticket_id in await repo.adopt_open_tickets(uow.session, organization_id, contact_ids):
+        ticket = await repo.get_ticket(uow.session, ticket_id)
+        assert ticket is not None
+        await uow.session.refresh(ticket)
+        await audit(uow, caller, "ticket", ticket.id, "updated", {"organization_id": [None, organization_id]})
+        await _record_ticket_event(
+            uow,
+            caller,
+            ticket,
+            ev.EventType.TICKET_UPDATED,
+            ev.TicketUpdatedV1,
+            changed={"organization_id": [None, str(organization_id)]},
+        )
 
 
 async def create_organization(
@@ -135,7 +152,7 @@ async def create_organization(
     )
     uow.session.add(organization)
     await uow.session.flush()
-    await _claim_domains(uow, organization.id, data.email_domains)
+    await _claim_domains(uow, caller, organization.id, data.email_domains)
     await audit(uow, caller, "organization", organization.id, "created", data.model_dump())
     await uow.record(
         ev.new_event(
@@ -181,7 +198,7 @@ async def update_organization(
     if "sla_signed" in diff:
         organization.sla_signed_at = utcnow() if after["sla_signed"] else None
     if "email_domains" in diff:
-        await _claim_domains(uow, organization.id, after["email_domains"])
+        await _claim_domains(uow, caller, organization.id, after["email_domains"])
     organization.updated_at = utcnow()
     await uow.session.flush()
     await audit(uow, caller, "organization", organization.id, "updated", diff)

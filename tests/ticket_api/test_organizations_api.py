@@ -58,3 +58,43 @@ async def test_organization_input_and_permissions(api: Actors) -> None:
             f"/api/v1/organizations/{api.org_a['id']}", json={"name": "Y"}, headers=api.portal_a
         )
     ).status_code == 403
+
+
+async def test_people_who_wrote_before_their_organization_existed_join_it(api: Actors) -> None:
+    early = (
+        await api.client.post(
+            "/api/v1/tickets", json=new_ticket(contact={"email": "ann@newco.test"}), headers=api.admin
+        )
+    ).json()
+    done = (
+        await api.client.post(
+            "/api/v1/tickets",
+            json=new_ticket(contact={"email": "ann@newco.test"}, subject="old"),
+            headers=api.admin,
+        )
+    ).json()
+    await api.client.post(
+        f"/api/v1/tickets/{done['id']}/status", json={"status": "closed"}, headers=api.agent
+    )
+    assert early["organization_id"] is None
+
+    newco = (
+        await api.client.post(
+            "/api/v1/organizations",
+            json={"name": "NewCo", "support_tier": "agreement", "email_domains": ["newco.test"]},
+            headers=api.admin,
+        )
+    ).json()
+
+    contact = (await api.client.get(f"/api/v1/contacts/{early['contact_id']}", headers=api.admin)).json()
+    assert contact["organization_id"] == newco["id"]
+    assert (await api.client.get(f"/api/v1/tickets/{early['id']}", headers=api.admin)).json()[
+        "organization_id"
+    ] == newco["id"]
+    assert (await api.client.get(f"/api/v1/tickets/{done['id']}", headers=api.admin)).json()[
+        "organization_id"
+    ] is None
+    assert (await api.outbox_types()).count("ticket.updated") == 1
+    # Another organization's people are not touched.
+    jane = await api.client.get("/api/v1/contacts", params={"email": "jane@acme.test"}, headers=api.admin)
+    assert all(c["organization_id"] != newco["id"] for c in jane.json()["items"])

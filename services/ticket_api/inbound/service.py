@@ -42,6 +42,7 @@ from services.ticket_api.inbound.reply_matching import (
     ticket_of_our_message_id,
     ticket_of_reply_address,
 )
+from services.ticket_api.inbound.urgency import stated_urgency
 from services.ticket_api.models import (
     AuthorKind,
     Channel,
@@ -154,16 +155,13 @@ def _address(value: str | None) -> str | None:
 
 
 def _urgency(parsed: ParsedEmail) -> Urgency:
-    """Mail clients' "high importance" flag is the only urgency an email states."""
-    importance = (parsed.header("Importance") or "").lower()
-    priority = (parsed.header("X-Priority") or "").strip()[:1]
-    if (
-        importance == "high"
-        or priority in ("1", "2")
-        or (parsed.header("Priority") or "").lower() == "urgent"
-    ):
-        return Urgency.HIGH
-    return Urgency.MEDIUM
+    return stated_urgency(
+        importance=parsed.header("Importance"),
+        x_priority=parsed.header("X-Priority"),
+        priority=parsed.header("Priority"),
+        subject=parsed.subject,
+        text=parsed.text,
+    )
 
 
 @dataclass

@@ -24,6 +24,7 @@ from services.ticket_api.inbound.reply_matching import (
     ticket_of_our_message_id,
     ticket_of_reply_address,
 )
+from services.ticket_api.inbound.urgency import stated_urgency
 from services.ticket_api.models import InboundKind
 from services.ticket_api.transitions import TicketStatus
 from shared.ids import new_id
@@ -337,3 +338,25 @@ def test_calendar_answers_to_our_invites_are_machine_mail() -> None:
     assert kind_of(_calendar_answer("REPLY")) is InboundKind.AUTO_REPLY
     # An invitation a person sends us is mail from a person.
     assert kind_of(_calendar_answer("REQUEST")) is InboundKind.HUMAN
+
+
+def test_urgency_is_what_the_customer_states() -> None:
+    def urgency(subject: str = "Printer", text: str = "It stopped.", **headers: str) -> str:
+        return stated_urgency(
+            importance=headers.get("importance"),
+            x_priority=headers.get("x_priority"),
+            priority=headers.get("priority"),
+            subject=subject,
+            text=text,
+        ).value
+
+    assert urgency() == "medium"
+    assert urgency(importance="High") == "high"
+    assert urgency(x_priority="1 (Highest)") == "high"
+    assert urgency(subject="URGENT: printer offline") == "high"
+    assert urgency(text="Please fix this asap, we cannot print invoices.") == "high"
+    assert urgency(text="Bitte dringend beheben.") == "high"
+    assert urgency(text="Es muy urgente.") == "high"
+    assert urgency(text="This is not urgent, whenever you can.") == "medium"
+    assert urgency(text="Our urgently-needed-feature request") == "medium"
+    assert urgency(text="x" * 700 + " urgent") == "medium", "only the start of the text counts"
