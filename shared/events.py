@@ -279,6 +279,14 @@ class TicketTriagedV1(Payload):
     breakdown: TriageBreakdownV1
     contact: ContactRef
     organization: OrganizationRef | None
+    first_response_target_minutes: int | None = Field(
+        default=None, description="the first-response target in business minutes (tier x priority)"
+    )
+    first_response_clock_started_at: datetime | None = Field(
+        default=None,
+        description="when the first-response clock began to count: the ticket's arrival, or the "
+        "calendar's next opening for a ticket logged after hours or on a holiday",
+    )
 
 
 class SlaWarningV1(Payload):

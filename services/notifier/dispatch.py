@@ -39,10 +39,15 @@ class Job:
     row_id: str
     attempt: int
     defer_until: datetime | None = None
+    # A second job for the same attempt, e.g. "now" for a deferred row made due early: the
+    # queue refuses a job id it still holds (the deferred job), whichever runs first claims
+    # the row and the other finds nothing to do.
+    variant: str = ""
 
     @property
     def job_id(self) -> str:
-        return f"{self.function}:{self.row_id}:{self.attempt}"
+        base = f"{self.function}:{self.row_id}:{self.attempt}"
+        return f"{base}:{self.variant}" if self.variant else base
 
 
 class Dispatcher:

@@ -5,6 +5,7 @@
 * ``suppression`` — addresses a relay refused for good; nothing more is sent to them.
 * ``thread_message`` — the Message-IDs sent per ticket, to chain In-Reply-To/References.
 * ``ticket_view``, ``agent`` — local projections of ticket_api's events (never its tables).
+* ``ticket_sla`` — triage's first-response promise per ticket (``ticket.triaged``).
 * ``webhook_subscription``, ``webhook_delivery``, ``webhook_attempt`` — signed webhooks.
 """
 
@@ -139,7 +140,28 @@ class TicketView(Base, table=True):
     support_tier: str | None = Field(default=None, max_length=16)
     assignee_id: UUID | None = None
     status: str = Field(max_length=32)
+    created_at: datetime | None = Field(
+        default=None, sa_type=UtcDateTime, description="when the ticket arrived (null: projected before 0003)"
+    )
     updated_at: datetime = timestamp()
+
+
+class TicketSla(Base, table=True):
+    """Triage's latest first-response promise for a ticket (from ``ticket.triaged``): what the
+    acknowledgment states. A table of its own: triage may decide before ticket_api's
+    ``ticket.created`` reaches notifier, when there is no ``ticket_view`` row yet."""
+
+    __tablename__ = "ticket_sla"
+    ticket_id: UUID = Field(primary_key=True)
+    first_response_due_at: datetime | None = Field(
+        default=None, sa_type=UtcDateTime, description="null while the clock is paused"
+    )
+    first_response_target_minutes: int | None = None
+    first_response_clock_started_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    calendar_timezone: str = Field(max_length=64)
+    decided_at: datetime = Field(
+        sa_type=UtcDateTime, nullable=False, description="the decision event's time: the newest one wins"
+    )
 
 
 class AgentView(Base, table=True):

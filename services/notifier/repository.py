@@ -18,6 +18,7 @@ from services.notifier.models import (
     Notification,
     Suppression,
     ThreadMessage,
+    TicketSla,
     TicketView,
     WebhookAttempt,
     WebhookDelivery,
@@ -57,6 +58,15 @@ async def update_ticket_view(session: AsyncSession, ticket_id: UUID, **values: A
 
 async def get_ticket_view(session: AsyncSession, ticket_id: UUID) -> TicketView | None:
     return await session.get(TicketView, ticket_id)
+
+
+async def upsert_ticket_sla(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Triage's decision for a ticket, unless a later one is already stored."""
+    await session.execute(_upsert(session, table_of(TicketSla), values, "ticket_id", newer="decided_at"))
+
+
+async def get_ticket_sla(session: AsyncSession, ticket_id: UUID) -> TicketSla | None:
+    return await session.get(TicketSla, ticket_id, populate_existing=True)
 
 
 async def upsert_agent(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -108,6 +118,35 @@ async def find_notification(
             )
         )
     ).first()
+
+
+async def unsent_notification(session: AsyncSession, ticket_id: UUID, kind: str) -> Notification | None:
+    """The ticket's original mail of ``kind`` while nobody has tried to send it yet."""
+    return (
+        await session.scalars(
+            select(Notification).where(
+                col(Notification.ticket_id) == ticket_id,
+                col(Notification.kind) == kind,
+                col(Notification.resend_of).is_(None),
+                col(Notification.state) == DeliveryState.PENDING,
+                col(Notification.attempts) == 0,
+            )
+        )
+    ).first()
+
+
+async def replace_unsent(session: AsyncSession, notification_id: UUID, **values: Any) -> bool:
+    """Change a notification only while no send attempt has claimed it (the same condition as
+    the claim's, in one statement: a concurrent claim either sees the new content or keeps the
+    row). ``True`` when it changed."""
+    table = table_of(Notification)
+    result = await session.execute(
+        update(table)
+        .where(table.c.id == notification_id, table.c.state == DeliveryState.PENDING, table.c.attempts == 0)
+        .values(**values)
+        .returning(table.c.id)
+    )
+    return result.first() is not None
 
 
 async def get_notification(session: AsyncSession, notification_id: UUID) -> Notification | None:

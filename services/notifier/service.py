@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifier import delivery_policy as policy
 from services.notifier import repository as repo
 from services.notifier import webhook_http
+from services.notifier.acknowledgment import Promise, office_hours_promise, triage_promise
 from services.notifier.calendar_invites import ICS_FILENAME, Organizer, build_invite, method_for, zone
 from services.notifier.compose import Attachment, build_message
 from services.notifier.dispatch import DELIVER_WEBHOOK, SEND_EMAIL, Dispatcher, Job
@@ -45,13 +46,13 @@ from services.notifier.models import (
     DeliveryState,
     Notification,
     NotificationKind,
+    TicketSla,
     WebhookDelivery,
     WebhookSubscription,
     WebhookSubscriptionCreate,
     WebhookSubscriptionUpdate,
 )
-from services.notifier.office_hours import add_business_minutes, next_opening
-from services.notifier.rendering import format_moment, render
+from services.notifier.rendering import Rendered, format_moment, render
 from services.notifier.settings import WEEKDAY_NAMES, Settings
 from services.notifier.smtp import PermanentSmtpError, TransientSmtpError, send_message
 from services.notifier.webhook_signing import new_secret, signed_headers
@@ -159,27 +160,6 @@ def office_hours_text(settings: Settings, timezone: str) -> str:
     return f"{span}, {clock(settings.office_opens)} to {clock(settings.office_closes)} ({timezone})"
 
 
-_WORDS = (
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-)
-
-
-def in_words(number: int) -> str:
-    return _WORDS[number] if 0 <= number < len(_WORDS) else str(number)
-
-
 def base_context(settings: Settings) -> dict[str, Any]:
     return {
         "company": {
@@ -217,6 +197,28 @@ def feedback_url(notifier: Notifier, *, ticket_id: UUID, email: str, rating: str
 # --- recording mail -------------------------------------------------------------------------
 
 
+def render_mail(
+    settings: Settings,
+    kind: NotificationKind,
+    *,
+    recipient_name: str | None,
+    ticket: TicketRef | None,
+    context: dict[str, Any],
+) -> Rendered:
+    """A mail's subject and parts: the template of ``kind`` with what every mail gets."""
+    full_context = {
+        **base_context(settings),
+        "recipient_name": recipient_name or "there",
+        "ticket": (
+            {"number": ticket.number, "subject": ticket.subject, "url": ticket_url(settings, ticket.number)}
+            if ticket
+            else None
+        ),
+        **context,
+    }
+    return render(kind.value, full_context)
+
+
 async def queue_email(
     session: AsyncSession,
     notifier: Notifier,
@@ -245,17 +247,7 @@ async def queue_email(
     settings = notifier.settings
     now = notifier.clock()
     recipient = recipient.lower()
-    full_context = {
-        **base_context(settings),
-        "recipient_name": recipient_name or "there",
-        "ticket": (
-            {"number": ticket.number, "subject": ticket.subject, "url": ticket_url(settings, ticket.number)}
-            if ticket
-            else None
-        ),
-        **context,
-    }
-    rendered = render(kind.value, full_context)
+    rendered = render_mail(settings, kind, recipient_name=recipient_name, ticket=ticket, context=context)
     notification_id = new_id()
     message_id = make_message_id(
         ticket.id if ticket else notification_id, secret=notifier.secret, domain=settings.mail_domain
@@ -296,19 +288,19 @@ async def queue_email(
     if not await repo.insert_notification(session, values):
         if replace_pending:
             twin = await repo.find_notification(session, dedupe_key, recipient, kind.value)
-            if twin is not None and twin.state == DeliveryState.PENDING and twin.attempts == 0:
-                await repo.finish_notification(
-                    session,
-                    twin.id,
-                    subject=rendered.subject,
-                    text_body=rendered.text,
-                    html_body=rendered.html,
-                    attachments=list(attachments),
-                    event_type=event_type,
-                    next_attempt_at=now,
-                    updated_at=now,
-                )
-                notifier.dispatcher.after_commit(session, Job(SEND_EMAIL, str(twin.id), 0))
+            if twin is not None and await repo.replace_unsent(
+                session,
+                twin.id,
+                subject=rendered.subject,
+                text_body=rendered.text,
+                html_body=rendered.html,
+                attachments=list(attachments),
+                event_type=event_type,
+                next_attempt_at=now,
+                updated_at=now,
+            ):
+                # Due now: a job of its own (the queue still holds the deferred one's id).
+                notifier.dispatcher.after_commit(session, Job(SEND_EMAIL, str(twin.id), 0, variant="now"))
                 return twin.id
         return None
     if ticket:
@@ -359,27 +351,58 @@ async def project_ticket(session: AsyncSession, p: ev.TicketSnapshotV1) -> None:
             "support_tier": p.organization.support_tier if p.organization else None,
             "assignee_id": p.assignee_id,
             "status": p.status,
+            "created_at": p.created_at,
             "updated_at": p.updated_at,
         },
     )
 
 
+def _triage_promise(settings: Settings, arrived_at: datetime, sla: TicketSla | None) -> Promise | None:
+    """Triage's promise for a ticket that arrived at ``arrived_at``; ``None`` while triage has
+    not decided (or its first-response clock is paused)."""
+    if sla is None or sla.first_response_due_at is None:
+        return None
+    return triage_promise(
+        arrived_at,
+        due_at=sla.first_response_due_at,
+        timezone=sla.calendar_timezone,
+        target_minutes=sla.first_response_target_minutes,
+        clock_started_at=sla.first_response_clock_started_at,
+        fallback=settings.office_hours(sla.calendar_timezone),
+        fallback_business_hours=settings.first_response_business_hours,
+    )
+
+
+def acknowledgment_context(settings: Settings, promise: Promise, *, sla_attached: bool) -> dict[str, Any]:
+    return {
+        **promise.context(),
+        "office_hours": office_hours_text(settings, promise.timezone),
+        "sla_attached": sla_attached,
+    }
+
+
 async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    """Acknowledge at once. The promise in it is triage's SLA: when triage has decided already
+    (its event overtook this one), it goes out now with triage's due time; else it is recorded
+    now with notifier's office-hours estimate, due after a short wait for triage's decision
+    (``on_ticket_triaged`` puts triage's numbers in and makes it due at once)."""
     p = ev.payload_of(event, ev.TicketCreatedV1)
     await project_ticket(session, p)
-    settings = notifier.settings
-    timezone = p.organization.timezone if p.organization else settings.office_timezone
-    hours = settings.office_hours(timezone)
-    arrived = p.created_at
-    due = add_business_minutes(arrived, settings.first_response_business_hours * 60, hours)
-    opening = next_opening(arrived, hours)
-    after_hours = not hours.is_open(arrived)
-    next_day = opening.astimezone(hours.zone).date() != arrived.astimezone(hours.zone).date()
-    sla_missing = p.organization is None or not p.organization.sla_signed
+    organization_id = p.organization.id if p.organization else None
     if not p.acknowledge:
         # ticket_api's inbound rate limit: this sender already got many acknowledgments.
-        await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
+        await fan_out_webhooks(session, notifier, event, organization_id)
         return
+    settings = notifier.settings
+    not_before: datetime | None = None
+    promise = _triage_promise(settings, p.created_at, await repo.get_ticket_sla(session, p.ticket_id))
+    if promise is None:
+        timezone = p.organization.timezone if p.organization else settings.office_timezone
+        hours = settings.office_hours(timezone)
+        promise = office_hours_promise(p.created_at, hours, settings.first_response_business_hours)
+        if settings.ack_wait_for_triage_seconds > 0:
+            not_before = notifier.clock() + timedelta(seconds=settings.ack_wait_for_triage_seconds)
+    sla_missing = p.organization is None or not p.organization.sla_signed
     await queue_email(
         session,
         notifier,
@@ -389,21 +412,55 @@ async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev
         recipient=p.contact.email,
         recipient_name=p.contact.name,
         ticket=_ticket_ref(p),
-        context={
-            "due_at": format_moment(due, timezone),
-            "after_hours": after_hours,
-            "next_business_day": next_day,
-            "next_opening": format_moment(opening, timezone),
-            "office_hours": office_hours_text(settings, timezone),
-            "business_hours": in_words(settings.first_response_business_hours),
-            "sla_attached": sla_missing,
-        },
+        context=acknowledgment_context(settings, promise, sla_attached=sla_missing),
         # RFC 3834: an answer to the customer's mail is auto-replied; one to a web/API ticket auto-generated.
         auto_submitted="auto-replied" if p.channel == "email" else "auto-generated",
         attachments=[{"kind": "sla_document"}] if sla_missing else [],
         answers=p.source_message_id,  # threaded under the customer's own mail
+        not_before=not_before,
     )
-    await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
+    await fan_out_webhooks(session, notifier, event, organization_id)
+
+
+async def keep_triage_promise(session: AsyncSession, notifier: Notifier, ticket_id: UUID) -> bool:
+    """Put triage's latest decision into the ticket's acknowledgment while it waits to be sent,
+    and make it due now. An acknowledgment already claimed for sending (or sent) is never
+    changed, and none is ever added: ``True`` when one was rewritten."""
+    acknowledgment = await repo.unsent_notification(session, ticket_id, NotificationKind.ACKNOWLEDGMENT)
+    if acknowledgment is None:
+        return False
+    view = await repo.get_ticket_view(session, ticket_id)
+    if view is None or view.created_at is None:
+        log.warning("ticket %s: no arrival time projected; its acknowledgment keeps its estimate", ticket_id)
+        return False
+    settings = notifier.settings
+    promise = _triage_promise(settings, view.created_at, await repo.get_ticket_sla(session, ticket_id))
+    if promise is None:
+        return False
+    sla_attached = any(spec.get("kind") == "sla_document" for spec in acknowledgment.attachments)
+    rendered = render_mail(
+        settings,
+        NotificationKind.ACKNOWLEDGMENT,
+        recipient_name=view.contact_name,
+        ticket=TicketRef(
+            id=view.ticket_id, number=view.number, subject=view.subject, organization_id=view.organization_id
+        ),
+        context=acknowledgment_context(settings, promise, sla_attached=sla_attached),
+    )
+    now = notifier.clock()
+    if not await repo.replace_unsent(
+        session,
+        acknowledgment.id,
+        subject=rendered.subject,
+        text_body=rendered.text,
+        html_body=rendered.html,
+        next_attempt_at=now,
+        updated_at=now,
+    ):
+        return False
+    # Due now: a job of its own (the queue still holds the deferred job's id until its time).
+    notifier.dispatcher.after_commit(session, Job(SEND_EMAIL, str(acknowledgment.id), 0, variant="now"))
+    return True
 
 
 async def _assignment_mails(
@@ -495,6 +552,18 @@ def _moment_or_none(moment: datetime | None, timezone: str) -> str | None:
 async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
     p = ev.payload_of(event, ev.TicketTriagedV1)
     timezone = p.calendar_timezone
+    await repo.upsert_ticket_sla(
+        session,
+        {
+            "ticket_id": p.ticket_id,
+            "first_response_due_at": p.first_response_due_at,
+            "first_response_target_minutes": p.first_response_target_minutes,
+            "first_response_clock_started_at": p.first_response_clock_started_at,
+            "calendar_timezone": timezone,
+            "decided_at": event.occurred_at,
+        },
+    )
+    await keep_triage_promise(session, notifier, p.ticket_id)
     ticket = TicketRef(
         id=p.ticket_id,
         number=p.number,

@@ -35,13 +35,20 @@ class Settings(ServiceSettings):
     team_address: str = Field(
         "team@helpdesk.test", description="leads: unassigned tickets, SLA breaches; empty: nobody"
     )
-    # --- office hours the acknowledgment promises (triage keeps the SLA calendar itself) ---
+    # --- office hours the acknowledgment states; its promise is triage's SLA, these are the fallback ---
     office_timezone: str = "America/Chicago"
     office_opens: time = time(9, 0)
     office_closes: time = time(17, 0)
     office_days: str = "mon,tue,wed,thu,fri"
     office_holidays: list[date] = Field(default_factory=list)
     first_response_business_hours: int = Field(4, ge=1, le=40)
+    ack_wait_for_triage_seconds: float = Field(
+        3.0,
+        ge=0,
+        le=60,
+        description="how long an acknowledgment waits for triage's SLA decision before it goes out "
+        "with the office-hours estimate above (sent at once when triage decides); 0: never waits",
+    )
     # --- links in mail ---
     ticket_url_template: str = "{base}/api/v1/tickets/by-number/{number}"
     booking_url_template: str = Field(

@@ -532,6 +532,10 @@ async def _record_triaged(
         ),
         contact=contact,
         organization=organization,
+        first_response_target_minutes=decision.targets.first_response_minutes,
+        first_response_clock_started_at=next_business_instant(
+            decision.timers[TargetKind.FIRST_RESPONSE].started_at, decision.calendar
+        ),
     )
     await record(
         session,

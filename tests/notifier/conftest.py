@@ -148,12 +148,25 @@ def make_settings(
 
 
 @pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Settings for the ``env`` fixture; a module overrides this fixture to change them. The
+    acknowledgment goes out at once here (no wait for triage's decision, which these tests
+    do not send): test_acknowledgment_promise.py covers the wait."""
+    return {"ack_wait_for_triage_seconds": 0}
+
+
+@pytest.fixture
 async def env(
-    postgres_url: str, redis_url: str, redis: Redis, mail_dir: tuple[str, int, Path], tmp_path: Path
+    postgres_url: str,
+    redis_url: str,
+    redis: Redis,
+    mail_dir: tuple[str, int, Path],
+    tmp_path: Path,
+    settings_overrides: dict[str, Any],
 ) -> AsyncIterator[Env]:
     await truncate_schema(postgres_url, "notifier")
     host, port, directory = mail_dir
-    settings = make_settings(postgres_url, redis_url, (host, port), tmp_path)
+    settings = make_settings(postgres_url, redis_url, (host, port), tmp_path, **settings_overrides)
     runtime = await Runtime.open(settings, outbox)
     notifier = open_notifier(settings, runtime)
     clock = Clock()

@@ -38,3 +38,23 @@ async def test_a_deferred_job_waits_the_time_left_whatever_the_clock_offset(
     finally:
         clock.set_offset(0)
         await pool.aclose()
+
+
+async def test_a_deferred_row_made_due_early_gets_a_job_of_its_own(redis_url: str, redis: Redis) -> None:
+    """An acknowledgment waiting for triage (its job deferred) that triage makes due now: the
+    queue refuses a second job of the same id while it holds the deferred one, so the early
+    send is a variant of it (whichever runs first claims the row)."""
+    pool = await queue.connect(redis_url)
+    dispatcher = Dispatcher(pool)
+    try:
+        waiting = Job(SEND_EMAIL, "notification-2", 0, defer_until=clock.utcnow() + timedelta(seconds=3))
+        assert await dispatcher.enqueue([waiting]) == 1
+        assert await dispatcher.enqueue([Job(SEND_EMAIL, "notification-2", 0)]) == 0, "same id: refused"
+        early = Job(SEND_EMAIL, "notification-2", 0, variant="now")
+        assert early.job_id == "send_notification:notification-2:0:now"
+        now_ms = time.time() * 1000
+        assert await dispatcher.enqueue([early]) == 1
+        early_at = await redis.zscore(NOTIFIER_QUEUE, early.job_id)
+        assert early_at is not None and early_at - now_ms <= 1_000
+    finally:
+        await pool.aclose()

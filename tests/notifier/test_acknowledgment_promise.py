@@ -1,0 +1,331 @@
+"""The acknowledgment promises what triage's SLA holds: triage's due time and target when its
+decision is known before the acknowledgment goes out (it normally is: the acknowledgment waits
+a few seconds for it), notifier's office-hours estimate otherwise; exactly one acknowledgment
+per ticket, whatever the order of ``ticket.created`` and ``ticket.triaged``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.notifier import repository as repo
+from services.notifier.acknowledgment import PromiseSource, office_hours_promise, target_in_words
+from services.notifier.models import DeliveryState, Notification, NotificationKind
+from services.notifier.office_hours import OfficeHours
+from services.notifier.service import sweep
+from shared import events as ev
+from tests.notifier.conftest import CHICAGO_TUESDAY_10, Env, TicketStory, organization
+
+WAIT = 3.0
+
+# Good Friday 2026, 16:00 in Vancouver: inside office hours on any other Friday; British
+# Columbia's calendar (triage's) counts nothing until Monday 09:00.
+GOOD_FRIDAY_16 = datetime(2026, 4, 3, 23, 0, tzinfo=UTC)
+MONDAY_09_VANCOUVER = datetime(2026, 4, 6, 16, 0, tzinfo=UTC)
+MONDAY_13_VANCOUVER = datetime(2026, 4, 6, 20, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"ack_wait_for_triage_seconds": WAIT}
+
+
+def northwind() -> ev.OrganizationRef:
+    return ev.OrganizationRef(
+        id=UUID("0194f3c2-7a10-7c3e-9d51-2b8e4f6a1c01"),
+        name="Northwind",
+        support_tier="hourly",
+        sla_signed=True,
+        timezone="America/Vancouver",
+    )
+
+
+def triaged(
+    story: TicketStory,
+    *,
+    priority: str,
+    due: datetime | None,
+    target_minutes: int | None,
+    clock_started_at: datetime | None,
+    timezone: str = "America/Chicago",
+    trigger: str = "created",
+    occurred_at: datetime | None = None,
+) -> ev.Event:
+    payload = ev.TicketTriagedV1(
+        decision_id=uuid4(),
+        trigger=trigger,
+        ticket_id=story.ticket_id,
+        number=story.number,
+        subject="Printer offline",
+        priority=priority,
+        assignee=None,
+        unassigned_reason="nobody on shift",
+        first_response_due_at=due,
+        resolution_due_at=due + timedelta(days=2) if due else None,
+        calendar_timezone=timezone,
+        call_customer=False,
+        breakdown=ev.TriageBreakdownV1(
+            urgency="high",
+            impact="single_user",
+            impact_source="stated",
+            impact_reason="",
+            matrix_priority=priority,
+            support_tier="hourly",
+            tier_adjustment=0,
+            assignment_reason="nobody on shift",
+            continuity=False,
+        ),
+        contact=ev.ContactRef(id=uuid4(), email=story.contact_email, name="Jane Doe"),
+        organization=story.org,
+        first_response_target_minutes=target_minutes,
+        first_response_clock_started_at=clock_started_at,
+    )
+    event = ev.new_event(
+        ev.EventType.TICKET_TRIAGED, payload, producer=ev.Service.TRIAGE, subject=f"ticket:{story.ticket_id}"
+    )
+    return event.model_copy(update={"occurred_at": occurred_at}) if occurred_at else event
+
+
+def acknowledgments(env: Env) -> list[EmailMessage]:
+    return [m for m in env.mail() if "We have received your request" in str(m["Subject"])]
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content()).replace("\r\n", "\n")
+
+
+async def acknowledgment_row(env: Env) -> Notification:
+    [row] = [n for n in await env.notifications() if n.kind == NotificationKind.ACKNOWLEDGMENT]
+    return row
+
+
+async def sweep_now(env: Env) -> None:
+    """What a worker's sweeper does on its next round (enqueue what is due), then run the jobs."""
+    await sweep(env.notifier, grace=timedelta(0))
+    await env.run_worker()
+
+
+async def test_triage_decided_first_the_acknowledgment_goes_out_at_once_with_one_business_hour(
+    env: Env,
+) -> None:
+    story = TicketStory(org=organization(sla_signed=True))  # Tuesday 10:00 in Chicago
+    decision = triaged(
+        story,
+        priority="P1",
+        due=CHICAGO_TUESDAY_10 + timedelta(hours=1),
+        target_minutes=60,
+        clock_started_at=CHICAGO_TUESDAY_10,
+    )
+    created = story.created()
+    await env.deliver(decision)
+    await env.deliver(created)  # the clock has not moved: nothing waited
+
+    [ack] = acknowledgments(env)
+    text = text_of(ack)
+    assert (
+        "A consultant will respond within one business hour, by Tuesday, March 4, 2025 at 11:00 AM CST"
+        in text
+    )
+    assert "outside our office hours" not in text
+    row = await acknowledgment_row(env)
+    assert row.state == DeliveryState.SENT and row.next_attempt_at == row.created_at
+
+    # Both events again (a re-publish): still one acknowledgment.
+    await env.redis.flushdb()
+    await env.deliver(created, decision)
+    assert len(acknowledgments(env)) == 1
+
+
+async def test_triage_deciding_within_the_wait_replaces_the_estimate_and_it_is_sent_once(env: Env) -> None:
+    story = TicketStory(created_at=GOOD_FRIDAY_16, org=northwind())
+    await env.deliver(story.created())
+    assert acknowledgments(env) == [], "waiting for triage"
+    row = await acknowledgment_row(env)
+    assert row.state == DeliveryState.PENDING
+    assert row.next_attempt_at == env.clock() + timedelta(seconds=WAIT)
+    # The estimate it would send: notifier's office hours know no holiday (Friday counts).
+    assert "within four business hours, by Monday, April 6, 2026 at 12:00 PM PDT" in row.text_body
+    assert "outside our office hours" not in row.text_body
+
+    env.clock.advance(seconds=0.4)  # triage decides a few hundred milliseconds later
+    await env.deliver(
+        triaged(
+            story,
+            priority="P2",
+            due=MONDAY_13_VANCOUVER,
+            target_minutes=240,
+            clock_started_at=MONDAY_09_VANCOUVER,
+            timezone="America/Vancouver",
+        )
+    )
+    [ack] = acknowledgments(env)
+    text = text_of(ack)
+    assert "You reached us outside our office hours." in text
+    assert "handled on the next business day, Monday, April 6, 2026 at 9:00 AM PDT" in text
+    assert "within four business hours, by Monday, April 6, 2026 at 1:00 PM PDT" in text
+    assert "(America/Vancouver)" in text
+    html = ack.get_body(("html",))
+    assert html is not None and "1:00 PM PDT" in str(html.get_content())
+    assert ack["Message-ID"] == row.message_id, "the same mail, its content replaced"
+    sent = await acknowledgment_row(env)
+    assert (sent.state, sent.attempts, sent.sent_at) == (DeliveryState.SENT, 1, env.clock())
+
+    # The deferred job's time comes (and the sweeper looks): nothing more is sent.
+    env.clock.advance(seconds=WAIT + 5)
+    await sweep_now(env)
+    assert len(acknowledgments(env)) == 1
+
+
+async def test_without_triage_the_estimate_goes_out_after_the_wait(env: Env) -> None:
+    story = TicketStory(org=organization(sla_signed=True))
+    await env.deliver(story.created())
+    env.clock.advance(seconds=WAIT - 0.1)
+    await sweep_now(env)
+    assert acknowledgments(env) == []
+
+    env.clock.advance(seconds=0.1)
+    await sweep_now(env)
+    [ack] = acknowledgments(env)
+    assert "within four business hours, by Tuesday, March 4, 2025 at 2:00 PM CST" in text_of(ack)
+
+    # Triage's decision arriving late changes nothing that was sent, and sends nothing.
+    env.clock.advance(seconds=10)
+    late = triaged(
+        story,
+        priority="P1",
+        due=CHICAGO_TUESDAY_10 + timedelta(hours=1),
+        target_minutes=60,
+        clock_started_at=CHICAGO_TUESDAY_10,
+    )
+    await env.deliver(late)
+    assert len(acknowledgments(env)) == 1
+    row = await acknowledgment_row(env)
+    assert "2:00 PM CST" in row.text_body and row.attempts == 1
+
+
+async def test_a_later_triage_changes_nothing_already_sent(env: Env) -> None:
+    story = TicketStory(org=organization(sla_signed=True))
+    await env.deliver(story.created())
+    env.clock.advance(seconds=0.3)
+    first = triaged(
+        story,
+        priority="P2",
+        due=CHICAGO_TUESDAY_10 + timedelta(hours=4),
+        target_minutes=240,
+        clock_started_at=CHICAGO_TUESDAY_10,
+    )
+    await env.deliver(first)
+    [ack] = acknowledgments(env)
+    sent = await acknowledgment_row(env)
+
+    env.clock.advance(minutes=20)
+    await env.deliver(
+        triaged(
+            story,
+            priority="P1",
+            due=CHICAGO_TUESDAY_10 + timedelta(hours=1),
+            target_minutes=60,
+            clock_started_at=CHICAGO_TUESDAY_10,
+            trigger="inputs_changed",
+        )
+    )
+    env.clock.advance(seconds=WAIT + 5)
+    await sweep_now(env)
+    [again] = acknowledgments(env)
+    assert again["Message-ID"] == ack["Message-ID"]
+    after = await acknowledgment_row(env)
+    assert (after.text_body, after.attempts, after.sent_at) == (sent.text_body, 1, sent.sent_at)
+    # The projection holds the newest decision (for whatever mail comes next).
+    async with env.runtime.sessions() as session:
+        sla = await repo.get_ticket_sla(session, story.ticket_id)
+    assert sla is not None and sla.first_response_target_minutes == 60
+
+
+async def test_an_older_decision_arriving_last_does_not_replace_the_newer_one(env: Env) -> None:
+    story = TicketStory(org=organization(sla_signed=True))
+    older = triaged(
+        story,
+        priority="P2",
+        due=CHICAGO_TUESDAY_10 + timedelta(hours=4),
+        target_minutes=240,
+        clock_started_at=CHICAGO_TUESDAY_10,
+        occurred_at=CHICAGO_TUESDAY_10 + timedelta(seconds=1),
+    )
+    newer = triaged(
+        story,
+        priority="P1",
+        due=CHICAGO_TUESDAY_10 + timedelta(hours=1),
+        target_minutes=60,
+        clock_started_at=CHICAGO_TUESDAY_10,
+        trigger="inputs_changed",
+        occurred_at=CHICAGO_TUESDAY_10 + timedelta(seconds=2),
+    )
+    # Both overtake ticket.created (the newer one first): the projection keeps the newer one.
+    await env.deliver(newer)
+    await env.deliver(older)
+    await env.deliver(story.created())
+    [ack] = acknowledgments(env)
+    assert "within one business hour, by Tuesday, March 4, 2025 at 11:00 AM CST" in text_of(ack)
+
+
+async def test_a_paused_clock_keeps_the_estimate_waiting(env: Env) -> None:
+    """A decision without a first-response due time (paused: waiting on the customer) is no
+    promise to state: the acknowledgment keeps its estimate and its time."""
+    story = TicketStory(org=organization(sla_signed=True))
+    await env.deliver(story.created())
+    await env.deliver(triaged(story, priority="P3", due=None, target_minutes=480, clock_started_at=None))
+    assert acknowledgments(env) == []
+    env.clock.advance(seconds=WAIT)
+    await sweep_now(env)
+    [ack] = acknowledgments(env)
+    assert "within four business hours" in text_of(ack)
+
+
+# --- the promise's wording, directly ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("minutes", "words"),
+    [
+        (60, "one business hour"),
+        (240, "four business hours"),
+        (480, "eight business hours"),
+        (960, "16 business hours"),
+        (30, "30 business minutes"),
+        (1, "1 business minute"),
+        (90, "one business hour and 30 minutes"),
+        (121, "two business hours and 1 minute"),
+    ],
+)
+def test_targets_in_words(minutes: int, words: str) -> None:
+    assert target_in_words(minutes) == words
+
+
+@pytest.mark.parametrize(
+    ("local_arrival", "after_hours", "next_business_day", "opening"),
+    [
+        (datetime(2025, 3, 4, 10, 0), False, False, "Tuesday, March 4, 2025 at 10:00 AM CST"),
+        (datetime(2025, 3, 4, 7, 30), True, False, "Tuesday, March 4, 2025 at 9:00 AM CST"),
+        (datetime(2025, 3, 4, 15, 0), False, False, "Tuesday, March 4, 2025 at 3:00 PM CST"),  # due Wed
+        (datetime(2025, 3, 7, 18, 30), True, True, "Monday, March 10, 2025 at 9:00 AM CDT"),
+    ],
+)
+def test_after_hours_and_next_business_day_follow_when_the_clock_starts(
+    local_arrival: datetime, after_hours: bool, next_business_day: bool, opening: str
+) -> None:
+    arrival = local_arrival.replace(tzinfo=ZoneInfo("America/Chicago"))
+    promise = office_hours_promise(arrival, OfficeHours(), 4)
+    assert promise.source == PromiseSource.OFFICE_HOURS
+    context = promise.context()
+    assert (context["after_hours"], context["next_business_day"], context["next_opening"]) == (
+        after_hours,
+        next_business_day,
+        opening,
+    )
