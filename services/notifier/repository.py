@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -58,6 +58,24 @@ async def update_ticket_view(session: AsyncSession, ticket_id: UUID, **values: A
 
 async def get_ticket_view(session: AsyncSession, ticket_id: UUID) -> TicketView | None:
     return await session.get(TicketView, ticket_id)
+
+
+# The first argument of the two-key advisory locks notifier takes (ASCII "ntfy"): keeps them
+# apart from any other user of the database's advisory locks.
+_ACKNOWLEDGMENT_LOCKS = 0x6E746679
+
+
+async def lock_acknowledgment(session: AsyncSession, ticket_id: UUID) -> None:
+    """Serialize, per ticket, the transactions that meet over its acknowledgment (ticket.created
+    records it, ticket.triaged rewrites it): each reads what the other writes, so run
+    concurrently neither would see the other's uncommitted row. Held until the transaction
+    ends; take it before any other write of the handler (one lock order, no deadlock).
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing to do, a consumer's
+    transaction writes first (its processed_event row) and so holds the database's only
+    write lock throughout."""
+    if dialect_of(session) == "postgresql":
+        key = int.from_bytes(ticket_id.bytes[-4:], "big", signed=True)  # random bits (v4, v7)
+        await session.execute(select(func.pg_advisory_xact_lock(_ACKNOWLEDGMENT_LOCKS, key)))
 
 
 async def upsert_ticket_sla(session: AsyncSession, values: dict[str, Any]) -> None:

@@ -387,6 +387,7 @@ async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev
     now with notifier's office-hours estimate, due after a short wait for triage's decision
     (``on_ticket_triaged`` puts triage's numbers in and makes it due at once)."""
     p = ev.payload_of(event, ev.TicketCreatedV1)
+    await repo.lock_acknowledgment(session, p.ticket_id)  # triage's event may be handled right now
     await project_ticket(session, p)
     organization_id = p.organization.id if p.organization else None
     if not p.acknowledge:
@@ -552,6 +553,7 @@ def _moment_or_none(moment: datetime | None, timezone: str) -> str | None:
 async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
     p = ev.payload_of(event, ev.TicketTriagedV1)
     timezone = p.calendar_timezone
+    await repo.lock_acknowledgment(session, p.ticket_id)  # ticket.created may be handled right now
     await repo.upsert_ticket_sla(
         session,
         {

@@ -95,13 +95,6 @@ def test_a_ticket_on_a_public_holiday_counts_from_the_next_business_day(
     assert decision["breakdown"]["sla"]["timezone"] == "America/Vancouver"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The acknowledgment computes its promise from the notifier's own office hours "
-    "(NOTIFIER_OFFICE_* and NOTIFIER_OFFICE_HOLIDAYS, no holidays by default), not from triage's "
-    "business calendar of the organization: on a public holiday it promises a due time "
-    "(12:30 PM) that triage's SLA does not hold (1:00 PM), and does not say 'next business day'.",
-)
 def test_the_acknowledgment_on_a_public_holiday_promises_what_the_sla_holds(
     good_friday: EmailedTicket,
 ) -> None:

@@ -5,6 +5,7 @@ per ticket, whatever the order of ``ticket.created`` and ``ticket.triaged``."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -17,7 +18,7 @@ from services.notifier import repository as repo
 from services.notifier.acknowledgment import PromiseSource, office_hours_promise, target_in_words
 from services.notifier.models import DeliveryState, Notification, NotificationKind
 from services.notifier.office_hours import OfficeHours
-from services.notifier.service import sweep
+from services.notifier.service import on_ticket_created, on_ticket_triaged, sweep
 from shared import events as ev
 from tests.notifier.conftest import CHICAGO_TUESDAY_10, Env, TicketStory, organization
 
@@ -286,6 +287,43 @@ async def test_a_paused_clock_keeps_the_estimate_waiting(env: Env) -> None:
     await sweep_now(env)
     [ack] = acknowledgments(env)
     assert "within four business hours" in text_of(ack)
+
+
+@pytest.mark.parametrize("first", ["created", "triaged"])
+async def test_both_events_handled_at_the_same_time_still_send_triages_promise_at_once(
+    env: Env, first: str
+) -> None:
+    """Triage decides within milliseconds: its event and ticket.created are handled by two jobs
+    at once. Each handler reads what the other writes; the one that comes second waits for the
+    first to commit (else neither would see the other's row: the estimate would wait out the
+    delay, with the wrong promise on a holiday)."""
+    story = TicketStory(created_at=GOOD_FRIDAY_16, org=northwind())
+    created = story.created()
+    decision = triaged(
+        story,
+        priority="P2",
+        due=MONDAY_13_VANCOUVER,
+        target_minutes=240,
+        clock_started_at=MONDAY_09_VANCOUVER,
+        timezone="America/Vancouver",
+    )
+    handler, held, other = (
+        (on_ticket_created, created, decision)
+        if first == "created"
+        else (on_ticket_triaged, decision, created)
+    )
+    async with env.runtime.sessions() as session:
+        async with session.begin():
+            await handler(session, env.notifier, held)
+            # The other event's job runs meanwhile; give it ample time to finish if it could.
+            second = asyncio.ensure_future(env.consumer.consume(other))
+            done, _ = await asyncio.wait({second}, timeout=1.0)
+            assert not done, "the second handler waits for the first one's commit"
+        await second
+    await env.run_worker()  # the jobs enqueued by both commits
+    [ack] = acknowledgments(env)
+    assert "within four business hours, by Monday, April 6, 2026 at 1:00 PM PDT" in text_of(ack)
+    assert "next business day" in text_of(ack)
 
 
 # --- the promise's wording, directly ----------------------------------------------------------------
