@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: bootstrap run check-run test migrate lint fmt clean
+.PHONY: bootstrap run check-run test bench migrate lint fmt clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -20,6 +20,13 @@ check-run: bootstrap
 test: bootstrap
 	@scripts/ensure_test_services.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## bench: measure the running system on PostgreSQL: one table, and var/bench/<time>.json + latest.json
+## (BENCH_ARGS="--quick" for a smoke pass of a few minutes, "--only intake reads" for some sections)
+bench: bootstrap
+	@scripts/bench_tools.sh
+	@scripts/ensure_test_services.sh
+	$(PY) -m tests.bench $(BENCH_ARGS)
 
 ## migrate: apply every service's migrations (HELPDESK_* / <SERVICE>_DATABASE_URL decide where)
 migrate: bootstrap
