@@ -38,7 +38,7 @@ STRICT_MODULES := shared deploy services/ticket_api/transitions.py services/tick
 	services/ticket_api/inbound/reply_matching.py services/ticket_api/inbound/attachments.py \
 	services/triage/business_hours.py services/triage/priority_matrix.py services/triage/sla.py \
 	services/triage/assignment.py services/billing/money.py services/billing/rounding.py services/billing/periods.py \
-	services/notifier/calendar_invites.py
+	services/notifier/calendar_invites.py services/notifier/acknowledgment.py
 lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/mypy $(STRICT_MODULES)
