@@ -213,7 +213,9 @@ def test_signed_webhooks_for_each_step_and_a_failing_endpoint_retried(
         return types if set(STEPS) <= set(types) else None
 
     types = wait_until(steps_received, timeout=20, what="a webhook for every step")
-    assert types[0] == "ticket.created" and types[-1] == "ticket.closed"
+    # Each delivery is a job of its own: events of one transaction (status_changed, closed) may
+    # arrive in either order, so receivers order by the payload's time, not by arrival.
+    assert types[0] == "ticket.created" and "ticket.closed" in types[-2:]
     # Every request carries the Standard Webhooks headers, each delivery its own webhook-id.
     ok_requests = receiver.at("/ok")
     assert len({r.headers["webhook-id"] for r in ok_requests}) == len(ok_requests)
