@@ -26,6 +26,7 @@ from shared.events import Event
 log = logging.getLogger(__name__)
 
 PENDING_EVENTS = "outbox.pending_events"
+MARK_BATCH_SECONDS = 0.02
 
 Publish = Callable[[Event], Awaitable[int]]
 
@@ -77,6 +78,9 @@ class Outbox:
         self.sessions = sessions
         self.publish = publish
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Published but not yet marked: marked together, one UPDATE for many requests.
+        self._to_mark: list[UUID] = []
+        self._marker: asyncio.Task[None] | None = None
 
     async def record(self, session: AsyncSession, event: Event) -> None:
         """Write ``event`` in the session's transaction; it is dispatched once that commits."""
@@ -90,7 +94,9 @@ class Outbox:
         """Publish committed events in the background (the fast path)."""
         if not events or self.publish is None:
             return
-        task = asyncio.create_task(self._publish_and_mark(list(events)))
+        self._track(asyncio.create_task(self._publish_and_mark(list(events))))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
@@ -110,8 +116,19 @@ class Outbox:
             # The relay will pick up what was not published.
             log.warning("outbox fast path failed; the relay will retry", exc_info=True)
         if published:
+            self._to_mark.extend(published)
+            if self._marker is None or self._marker.done():
+                self._marker = asyncio.create_task(self._mark_batches())
+                self._track(self._marker)
+
+    async def _mark_batches(self) -> None:
+        """Mark what was published, gathering concurrent requests' events into one UPDATE (an
+        unmarked event is only published again by the relay, which consumers absorb)."""
+        while self._to_mark:
+            await asyncio.sleep(MARK_BATCH_SECONDS)
+            ids, self._to_mark = self._to_mark, []
             try:
-                await self._mark_published(published)
+                await self._mark_published(ids)
             except Exception:
                 log.warning("could not mark events published; they will be published again", exc_info=True)
 

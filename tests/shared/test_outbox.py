@@ -249,3 +249,30 @@ async def test_a_failed_effect_is_retried_and_then_applied_once(
     # The first attempt rolled back its effect together with its processed-event row.
     assert attempts == [event.id, event.id]
     assert await effects(clean) == [event.id]
+
+
+async def test_concurrent_commits_are_all_published_and_marked_in_batches(
+    clean: str, redis_url: str, redis: Redis, ticket_api_runtime: Runtime
+) -> None:
+    marks: list[int] = []
+    original = ticket_api_runtime.outbox._mark_published
+
+    async def counting(ids: list[UUID]) -> None:
+        marks.append(len(ids))
+        await original(ids)
+
+    ticket_api_runtime.outbox._mark_published = counting  # type: ignore[method-assign]
+
+    async def one() -> None:
+        async with ticket_api_runtime.sessions() as session:
+            uow = UnitOfWork(session, ticket_api_runtime.outbox)
+            await uow.record(agent_event())
+            await uow.commit()
+
+    await asyncio.gather(*(one() for _ in range(40)))
+    await ticket_api_runtime.outbox.drain()
+
+    assert await redis.zcard(TRIAGE_QUEUE) == 40
+    assert sum(marks) == 40
+    assert len(marks) < 40, "concurrent requests' events are marked together"
+    assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 0, "every event is marked"
