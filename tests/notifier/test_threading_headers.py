@@ -15,7 +15,8 @@ from shared.mail_ids import make_message_id
 
 
 def test_long_message_ids_are_never_encoded_and_fold_between_ids() -> None:
-    ids = [make_message_id(uuid4(), secret="s", domain="support.a-long-company-name.example") for _ in range(10)]
+    domain = "support.a-long-company-name.example"
+    ids = [make_message_id(uuid4(), secret="s", domain=domain) for _ in range(10)]
     message = EmailMessage(policy=MAIL_POLICY)
     message["From"] = "support@helpdesk.test"
     message["To"] = "jane@acme.test"
