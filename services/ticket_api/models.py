@@ -20,6 +20,7 @@ from shared.db import UtcDateTime
 from shared.email_address import EmailAddress
 from shared.ids import new_id
 from shared.outbox import outbox_table
+from shared.vocabulary import Impact, Priority, Urgency
 
 __all__ = ["TicketStatus"]
 
@@ -64,27 +65,6 @@ class SupportTier(StrEnum):
     HOURLY = "hourly"
     AGREEMENT = "agreement"
     BLOCK = "block"
-
-
-class Urgency(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-class Impact(StrEnum):
-    PERSON = "person"
-    TEAM = "team"
-    ORGANIZATION = "organization"
-    MANY_CUSTOMERS = "many_customers"
-
-
-class Priority(StrEnum):
-    P1 = "P1"
-    P2 = "P2"
-    P3 = "P3"
-    P4 = "P4"
 
 
 class Channel(StrEnum):

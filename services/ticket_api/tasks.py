@@ -13,8 +13,8 @@ from shared.clock import utcnow
 from shared.consumer import EventHandler
 from shared.runtime import Runtime
 
-# Events ticket_api consumes (ticket.triaged, sla.breached, notification.sent) arrive with
-# the issues that produce them.
+# What ticket_api consumes: triage's results (ticket.triaged, sla.breached) and what inbound
+# mail needs (notification.sent: the Message-IDs we sent, for threading replies).
 HANDLERS: dict[str, EventHandler] = {**TRIAGE_HANDLERS, **INBOUND_HANDLERS}
 
 

@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 TRIAGE_ACTOR = "service:triage"
 _TRIAGE = Principal(kind=PrincipalKind.SERVICE, subject_id=UUID(int=0), name="triage")
-_ORDER = list(Priority)  # P1 first
 # Writes events into the outbox in the consumer's transaction; the consumer publishes them
 # after commit.
 _EVENTS = Outbox(outbox)
@@ -35,9 +34,7 @@ _EVENTS = Outbox(outbox)
 
 def escalated(priority: str | None) -> Priority | None:
     """One level more urgent, never past P1 (None stays None: nothing to raise)."""
-    if priority is None:
-        return None
-    return _ORDER[max(_ORDER.index(Priority(priority)) - 1, 0)]
+    return None if priority is None else Priority(priority).raised()
 
 
 async def _apply(

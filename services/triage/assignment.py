@@ -22,7 +22,7 @@ from services.triage.business_hours import (
     next_business_instant,
     parse_weekly_hours,
 )
-from services.triage.priority_matrix import Priority
+from shared.vocabulary import Priority
 
 # How much an open ticket weighs in an agent's load, by priority (unprioritized: as P3).
 PRIORITY_WEIGHTS: dict[Priority | None, int] = {

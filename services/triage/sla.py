@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.triage.business_hours import BusinessCalendar, add_business_minutes, business_minutes_between
-from services.triage.priority_matrix import Priority
+from shared.vocabulary import Priority
 
 # A year of round-the-clock minutes: anything longer is a typo, not a target.
 MAX_TARGET_MINUTES = 366 * 24 * 60

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from services.triage.assignment import AgentProfile, choose_assignee, shift_start, weight_of
 from services.triage.business_hours import BusinessCalendar
 from services.triage.decision import TicketFacts, decide
-from services.triage.priority_matrix import Priority, PriorityMatrix
+from services.triage.priority_matrix import PriorityMatrix
 from services.triage.sla import SlaPolicies, TargetKind
+from shared.vocabulary import Priority
 
 CHICAGO = ZoneInfo("America/Chicago")
 TUESDAY_10 = datetime(2026, 11, 24, 10, 0, tzinfo=CHICAGO)

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.triage.business_hours import BusinessCalendar
-from services.triage.priority_matrix import Priority
 from services.triage.sla import PolicyError, SlaPolicies, Targets, Timer, check_warning_share
+from shared.vocabulary import Priority
 
 CHICAGO = ZoneInfo("America/Chicago")
 CALENDAR = BusinessCalendar()
