@@ -7,11 +7,16 @@ while the first job (or its result) is still kept creates no second job. Jobs ar
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
 import orjson
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
+from redis.exceptions import NoScriptError
 
 from shared.events import Event, Service, subscribers
 
@@ -58,12 +63,41 @@ async def connect(redis_url: str) -> ArqRedis:
     )
 
 
+# What arq's enqueue_job does (create the job unless its id is queued or its result kept), for
+# every subscriber of an event at once: one round trip instead of three per subscriber.
+# KEYS: per job, its job key, result key and queue; ARGV: time to live (ms), score (ms), then
+# per job its id and serialized job.
+_ENQUEUE_ALL = """
+local created = 0
+for i = 0, #KEYS / 3 - 1 do
+    local job_key, result_key, queue = KEYS[i * 3 + 1], KEYS[i * 3 + 2], KEYS[i * 3 + 3]
+    if redis.call('exists', job_key, result_key) == 0 then
+        redis.call('psetex', job_key, ARGV[1], ARGV[3 + i * 2 + 1])
+        redis.call('zadd', queue, ARGV[2], ARGV[3 + i * 2])
+        created = created + 1
+    end
+end
+return created
+"""
+_ENQUEUE_ALL_SHA = hashlib.sha1(_ENQUEUE_ALL.encode()).hexdigest()
+
+
 async def publish(redis: ArqRedis, event: Event) -> int:
     """Enqueue ``event`` for each subscriber; returns how many new jobs were created."""
+    services = subscribers(event.type)
+    if not services:
+        return 0
     payload = event.model_dump(mode="json")
-    created = 0
-    for service in subscribers(event.type):
+    enqueued_at = timestamp_ms()
+    keys: list[str] = []
+    args: list[Any] = [expires_extra_ms, enqueued_at]
+    for service in services:
         queue = queue_name(service)
-        job = await redis.enqueue_job(HANDLE_EVENT, payload, _job_id=job_id(event, queue), _queue_name=queue)
-        created += job is not None
-    return created
+        job = job_id(event, queue)
+        keys += [job_key_prefix + job, result_key_prefix + job, queue]
+        args += [job, serialize_job(HANDLE_EVENT, (payload,), {}, None, enqueued_at, serializer=serialize)]
+    try:
+        created = await redis.evalsha(_ENQUEUE_ALL_SHA, len(keys), *keys, *args)  # type: ignore[misc]
+    except NoScriptError:  # a Redis that has not seen the script yet (or was restarted)
+        created = await redis.eval(_ENQUEUE_ALL, len(keys), *keys, *args)  # type: ignore[misc]
+    return int(created)

@@ -374,7 +374,8 @@ class Stack:
             )
         for service in SERVICES:
             self.children[f"{service}-worker"] = self._child(
-                f"{service}-worker", [py, "-m", "arq", f"services.{service}.worker.WorkerSettings"]
+                f"{service}-worker",
+                [py, "-m", "shared.worker_main", f"services.{service}.worker.WorkerSettings"],
             )
         self.children["inbound_smtp"] = self._child(
             "inbound_smtp", [py, "-m", "services.ticket_api.inbound.smtp_listener"]

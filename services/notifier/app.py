@@ -27,7 +27,7 @@ def notifier_lifespan(settings: Settings) -> Lifespan:
     """The service runtime, plus the notifier (queue dispatcher, HTTP clients) on top of it."""
 
     async def attach(app: FastAPI, runtime: Runtime) -> None:
-        app.state.notifier = open_notifier(settings, runtime)
+        app.state.notifier = open_notifier(settings, runtime, worker=False)
 
     base = runtime_lifespan(settings, outbox, on_start=attach)
 

@@ -6,17 +6,25 @@ Job ids are ``<kind>:<row id>:<attempt>``, so a second enqueue of the same attem
 sweeper re-finding a row whose job is still queued) is refused by the queue, and each retry
 is a job of its own. The database row stays the source of truth: the sweeper
 (:mod:`services.notifier.tasks`) enqueues again whatever a lost job left behind.
+
+In the worker, a job that is due at once runs right here after the commit instead of going
+through the queue (``run_here``): the mail leaves a few milliseconds sooner and the queue's
+round trips (enqueue, poll, start, finish: about ten to Redis) are saved. What it does is the
+job's own function, so a crash in between leaves the same pending row for the sweeper, and
+retries are still deferred jobs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from arq.connections import ArqRedis
+from arq.constants import job_key_prefix
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -43,6 +51,9 @@ class Job:
     # queue refuses a job id it still holds (the deferred job), whichever runs first claims
     # the row and the other finds nothing to do.
     variant: str = ""
+    # The id of a waiting (deferred) job this one makes unnecessary: taken off the queue once
+    # this one is on its way, so it does not run only to find nothing to do.
+    withdraws: str | None = None
 
     @property
     def job_id(self) -> str:
@@ -50,11 +61,19 @@ class Job:
         return f"{base}:{self.variant}" if self.variant else base
 
 
+# Jobs running here at once at most (the rest wait their turn, as in arq's max_jobs).
+MAX_RUNNING_HERE = 32
+
+JobRunner = Callable[["Job"], Awaitable[object]]
+
+
 class Dispatcher:
-    def __init__(self, redis: ArqRedis) -> None:
+    def __init__(self, redis: ArqRedis, *, run_here: JobRunner | None = None) -> None:
         self.redis = redis
         self.queue = queue_name(Service.NOTIFIER)
-        self._in_flight: set[asyncio.Task[int]] = set()
+        self.run_here = run_here
+        self._slots = asyncio.Semaphore(MAX_RUNNING_HERE)
+        self._in_flight: set[asyncio.Task[Any]] = set()
 
     def after_commit(self, session: AsyncSession, job: Job) -> None:
         """Enqueue ``job`` once ``session`` commits."""
@@ -67,10 +86,42 @@ class Dispatcher:
 
     def _on_commit(self, sync_session: Session) -> None:
         jobs: list[Job] = sync_session.info.pop(_PENDING, [])
-        if jobs:
-            task = asyncio.get_running_loop().create_task(self.enqueue(jobs))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+        if not jobs:
+            return
+        here = [job for job in jobs if self.run_here is not None and job.defer_until is None]
+        queued = [job for job in jobs if job not in here]
+        if queued:
+            self._spawn(self.enqueue(queued))
+        for job in here:
+            self._spawn(self._run(job))
+        withdrawn = [job.withdraws for job in jobs if job.withdraws]
+        if withdrawn:
+            self._spawn(self.withdraw(withdrawn))
+
+    async def withdraw(self, job_ids: list[str]) -> None:
+        """Take waiting jobs off the queue (one that has started already just runs: a job finds
+        its row claimed or done and does nothing)."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for job_id in job_ids:
+                    pipe.zrem(self.queue, job_id)
+                    pipe.delete(job_key_prefix + job_id)
+                await pipe.execute()
+        except Exception:
+            log.warning("could not withdraw %s; they will run and find nothing to do", job_ids, exc_info=True)
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _run(self, job: Job) -> None:
+        assert self.run_here is not None
+        async with self._slots:
+            try:
+                await self.run_here(job)
+            except Exception:
+                log.exception("job %s failed here; the sweeper will enqueue it again", job.job_id)
 
     def _on_rollback(self, sync_session: Session) -> None:
         sync_session.info.pop(_PENDING, None)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -96,16 +96,17 @@ async def get_agent(session: AsyncSession, agent_id: UUID) -> AgentView | None:
 
 
 async def thread_message_ids(session: AsyncSession, ticket_id: UUID) -> list[str]:
-    """The ticket's first Message-ID and its latest ones, oldest first (for References)."""
-    base = select(col(ThreadMessage.message_id)).where(col(ThreadMessage.ticket_id) == ticket_id)
-    first = (await session.scalars(base.order_by(col(ThreadMessage.created_at)).limit(1))).all()
+    """The ticket's first Message-ID and its latest ones, oldest first (for References); one
+    round trip. Ties in time go by id (time-ordered: the order they were added)."""
+    table = table_of(ThreadMessage)
+    base = select(table.c.message_id, table.c.created_at, table.c.id).where(table.c.ticket_id == ticket_id)
+    first = base.order_by(table.c.created_at, table.c.id).limit(1).subquery()
     latest = (
-        await session.scalars(
-            base.order_by(col(ThreadMessage.created_at).desc()).limit(THREAD_REFERENCES - 1)
-        )
-    ).all()
-    chain = list(first) + [m for m in reversed(latest) if m not in first]
-    return chain
+        base.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(THREAD_REFERENCES - 1).subquery()
+    )
+    rows = (await session.execute(union_all(select(first), select(latest)))).all()
+    ordered = sorted(rows, key=lambda row: (row.created_at, row.id))
+    return list(dict.fromkeys(row.message_id for row in ordered))  # the first may be among the latest
 
 
 async def add_thread_message(session: AsyncSession, ticket_id: UUID, message_id: str, at: datetime) -> None:
@@ -122,6 +123,13 @@ async def insert_notification(session: AsyncSession, values: dict[str, Any]) -> 
     statement = insert_ignoring_conflicts(table, dialect_of(session), "dedupe_key", "recipient", "kind")
     result = await session.execute(statement.values(**values).returning(table.c.id))
     return result.first() is not None
+
+
+async def any_notification(session: AsyncSession, dedupe_key: str) -> bool:
+    """Whether some mail was recorded under ``dedupe_key`` already."""
+    table = table_of(Notification)
+    found = await session.execute(select(table.c.id).where(table.c.dedupe_key == dedupe_key).limit(1))
+    return found.first() is not None
 
 
 async def find_notification(
@@ -173,23 +181,36 @@ async def get_notification(session: AsyncSession, notification_id: UUID) -> Noti
 
 async def claim_notification(
     session: AsyncSession, notification_id: UUID, *, attempt: int, now: datetime, lease: timedelta
-) -> Notification | None:
+) -> tuple[Notification, Suppression | None] | None:
     """Take the row for one send attempt: pending and due (or a lost attempt whose lease ran
-    out), still at ``attempt``. ``None`` when someone else has it or it is done."""
+    out), still at ``attempt``. ``None`` when someone else has it or it is done; else the row
+    and the recipient's suppression, if any (one round trip for both)."""
     table = table_of(Notification)
     claimable = or_(
         and_(table.c.state == DeliveryState.PENDING, table.c.next_attempt_at <= now),
         and_(table.c.state == DeliveryState.SENDING, table.c.lease_until < now),
     )
-    result = await session.execute(
-        update(table)
-        .where(table.c.id == notification_id, table.c.attempts == attempt, claimable)
-        .values(state=DeliveryState.SENDING, attempts=attempt + 1, lease_until=now + lease, updated_at=now)
-        .returning(table.c.id)
+    suppressed = (
+        select(col(Suppression.address))
+        .where(col(Suppression.address) == table.c.recipient)
+        .scalar_subquery()
     )
-    if result.first() is None:
+    row = (
+        await session.execute(
+            update(Notification)
+            .where(table.c.id == notification_id, table.c.attempts == attempt, claimable)
+            .values(
+                state=DeliveryState.SENDING, attempts=attempt + 1, lease_until=now + lease, updated_at=now
+            )
+            .returning(Notification, suppressed.label("suppressed_address")),
+            execution_options={"synchronize_session": False, "populate_existing": True},
+        )
+    ).first()
+    if row is None:
         return None
-    return await session.get(Notification, notification_id, populate_existing=True)
+    notification, suppressed_address = row
+    suppression = await session.get(Suppression, suppressed_address) if suppressed_address else None
+    return notification, suppression
 
 
 async def finish_notification(session: AsyncSession, notification_id: UUID, **values: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import httpx
@@ -9,6 +10,8 @@ import httpx
 from services.notifier.dispatch import Dispatcher
 from services.notifier.service import Notifier
 from services.notifier.settings import Settings
+from services.notifier.smtp import Relay
+from services.notifier.tasks import run_here
 from shared.http import http_client
 from shared.runtime import Runtime
 
@@ -31,8 +34,10 @@ def billing_client(
     return client
 
 
-def open_notifier(settings: Settings, runtime: Runtime) -> Notifier:
-    return Notifier(
+def open_notifier(settings: Settings, runtime: Runtime, *, worker: bool) -> Notifier:
+    """The notifier of an API process or (``worker``) of a worker, which also runs the jobs that
+    are due at once itself rather than through the queue (:mod:`services.notifier.dispatch`)."""
+    notifier = Notifier(
         settings=settings,
         sessions=runtime.sessions,
         outbox=runtime.outbox,
@@ -46,4 +51,8 @@ def open_notifier(settings: Settings, runtime: Runtime) -> Notifier:
             trust_env=False,
         ),
         billing_client=billing_client(settings),
+        relay=Relay(settings),
     )
+    if worker:
+        notifier.dispatcher.run_here = functools.partial(run_here, notifier)
+    return notifier

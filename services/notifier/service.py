@@ -54,7 +54,7 @@ from services.notifier.models import (
 )
 from services.notifier.rendering import Rendered, format_moment, render
 from services.notifier.settings import WEEKDAY_NAMES, Settings
-from services.notifier.smtp import PermanentSmtpError, TransientSmtpError, send_message
+from services.notifier.smtp import PermanentSmtpError, Relay, TransientSmtpError
 from services.notifier.webhook_signing import new_secret, signed_headers
 from shared import events as ev
 from shared import sign_in_links
@@ -120,6 +120,7 @@ class Notifier:
     dispatcher: Dispatcher
     webhook_client: httpx.AsyncClient
     billing_client: httpx.AsyncClient
+    relay: Relay
     clock: Callable[[], datetime] = field(default=utcnow)
 
     @property
@@ -130,6 +131,7 @@ class Notifier:
         await self.dispatcher.drain()
         await self.webhook_client.aclose()
         await self.billing_client.aclose()
+        await self.relay.aclose()
 
 
 @dataclass(frozen=True)
@@ -299,8 +301,11 @@ async def queue_email(
                 next_attempt_at=now,
                 updated_at=now,
             ):
-                # Due now: a job of its own (the queue still holds the deferred one's id).
-                notifier.dispatcher.after_commit(session, Job(SEND_EMAIL, str(twin.id), 0, variant="now"))
+                # Due now: a job of its own, and the deferred one taken off the queue.
+                waiting = Job(SEND_EMAIL, str(twin.id), 0)
+                notifier.dispatcher.after_commit(
+                    session, Job(SEND_EMAIL, str(twin.id), 0, variant="now", withdraws=waiting.job_id)
+                )
                 return twin.id
         return None
     if ticket:
@@ -459,8 +464,11 @@ async def keep_triage_promise(session: AsyncSession, notifier: Notifier, ticket_
         updated_at=now,
     ):
         return False
-    # Due now: a job of its own (the queue still holds the deferred job's id until its time).
-    notifier.dispatcher.after_commit(session, Job(SEND_EMAIL, str(acknowledgment.id), 0, variant="now"))
+    # Due now: a job of its own, and the deferred one taken off the queue.
+    waiting = Job(SEND_EMAIL, str(acknowledgment.id), 0)
+    notifier.dispatcher.after_commit(
+        session, Job(SEND_EMAIL, str(acknowledgment.id), 0, variant="now", withdraws=waiting.job_id)
+    )
     return True
 
 
@@ -480,9 +488,11 @@ async def _assignment_mails(
     replace_pending: bool,
 ) -> None:
     settings = notifier.settings
+    key = f"assignment:{ticket.id}:{agent_id}"
+    if not replace_pending and await repo.any_notification(session, key):
+        return  # told already (triage's decision usually arrives before ticket_api's update)
     consultant = {"id": str(agent_id), "name": agent_name, "email": agent_email}
     booking_url = booking_link(settings, agent_id=agent_id, ticket_id=ticket.id)
-    key = f"assignment:{ticket.id}:{agent_id}"
     await queue_email(
         session,
         notifier,
@@ -887,15 +897,14 @@ async def deliver_email(notifier: Notifier, notification_id: UUID, attempt: int)
     """One attempt to hand a notification to the relay. Safe to run twice: only the job that
     claims the row (at ``attempt``) sends; a crash mid-send leaves a lease that runs out, and the
     sweeper tries again (at least once, the same Message-ID)."""
-    settings = notifier.settings
     now = notifier.clock()
     async with notifier.sessions() as session, session.begin():
-        notification = await repo.claim_notification(
+        claimed = await repo.claim_notification(
             session, notification_id, attempt=attempt, now=now, lease=LEASE
         )
-        if notification is None:
+        if claimed is None:
             return "skipped"
-        suppression = await repo.get_suppression(session, notification.recipient)
+        notification, suppression = claimed
         if suppression is not None:
             await repo.finish_notification(
                 session,
@@ -907,8 +916,9 @@ async def deliver_email(notifier: Notifier, notification_id: UUID, attempt: int)
             return "suppressed"
     try:
         files = await load_attachments(notifier, notification)
-        message = build_message(notification, files, display_name=notification.from_name, now=now)
-        await send_message(message, settings)
+        await notifier.relay.send(
+            build_message(notification, files, display_name=notification.from_name, now=now)
+        )
     except (TransientSmtpError, TransientError) as error:
         return await _retry_email(notifier, notification, str(error))
     except PermanentSmtpError as error:

@@ -14,6 +14,7 @@ from arq.worker import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifier import service
+from services.notifier.dispatch import DELIVER_WEBHOOK, SEND_EMAIL, Job
 from services.notifier.service import Notifier
 from shared.consumer import EventHandler
 from shared.events import Event, EventType
@@ -66,6 +67,16 @@ async def send_notification(ctx: dict[str, Any], notification_id: str, attempt: 
 async def deliver_webhook(ctx: dict[str, Any], delivery_id: str, attempt: int) -> str:
     """One signed POST of one webhook delivery (job id ``deliver_webhook:<id>:<attempt>``)."""
     return await service.deliver_webhook(ctx["notifier"], UUID(delivery_id), attempt)
+
+
+async def run_here(notifier: Notifier, job: Job) -> str:
+    """What the job ``job`` would do, run in this process (the worker's dispatcher does this
+    for jobs due at once)."""
+    if job.function == SEND_EMAIL:
+        return await service.deliver_email(notifier, UUID(job.row_id), job.attempt)
+    if job.function == DELIVER_WEBHOOK:
+        return await service.deliver_webhook(notifier, UUID(job.row_id), job.attempt)
+    raise ValueError(f"no job function {job.function!r}")
 
 
 async def run_sweeper(notifier: Notifier) -> None:

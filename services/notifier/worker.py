@@ -20,7 +20,7 @@ settings = Settings()
 async def startup(ctx: dict[str, Any]) -> None:
     configure_logging(f"{settings.service_name}.worker", settings.log_level)
     runtime = await Runtime.open(settings, outbox)
-    notifier = open_notifier(settings, runtime)
+    notifier = open_notifier(settings, runtime, worker=True)
     ctx.update(runtime=runtime, notifier=notifier)
     ctx["consumer"] = EventConsumer(
         table=processed_event, sessions=runtime.sessions, handlers=handlers(notifier), outbox=runtime.outbox

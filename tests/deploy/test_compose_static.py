@@ -95,6 +95,7 @@ def test_each_service_has_an_api_and_a_worker_running_existing_modules(compose: 
         assert "healthcheck" in services[f"{service}-api"]
         worker = _command(services[f"{service}-worker"])
         assert f"services.{service}.worker.WorkerSettings" in worker
+        assert "shared.worker_main" in worker, "workers run through the entry point that sets uvloop"
         assert (ROOT / "services" / service / "worker.py").is_file(), (
             f"services/{service}/worker.py is missing"
         )

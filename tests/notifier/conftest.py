@@ -168,7 +168,7 @@ async def env(
     host, port, directory = mail_dir
     settings = make_settings(postgres_url, redis_url, (host, port), tmp_path, **settings_overrides)
     runtime = await Runtime.open(settings, outbox)
-    notifier = open_notifier(settings, runtime)
+    notifier = open_notifier(settings, runtime, worker=True)
     clock = Clock()
     notifier.clock = clock
     try:

@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from services.notifier.dispatch import DELIVER_WEBHOOK, SEND_EMAIL, Dispatcher, Job
 from shared import clock, queue
@@ -56,5 +58,37 @@ async def test_a_deferred_row_made_due_early_gets_a_job_of_its_own(redis_url: st
         assert await dispatcher.enqueue([early]) == 1
         early_at = await redis.zscore(NOTIFIER_QUEUE, early.job_id)
         assert early_at is not None and early_at - now_ms <= 1_000
+    finally:
+        await pool.aclose()
+
+
+async def test_a_job_run_here_takes_the_deferred_job_it_replaces_off_the_queue(
+    redis_url: str, redis: Redis
+) -> None:
+    """In the worker, the early send runs in the process after the commit, and the deferred
+    job waiting for the same row leaves the queue instead of running later for nothing."""
+    pool = await queue.connect(redis_url)
+    ran: list[str] = []
+
+    async def run_here(job: Job) -> str:
+        ran.append(job.job_id)
+        return "sent"
+
+    dispatcher = Dispatcher(pool, run_here=run_here)
+    try:
+        waiting = Job(SEND_EMAIL, "notification-3", 0, defer_until=clock.utcnow() + timedelta(seconds=3))
+        assert await dispatcher.enqueue([waiting]) == 1
+        engine = create_async_engine("sqlite+aiosqlite://")
+        async with AsyncSession(engine) as session:
+            await session.execute(text("SELECT 1"))
+            early = Job(SEND_EMAIL, "notification-3", 0, variant="now", withdraws=waiting.job_id)
+            dispatcher.after_commit(session, early)
+            assert ran == [] and await redis.zcard(NOTIFIER_QUEUE) == 1, "nothing happens before the commit"
+            await session.commit()
+        await dispatcher.drain()
+        assert ran == [early.job_id]
+        assert await redis.zcard(NOTIFIER_QUEUE) == 0
+        assert await redis.exists(f"arq:job:{waiting.job_id}") == 0
+        await engine.dispose()
     finally:
         await pool.aclose()

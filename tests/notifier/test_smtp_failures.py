@@ -13,6 +13,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from services.notifier import repository as repo
 from services.notifier.models import DeliveryState
 from services.notifier.service import sweep
+from services.notifier.smtp import Relay
 from tests.notifier.conftest import Env, TicketStory, organization
 
 
@@ -50,6 +51,7 @@ async def relay(env: Env) -> AsyncIterator[PickyRelay]:
     server = await loop.create_server(factory, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     env.notifier.settings = env.settings.model_copy(update={"smtp_port": port})
+    env.notifier.relay = Relay(env.notifier.settings)
     yield handler
     server.close()
     await server.wait_closed()
@@ -89,6 +91,7 @@ async def test_a_temporary_refusal_is_retried_after_the_backoff(env: Env, relay:
 
 async def test_a_relay_that_is_down_is_retried(env: Env) -> None:
     env.notifier.settings = env.settings.model_copy(update={"smtp_port": 9})  # nothing listens there
+    env.notifier.relay = Relay(env.notifier.settings)
     await env.deliver(TicketStory(org=organization(sla_signed=True)).created())
     [ack] = await env.notifications()
     assert ack.state == DeliveryState.PENDING and ack.attempts == 1 and ack.last_error

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ticket_api import repository as repo
 from services.ticket_api.inbound import repository as inbound_repo
 from shared import events as ev
 from shared.consumer import EventHandler
@@ -13,9 +12,9 @@ from shared.consumer import EventHandler
 
 async def on_notification_sent(session: AsyncSession, event: ev.Event) -> None:
     payload = ev.payload_of(event, ev.NotificationSentV1)
-    if payload.ticket_id is None or await repo.get_ticket(session, payload.ticket_id) is None:
+    if payload.ticket_id is None:
         return  # mail about no ticket (sign-in links, invoices): nothing to thread
-    await inbound_repo.remember_message_id(session, payload.message_id.strip(), payload.ticket_id, "out")
+    await inbound_repo.remember_sent_message_id(session, payload.message_id.strip(), payload.ticket_id)
 
 
 INBOUND_HANDLERS: dict[str, EventHandler] = {ev.EventType.NOTIFICATION_SENT.value: on_notification_sent}

@@ -3,10 +3,17 @@ windows, loops, idempotent re-delivery, contacts, attachments, SLA documents, ma
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import UUID
 
+from sqlalchemy import func, select
+from sqlmodel import col
+
 from services.ticket_api.inbound.service import Envelope
-from services.ticket_api.models import InboundKind, InboundOutcome, TicketStatus
+from services.ticket_api.inbound.tasks import on_notification_sent
+from services.ticket_api.models import EmailThread, InboundKind, InboundOutcome, TicketStatus
+from shared import events as ev
+from shared.ids import new_id
 from tests.ticket_api.inbound import messages as mail
 from tests.ticket_api.inbound.conftest import InboundWorld
 
@@ -414,20 +421,13 @@ async def test_a_slow_parse_is_cut_off_and_flagged(world: InboundWorld) -> None:
     assert result.outcome is InboundOutcome.FLAGGED and "longer than" in (result.review_reason or "")
 
 
-async def test_notification_sent_teaches_the_message_ids_we_used(world: InboundWorld) -> None:
-    from datetime import UTC, datetime
-
-    from services.ticket_api.inbound.tasks import on_notification_sent
-    from shared import events as ev
-    from shared.ids import new_id
-
-    ticket_id = await _first_ticket(world)
-    sent = ev.new_event(
+def _notification_sent(ticket_id: UUID, message_id: str) -> ev.Event:
+    return ev.new_event(
         ev.EventType.NOTIFICATION_SENT,
         ev.NotificationSentV1(
             notification_id=new_id(),
             ticket_id=ticket_id,
-            message_id="<legacy.9@helpdesk.test>",
+            message_id=message_id,
             recipient="jane@acme.test",
             kind="acknowledgment",
             sent_at=datetime.now(UTC),
@@ -435,8 +435,12 @@ async def test_notification_sent_teaches_the_message_ids_we_used(world: InboundW
         producer=ev.Service.NOTIFIER,
         subject=f"ticket:{ticket_id}",
     )
+
+
+async def test_notification_sent_teaches_the_message_ids_we_used(world: InboundWorld) -> None:
+    ticket_id = await _first_ticket(world)
     async with world.runtime.sessions() as session, session.begin():
-        await on_notification_sent(session, sent)
+        await on_notification_sent(session, _notification_sent(ticket_id, "<legacy.9@helpdesk.test>"))
     reply = mail.gmail_reply(
         in_reply_to="<legacy.9@helpdesk.test>",
         subject="Re: x",
@@ -447,3 +451,17 @@ async def test_notification_sent_teaches_the_message_ids_we_used(world: InboundW
     )
     result = await world.receive(reply)  # a Message-ID we *sent* proves the writer had our mail
     assert (result.outcome, result.ticket_id) == (InboundOutcome.MESSAGE_ADDED, ticket_id)
+
+
+async def test_notification_sent_about_an_unknown_ticket_is_not_remembered(world: InboundWorld) -> None:
+    sent = _notification_sent(new_id(), "<orphan.1@helpdesk.test>")
+    async with world.runtime.sessions() as session, session.begin():
+        await on_notification_sent(session, sent)
+        await on_notification_sent(session, sent)  # a re-delivery changes nothing either
+    async with world.runtime.sessions() as session:
+        stored = await session.scalar(
+            select(func.count())
+            .select_from(EmailThread)
+            .where(col(EmailThread.message_id) == "<orphan.1@helpdesk.test>")
+        )
+    assert stored == 0

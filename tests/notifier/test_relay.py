@@ -1,0 +1,117 @@
+"""Mail leaves over kept-open connections to the relay, and mail due at once is sent by the
+worker that recorded it, without a trip through the queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email.mime.text import MIMEText
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from services.notifier.compose import OutgoingMail, flatten
+from services.notifier.models import DeliveryState
+from services.notifier.smtp import Relay
+from tests.notifier.conftest import NOTIFIER_QUEUE, Env, TicketStory, organization
+
+
+@dataclass
+class CountingRelay:
+    """Accepts everything; counts the connections it was opened and the messages it got."""
+
+    connections: int = 0
+    delivered: list[str] = field(default_factory=list)
+    servers: list[SMTP] = field(default_factory=list)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.delivered.extend(envelope.rcpt_tos)
+        return "250 OK"
+
+    def drop_connections(self) -> None:
+        """What a relay does to connections idle too long."""
+        for server in self.servers:
+            if server.transport is not None:
+                server.transport.close()
+
+
+@pytest.fixture
+async def counting(env: Env) -> AsyncIterator[tuple[CountingRelay, Relay]]:
+    handler = CountingRelay()
+    loop = asyncio.get_running_loop()
+
+    def factory() -> Any:
+        handler.connections += 1
+        server = SMTP(handler, hostname="counting.relay.test", loop=loop)
+        handler.servers.append(server)
+        return server
+
+    server = await loop.create_server(factory, "127.0.0.1", 0)
+    settings = env.settings.model_copy(update={"smtp_port": server.sockets[0].getsockname()[1]})
+    relay = Relay(settings)
+    yield handler, relay
+    await relay.aclose()
+    server.close()
+    await server.wait_closed()
+
+
+def message(n: int) -> OutgoingMail:
+    text = MIMEText("Hello")
+    text["Subject"] = f"Message {n}"
+    return OutgoingMail("support@helpdesk.test", (f"customer{n}@acme.test",), flatten(text))
+
+
+async def test_messages_one_after_another_share_one_connection(
+    counting: tuple[CountingRelay, Relay],
+) -> None:
+    handler, relay = counting
+    for n in range(5):
+        assert (await relay.send(message(n))).startswith("OK")
+    assert handler.delivered == [f"customer{n}@acme.test" for n in range(5)]
+    assert handler.connections == 1
+
+
+async def test_messages_at_the_same_time_get_connections_of_their_own(
+    counting: tuple[CountingRelay, Relay],
+) -> None:
+    handler, relay = counting
+    await asyncio.gather(*(relay.send(message(n)) for n in range(4)))
+    assert sorted(handler.delivered) == sorted(f"customer{n}@acme.test" for n in range(4))
+    assert handler.connections == 4
+    await asyncio.gather(*(relay.send(message(n)) for n in range(4, 8)))
+    assert handler.connections == 4, "the four idle connections are used again"
+
+
+async def test_a_connection_the_relay_closed_is_replaced_without_losing_the_message(
+    counting: tuple[CountingRelay, Relay],
+) -> None:
+    handler, relay = counting
+    await relay.send(message(1))
+    handler.drop_connections()
+    await asyncio.sleep(0.05)
+    await relay.send(message(2))
+    assert handler.delivered == ["customer1@acme.test", "customer2@acme.test"]
+    assert handler.connections == 2
+
+
+async def test_mail_due_at_once_is_sent_by_the_worker_itself_not_queued(env: Env) -> None:
+    await env.consumer.consume(TicketStory(org=organization(sla_signed=True)).created())
+    assert await env.redis.zcard(NOTIFIER_QUEUE) == 0, "no job: the worker sends it right after the commit"
+    await env.notifier.dispatcher.drain()
+    [ack] = await env.notifications()
+    assert (ack.state, ack.attempts) == (DeliveryState.SENT, 1)
+    [mail] = env.mail()
+    assert str(mail["X-Helpdesk-Notification"]).strip().startswith("acknowledgment;")
+
+
+async def test_an_api_process_queues_mail_for_the_worker(env: Env) -> None:
+    env.notifier.dispatcher.run_here = None  # what open_notifier(worker=False) gives the API
+    await env.consumer.consume(TicketStory(org=organization(sla_signed=True)).created())
+    await env.notifier.dispatcher.drain()
+    assert await env.redis.zcard(NOTIFIER_QUEUE) == 1
+    assert env.mail() == []
+    await env.run_worker()
+    [ack] = await env.notifications()
+    assert ack.state == DeliveryState.SENT and len(env.mail()) == 1
