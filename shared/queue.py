@@ -26,8 +26,11 @@ log = logging.getLogger(__name__)
 
 HANDLE_EVENT = "handle_event"
 QUEUE_PREFIX = "helpdesk:queue:"
-# Results are kept this long; while kept, a re-published event is refused as a duplicate job.
-KEEP_RESULT_SECONDS = 3600
+# Results are kept this long; while kept, a re-published event is refused as a duplicate job
+# (after that, the consumer's processed_event absorbs it). arq keeps each job's arguments with its
+# result, so this is also how many minutes of traffic Redis holds: the relay re-publishes after
+# seconds, five minutes is ample, an hour at 100 tickets/s would be gigabytes.
+KEEP_RESULT_SECONDS = 300
 
 
 def queue_name(service: Service) -> str:

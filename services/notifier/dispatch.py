@@ -11,7 +11,8 @@ In the worker, a job that is due at once runs right here after the commit instea
 through the queue (``run_here``): the mail leaves a few milliseconds sooner and the queue's
 round trips (enqueue, poll, start, finish: about ten to Redis) are saved. What it does is the
 job's own function, so a crash in between leaves the same pending row for the sweeper, and
-retries are still deferred jobs.
+retries are still deferred jobs. A mail the worker records due at once is even claimed by the
+transaction that records it (:func:`services.notifier.service.queue_email`): its job only sends.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +55,9 @@ class Job:
     # The id of a waiting (deferred) job this one makes unnecessary: taken off the queue once
     # this one is on its way, so it does not run only to find nothing to do.
     withdraws: str | None = None
+    # The row itself, when the transaction that wrote it also claimed it for this attempt: the
+    # job only sends (run here, never queued).
+    claimed: Any = field(default=None, compare=False)
 
     @property
     def job_id(self) -> str:

@@ -287,6 +287,15 @@ async def queue_email(
         "created_at": now,
         "updated_at": now,
     }
+    # Due now in a worker: the row is born claimed (this attempt counted, a lease running) and
+    # sent right after the commit, with no claim of its own. A crash in between leaves a lease
+    # that runs out, and the sweeper sends it (the same Message-ID).
+    send_here = notifier.dispatcher.run_here is not None and not_before is None
+    suppression = await repo.get_suppression(session, recipient) if send_here else None
+    if suppression is not None:
+        values.update(state=DeliveryState.SUPPRESSED, last_error=f"address suppressed: {suppression.reason}")
+    elif send_here:
+        values.update(state=DeliveryState.SENDING, attempts=1, lease_until=now + LEASE)
     if not await repo.insert_notification(session, values):
         if replace_pending:
             twin = await repo.find_notification(session, dedupe_key, recipient, kind.value)
@@ -310,9 +319,11 @@ async def queue_email(
         return None
     if ticket:
         await repo.add_thread_message(session, ticket.id, message_id, now)
-    notifier.dispatcher.after_commit(
-        session, Job(SEND_EMAIL, str(notification_id), 0, defer_until=not_before)
-    )
+    if suppression is None:
+        claimed = Notification(**values) if send_here else None
+        notifier.dispatcher.after_commit(
+            session, Job(SEND_EMAIL, str(notification_id), 0, defer_until=not_before, claimed=claimed)
+        )
     return notification_id
 
 
@@ -488,9 +499,7 @@ async def _assignment_mails(
     replace_pending: bool,
 ) -> None:
     settings = notifier.settings
-    key = f"assignment:{ticket.id}:{agent_id}"
-    if not replace_pending and await repo.any_notification(session, key):
-        return  # told already (triage's decision usually arrives before ticket_api's update)
+    key = _assignment_key(ticket.id, agent_id)
     consultant = {"id": str(agent_id), "name": agent_name, "email": agent_email}
     booking_url = booking_link(settings, agent_id=agent_id, ticket_id=ticket.id)
     await queue_email(
@@ -530,11 +539,20 @@ async def _assignment_mails(
     )
 
 
+def _assignment_key(ticket_id: UUID, agent_id: object) -> str:
+    """The assignment mails' dedupe key: once per ticket and consultant."""
+    return f"assignment:{ticket_id}:{agent_id}"
+
+
 async def on_ticket_updated(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
     p = ev.payload_of(event, ev.TicketUpdatedV1)
     await project_ticket(session, p)
     change = p.changed.get("assignee_id")
-    if change and change[1]:
+    if (
+        change
+        and change[1]
+        and not await repo.any_notification(session, _assignment_key(p.ticket_id, change[1]))
+    ):
         agent = await repo.get_agent(session, UUID(str(change[1])))
         if agent is None:
             log.warning("ticket %s assigned to unknown agent %s: no assignment mail", p.number, change[1])
@@ -914,10 +932,17 @@ async def deliver_email(notifier: Notifier, notification_id: UUID, attempt: int)
                 updated_at=now,
             )
             return "suppressed"
+    return await send_claimed(notifier, notification)
+
+
+async def send_claimed(notifier: Notifier, notification: Notification) -> str:
+    """Hand a notification this process holds the claim on (its attempt counted, its lease
+    running) to the relay, and record how that went."""
+    notification_id = notification.id
     try:
         files = await load_attachments(notifier, notification)
         await notifier.relay.send(
-            build_message(notification, files, display_name=notification.from_name, now=now)
+            build_message(notification, files, display_name=notification.from_name, now=notifier.clock())
         )
     except (TransientSmtpError, TransientError) as error:
         return await _retry_email(notifier, notification, str(error))

@@ -72,6 +72,8 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: str, attempt: int) -
 async def run_here(notifier: Notifier, job: Job) -> str:
     """What the job ``job`` would do, run in this process (the worker's dispatcher does this
     for jobs due at once)."""
+    if job.function == SEND_EMAIL and job.claimed is not None:
+        return await service.send_claimed(notifier, job.claimed)
     if job.function == SEND_EMAIL:
         return await service.deliver_email(notifier, UUID(job.row_id), job.attempt)
     if job.function == DELIVER_WEBHOOK:

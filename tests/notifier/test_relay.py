@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.mime.text import MIMEText
 from typing import Any
 
@@ -13,7 +14,9 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from services.notifier.compose import OutgoingMail, flatten
+from services.notifier.dispatch import Job
 from services.notifier.models import DeliveryState
+from services.notifier.service import LEASE, sweep
 from services.notifier.smtp import Relay
 from tests.notifier.conftest import NOTIFIER_QUEUE, Env, TicketStory, organization
 
@@ -115,3 +118,23 @@ async def test_an_api_process_queues_mail_for_the_worker(env: Env) -> None:
     await env.run_worker()
     [ack] = await env.notifications()
     assert ack.state == DeliveryState.SENT and len(env.mail()) == 1
+
+
+async def test_mail_born_claimed_whose_worker_died_before_sending_is_sent_by_the_sweeper(env: Env) -> None:
+    async def dies_before_sending(job: Job) -> str:
+        return "lost"  # the process is gone between the commit and the send
+
+    env.notifier.dispatcher.run_here = dies_before_sending
+    await env.consumer.consume(TicketStory(org=organization(sla_signed=True)).created())
+    await env.notifier.dispatcher.drain()
+    [ack] = await env.notifications()
+    assert (ack.state, ack.attempts) == (DeliveryState.SENDING, 1), "claimed by the transaction that wrote it"
+    assert await sweep(env.notifier, grace=timedelta(0)) == 0, "its lease still runs"
+
+    env.clock.advance(seconds=LEASE.total_seconds() + 1)
+    assert await sweep(env.notifier, grace=timedelta(0)) == 1
+    env.notifier.dispatcher.run_here = None
+    await env.run_worker()
+    [ack] = await env.notifications()
+    assert (ack.state, ack.attempts) == (DeliveryState.SENT, 2)
+    assert len(env.mail()) == 1
