@@ -43,7 +43,6 @@ class EventType(StrEnum):
     TICKET_TRIAGED = "ticket.triaged"
     SLA_WARNING = "sla.warning"
     SLA_BREACHED = "sla.breached"
-    NOTIFICATION_SENT = "notification.sent"
     INVOICE_ISSUED = "invoice.issued"
     ALLOWANCE_THRESHOLD_REACHED = "allowance.threshold_reached"
     BLOCK_LOW = "block.low"
@@ -75,7 +74,6 @@ ROUTES: dict[EventType, tuple[Service, ...]] = {
     EventType.TICKET_TRIAGED: (Service.TICKET_API, Service.NOTIFIER),
     EventType.SLA_WARNING: (Service.NOTIFIER,),
     EventType.SLA_BREACHED: (Service.TICKET_API, Service.NOTIFIER),
-    EventType.NOTIFICATION_SENT: (Service.TICKET_API,),
     EventType.INVOICE_ISSUED: (Service.NOTIFIER,),
     EventType.ALLOWANCE_THRESHOLD_REACHED: (Service.NOTIFIER,),
     EventType.BLOCK_LOW: (Service.NOTIFIER,),
@@ -225,18 +223,6 @@ class TimeEntryV1(Payload):
     description: str
     source: str
     deleted: bool
-
-
-class NotificationSentV1(Payload):
-    """An email the SMTP relay accepted. ``message_id`` (with angle brackets) is what a reply
-    quotes in In-Reply-To/References; ticket_api keeps it to match replies."""
-
-    notification_id: UUID
-    ticket_id: UUID | None
-    message_id: str
-    recipient: EmailAddress
-    kind: str
-    sent_at: datetime
 
 
 class AgentRef(Payload):
@@ -489,7 +475,6 @@ PAYLOADS: dict[tuple[EventType, int], type[Payload]] = {
     (EventType.TICKET_TRIAGED, 1): TicketTriagedV1,
     (EventType.SLA_WARNING, 1): SlaWarningV1,
     (EventType.SLA_BREACHED, 1): SlaBreachedV1,
-    (EventType.NOTIFICATION_SENT, 1): NotificationSentV1,
     (EventType.INVOICE_ISSUED, 1): InvoiceIssuedV1,
     (EventType.ALLOWANCE_THRESHOLD_REACHED, 1): AllowanceThresholdReachedV1,
     (EventType.BLOCK_LOW, 1): BlockBalanceV1,

@@ -5,6 +5,9 @@ Reply-To ``support+<id><mac>@domain``. A reply quoting either (In-Reply-To/Refer
 address it was sent to) leads back to the id without a lookup, and nobody can make one up for
 another id without the secret. Ids and MACs are lower-case base32 (mail systems may fold the
 case of local parts), the MAC is 80 bits of HMAC-SHA256 under a key per purpose.
+
+Keys rotate without losing threads: new ids are made with the current key, and an id made
+with an older key still checks while that key is listed after it (:data:`MacKeys`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from uuid import UUID
+
+# The current key, or the current key followed by older ones still accepted.
+MacKeys = str | bytes | Sequence[str | bytes]
 
 _MAC_BYTES = 10
 _ID_CHARS = 26  # 16 bytes in unpadded base32
@@ -40,11 +47,18 @@ def _mac(secret: str | bytes, purpose: bytes, raw_id: bytes) -> bytes:
     return hmac.new(key, raw_id, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
-def _check(secret: str | bytes, purpose: bytes, id_text: str, mac_text: str) -> UUID | None:
+def _keys(secret: MacKeys) -> Sequence[str | bytes]:
+    keys = (secret,) if isinstance(secret, str | bytes) else secret
+    if not keys:
+        raise ValueError("no MAC key")
+    return keys
+
+
+def _check(secret: MacKeys, purpose: bytes, id_text: str, mac_text: str) -> UUID | None:
     raw_id, mac = _unb32(id_text), _unb32(mac_text)
     if raw_id is None or mac is None or len(raw_id) != 16:
         return None
-    if not hmac.compare_digest(mac, _mac(secret, purpose, raw_id)):
+    if not any(hmac.compare_digest(mac, _mac(key, purpose, raw_id)) for key in _keys(secret)):
         return None
     return UUID(bytes=raw_id)
 
@@ -53,14 +67,15 @@ _MESSAGE_ID_PURPOSE = b"helpdesk/message-id/v1"
 _REPLY_TOKEN_PURPOSE = b"helpdesk/reply-token/v1"
 
 
-def make_message_id(owner_id: UUID, *, secret: str | bytes, domain: str) -> str:
+def make_message_id(owner_id: UUID, *, secret: MacKeys, domain: str) -> str:
     """A new, unique Message-ID (with angle brackets) that names ``owner_id``."""
     raw = owner_id.bytes
     nonce = secrets.token_hex(8)
-    return f"<hd.{nonce}.{_b32(raw)}.{_b32(_mac(secret, _MESSAGE_ID_PURPOSE, raw))}@{domain}>"
+    mac = _mac(_keys(secret)[0], _MESSAGE_ID_PURPOSE, raw)
+    return f"<hd.{nonce}.{_b32(raw)}.{_b32(mac)}@{domain}>"
 
 
-def owner_of_message_id(message_id: str, *, secret: str | bytes) -> UUID | None:
+def owner_of_message_id(message_id: str, *, secret: MacKeys) -> UUID | None:
     """The id a Message-ID of ours names, or ``None`` (not ours, altered, or forged)."""
     match = _MESSAGE_ID.match(message_id.strip().lower()) if len(message_id) <= 255 else None
     if match is None:
@@ -68,13 +83,13 @@ def owner_of_message_id(message_id: str, *, secret: str | bytes) -> UUID | None:
     return _check(secret, _MESSAGE_ID_PURPOSE, match.group(2), match.group(3))
 
 
-def make_reply_token(owner_id: UUID, *, secret: str | bytes) -> str:
+def make_reply_token(owner_id: UUID, *, secret: MacKeys) -> str:
     """The token that goes after the ``+`` of a plus-addressed Reply-To (42 characters)."""
     raw = owner_id.bytes
-    return _b32(raw) + _b32(_mac(secret, _REPLY_TOKEN_PURPOSE, raw))
+    return _b32(raw) + _b32(_mac(_keys(secret)[0], _REPLY_TOKEN_PURPOSE, raw))
 
 
-def owner_of_reply_token(token: str, *, secret: str | bytes) -> UUID | None:
+def owner_of_reply_token(token: str, *, secret: MacKeys) -> UUID | None:
     match = _REPLY_TOKEN.match(token.strip().lower())
     if match is None:
         return None

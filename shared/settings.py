@@ -37,6 +37,13 @@ class ServiceSettings(BaseSettings):
         "secret_key", SecretStr(PLACEHOLDER_SECRET), description="signs links and tokens"
     )
 
+    previous_secret_keys: list[SecretStr] = common(
+        "previous_secret_keys",
+        [],
+        description="keys secret_key replaced (JSON list), still accepted in the Message-IDs and "
+        "reply addresses of mail sent before the rotation",
+    )
+
     clock_offset_seconds: float = common(
         "clock_offset_seconds", 0.0, description="whole-stack tests only: shift every service's clock"
     )
@@ -72,6 +79,13 @@ class ServiceSettings(BaseSettings):
         if self.env == "prod" and self.clock_offset_seconds:
             raise ValueError("HELPDESK_CLOCK_OFFSET_SECONDS is for tests; production runs on real time")
         return self
+
+    def mail_keys(self) -> tuple[str, ...]:
+        """The keys that check our Message-IDs and reply addresses: the current one first."""
+        return (
+            self.secret_key.get_secret_value(),
+            *(k.get_secret_value() for k in self.previous_secret_keys),
+        )
 
     def service_auth(self) -> ClientCredentialsAuth | None:
         """Credentials for calling another service, when this service has a client."""

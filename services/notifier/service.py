@@ -980,7 +980,7 @@ async def send_claimed(notifier: Notifier, notification: Notification) -> str:
                 updated_at=notifier.clock(),
             )
         return "failed"
-    async with notifier.sessions() as session:
+    async with notifier.sessions() as session, session.begin():
         sent_at = notifier.clock()
         await repo.finish_notification(
             session,
@@ -990,26 +990,6 @@ async def send_claimed(notifier: Notifier, notification: Notification) -> str:
             last_error=None,
             updated_at=sent_at,
         )
-        await notifier.outbox.record(
-            session,
-            ev.new_event(
-                ev.EventType.NOTIFICATION_SENT,
-                ev.NotificationSentV1(
-                    notification_id=notification_id,
-                    ticket_id=notification.ticket_id,
-                    message_id=notification.message_id,
-                    recipient=notification.recipient,
-                    kind=notification.kind,
-                    sent_at=sent_at,
-                ),
-                producer=ev.Service.NOTIFIER,
-                subject=f"ticket:{notification.ticket_id}"
-                if notification.ticket_id
-                else f"notification:{notification_id}",
-            ),
-        )
-        await session.commit()
-        notifier.outbox.dispatch(notifier.outbox.take_pending(session))
     return "sent"
 
 

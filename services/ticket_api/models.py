@@ -991,7 +991,8 @@ class EmailAttachment(Base, table=True):
 
 
 class EmailThread(Base, table=True):
-    """A Message-ID that belongs to a ticket: mail we sent (``notification.sent``) or received."""
+    """A Message-ID that belongs to a ticket: mail we received (direction "in"), or, in rows from
+    before our Message-IDs were checked by their MAC alone, mail we sent ("out")."""
 
     __tablename__ = "email_thread"
 

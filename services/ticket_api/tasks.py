@@ -6,16 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 from services.ticket_api import repository as repo
-from services.ticket_api.inbound.tasks import INBOUND_HANDLERS
 from services.ticket_api.settings import Settings
 from services.ticket_api.triage_results import TRIAGE_HANDLERS
 from shared.clock import utcnow
 from shared.consumer import EventHandler
 from shared.runtime import Runtime
 
-# What ticket_api consumes: triage's results (ticket.triaged, sla.breached) and what inbound
-# mail needs (notification.sent: the Message-IDs we sent, for threading replies).
-HANDLERS: dict[str, EventHandler] = {**TRIAGE_HANDLERS, **INBOUND_HANDLERS}
+# What ticket_api consumes: triage's results (ticket.triaged, sla.breached).
+HANDLERS: dict[str, EventHandler] = dict(TRIAGE_HANDLERS)
 
 
 async def purge_idempotency_records(ctx: dict[str, Any]) -> int:

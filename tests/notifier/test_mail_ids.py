@@ -59,3 +59,16 @@ def test_an_altered_reply_token_names_nothing() -> None:
     assert owner_of_reply_token(altered, secret=SECRET) is None
     assert token_of_plus_address("support@other.test", "support@helpdesk.test") is None
     assert token_of_plus_address("sales+x@helpdesk.test", "support@helpdesk.test") is None
+
+
+def test_after_a_key_rotation_ids_made_with_a_listed_older_key_still_check() -> None:
+    ticket = uuid4()
+    before = make_message_id(ticket, secret="old-key", domain="helpdesk.test")
+    token_before = make_reply_token(ticket, secret="old-key")
+    rotated = ("new-key", "old-key")
+    after = make_message_id(ticket, secret=rotated, domain="helpdesk.test")
+    assert owner_of_message_id(after, secret="new-key") == ticket, "new ids use the current key"
+    assert owner_of_message_id(before, secret=rotated) == ticket
+    assert owner_of_reply_token(token_before, secret=rotated) == ticket
+    assert owner_of_message_id(before, secret="new-key") is None, "once the old key is dropped, no more"
+    assert owner_of_reply_token(token_before, secret=("new-key",)) is None

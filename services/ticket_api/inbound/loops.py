@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from services.ticket_api.inbound.parsing import ParsedEmail
 from services.ticket_api.models import InboundKind
-from shared.mail_ids import owner_of_message_id, token_of_plus_address
+from shared.mail_ids import MacKeys, owner_of_message_id, token_of_plus_address
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def _bounce(parsed: ParsedEmail) -> Bounce:
 
 
 def classify(
-    parsed: ParsedEmail, *, envelope_sender: str | None, own: OwnAddresses, secret: str | bytes
+    parsed: ParsedEmail, *, envelope_sender: str | None, own: OwnAddresses, secret: MacKeys
 ) -> Classification:
     """Decide what sent ``parsed``. ``envelope_sender`` is the SMTP MAIL FROM ("" for the
     null reverse-path ``<>``, None when unknown, e.g. a raw message posted to the API)."""

@@ -1,7 +1,7 @@
 """The email threading rules, as pure functions (ARCHITECTURE.md, "Email threading").
 
-In order: (1) In-Reply-To/References naming a Message-ID we sent (MAC-verified, or recorded
-from ``notification.sent``) or received for a ticket; (2) the plus-addressed Reply-To token
+In order: (1) In-Reply-To/References naming a Message-ID we sent (MAC-verified, under the
+current key or an older one still listed) or received for a ticket; (2) the plus-addressed Reply-To token
 (``support+<token>@…``, MAC-verified); (3) the ``[TKT-n]`` subject tag, only when the sender
 belongs to the ticket's organization or is the ticket's contact. A Message-ID we merely
 *received* proves nothing about who writes now, so it gets the same sender check as the
@@ -21,7 +21,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from services.ticket_api.transitions import TicketStatus
-from shared.mail_ids import owner_of_message_id, owner_of_reply_token, token_of_plus_address
+from shared.mail_ids import MacKeys, owner_of_message_id, owner_of_reply_token, token_of_plus_address
 
 _SUBJECT_TAG = re.compile(r"\[\s*TKT-(\d{1,12})\s*\]", re.IGNORECASE)
 MAX_THREAD_IDS = 50
@@ -65,13 +65,13 @@ def thread_ids(in_reply_to: Sequence[str], references: Sequence[str]) -> list[st
     return list(dict.fromkeys(mid.strip() for mid in ordered if mid.strip()))[:MAX_THREAD_IDS]
 
 
-def ticket_of_our_message_id(message_id: str, *, secret: str | bytes) -> UUID | None:
+def ticket_of_our_message_id(message_id: str, *, secret: MacKeys) -> UUID | None:
     """The ticket id a Message-ID we generated names (None: not ours, altered or forged)."""
     return owner_of_message_id(message_id, secret=secret)
 
 
 def ticket_of_reply_address(
-    recipients: Iterable[str], *, support_address: str, secret: str | bytes
+    recipients: Iterable[str], *, support_address: str, secret: MacKeys
 ) -> UUID | None:
     """The ticket a plus-addressed reply address names (``support+<token>@domain``)."""
     for recipient in recipients:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import String, Uuid, exists, func, insert, literal, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -23,7 +23,7 @@ from services.ticket_api.models import (
     TicketLink,
     utcnow,
 )
-from shared.db import UtcDateTime, dialect_of, insert_ignoring_conflicts
+from shared.db import dialect_of, insert_ignoring_conflicts
 from shared.ids import new_id
 
 
@@ -103,26 +103,6 @@ async def remember_message_id(
         return
     statement = insert_ignoring_conflicts(_table(EmailThread), dialect_of(session), "message_id").values(
         message_id=message_id, ticket_id=ticket_id, direction=direction, created_at=utcnow()
-    )
-    await session.execute(statement)
-
-
-async def remember_sent_message_id(session: AsyncSession, message_id: str, ticket_id: UUID) -> None:
-    """Remember the Message-ID of a mail we sent about ``ticket_id`` (when the ticket exists:
-    mail about a ticket of another deployment or one since purged has nothing to thread to).
-    One statement."""
-    if not message_id or len(message_id) > 255:
-        return
-    table = _table(EmailThread)
-    ticket = _table(Ticket)
-    values = select(
-        literal(message_id, String).label("message_id"),
-        literal(ticket_id, Uuid).label("ticket_id"),
-        literal("out", String).label("direction"),
-        literal(utcnow(), UtcDateTime()).label("created_at"),
-    ).where(exists().where(ticket.c.id == ticket_id))
-    statement = insert_ignoring_conflicts(table, dialect_of(session), "message_id").from_select(
-        ["message_id", "ticket_id", "direction", "created_at"], values
     )
     await session.execute(statement)
 

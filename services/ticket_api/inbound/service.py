@@ -102,7 +102,7 @@ class Envelope:
 
 @dataclass(frozen=True)
 class InboundConfig:
-    secret: str
+    secret: tuple[str, ...]  # the current MAC key first, then older ones still accepted
     own: OwnAddresses
     reopen_window: timedelta
     attachment_limits: AttachmentLimits
@@ -113,7 +113,7 @@ class InboundConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> InboundConfig:
         return cls(
-            secret=settings.secret_key.get_secret_value(),
+            secret=settings.mail_keys(),
             own=OwnAddresses(
                 support_address=settings.support_address.lower(),
                 others=frozenset(a.lower() for a in settings.inbound_own_addresses),

@@ -3,17 +3,12 @@ windows, loops, idempotent re-delivery, contacts, attachments, SLA documents, ma
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import func, select
-from sqlmodel import col
+from pydantic import SecretStr
 
-from services.ticket_api.inbound.service import Envelope
-from services.ticket_api.inbound.tasks import on_notification_sent
-from services.ticket_api.models import EmailThread, InboundKind, InboundOutcome, TicketStatus
-from shared import events as ev
-from shared.ids import new_id
+from services.ticket_api.inbound.service import Envelope, Inbound
+from services.ticket_api.models import InboundKind, InboundOutcome, TicketStatus
 from tests.ticket_api.inbound import messages as mail
 from tests.ticket_api.inbound.conftest import InboundWorld
 
@@ -421,47 +416,29 @@ async def test_a_slow_parse_is_cut_off_and_flagged(world: InboundWorld) -> None:
     assert result.outcome is InboundOutcome.FLAGGED and "longer than" in (result.review_reason or "")
 
 
-def _notification_sent(ticket_id: UUID, message_id: str) -> ev.Event:
-    return ev.new_event(
-        ev.EventType.NOTIFICATION_SENT,
-        ev.NotificationSentV1(
-            notification_id=new_id(),
-            ticket_id=ticket_id,
-            message_id=message_id,
-            recipient="jane@acme.test",
-            kind="acknowledgment",
-            sent_at=datetime.now(UTC),
-        ),
-        producer=ev.Service.NOTIFIER,
-        subject=f"ticket:{ticket_id}",
-    )
-
-
-async def test_notification_sent_teaches_the_message_ids_we_used(world: InboundWorld) -> None:
+async def test_after_a_key_rotation_replies_to_mail_sent_before_still_thread(world: InboundWorld) -> None:
+    """Our Message-IDs and reply addresses are checked by their MAC alone (no record of what
+    was sent): after HELPDESK_SECRET_KEY changes, the old key listed in
+    HELPDESK_PREVIOUS_SECRET_KEYS keeps older mail's replies on their tickets."""
     ticket_id = await _first_ticket(world)
-    async with world.runtime.sessions() as session, session.begin():
-        await on_notification_sent(session, _notification_sent(ticket_id, "<legacy.9@helpdesk.test>"))
-    reply = mail.gmail_reply(
-        in_reply_to="<legacy.9@helpdesk.test>",
-        subject="Re: x",
-        reply="ok thanks",
-        quoted="q",
-        sender="Someone <someone@elsewhere.test>",
-        message_id="<s.1@elsewhere.test>",
+    sent_before = world.our_message_id(ticket_id)
+    reply_address_before = world.reply_address(ticket_id)
+    rotated = world.settings.model_copy(
+        update={"secret_key": SecretStr("the-new-key"), "previous_secret_keys": [world.settings.secret_key]}
     )
-    result = await world.receive(reply)  # a Message-ID we *sent* proves the writer had our mail
-    assert (result.outcome, result.ticket_id) == (InboundOutcome.MESSAGE_ADDED, ticket_id)
-
-
-async def test_notification_sent_about_an_unknown_ticket_is_not_remembered(world: InboundWorld) -> None:
-    sent = _notification_sent(new_id(), "<orphan.1@helpdesk.test>")
-    async with world.runtime.sessions() as session, session.begin():
-        await on_notification_sent(session, sent)
-        await on_notification_sent(session, sent)  # a re-delivery changes nothing either
-    async with world.runtime.sessions() as session:
-        stored = await session.scalar(
-            select(func.count())
-            .select_from(EmailThread)
-            .where(col(EmailThread.message_id) == "<orphan.1@helpdesk.test>")
-        )
-    assert stored == 0
+    world.inbound = Inbound(
+        sessions=world.runtime.sessions, outbox=world.runtime.outbox, settings=rotated, clock=world.clock
+    )
+    by_id = await world.receive(
+        mail.gmail_reply(in_reply_to=sent_before, subject="Re: x", reply="Still broken.", quoted=QUOTED)
+    )
+    assert (by_id.outcome, by_id.matched_by, by_id.ticket_id) == (
+        InboundOutcome.MESSAGE_ADDED,
+        "in_reply_to",
+        ticket_id,
+    )
+    by_address = await world.receive(
+        mail.plain(subject="no tag, no ids", body="Any news?", message_id="<rotation.2@mail.acme.test>"),
+        Envelope(sender="jane@acme.test", recipients=(reply_address_before,)),
+    )
+    assert (by_address.outcome, by_address.ticket_id) == (InboundOutcome.MESSAGE_ADDED, ticket_id)
