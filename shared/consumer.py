@@ -74,11 +74,11 @@ class EventConsumer:
             return Outcome.IGNORED
         async with self.sessions() as session:
             async with session.begin():
-                claim = insert_ignoring_conflicts(self.table, dialect_of(session), "event_id")
+                claim = insert_ignoring_conflicts(
+                    self.table, dialect_of(session), "event_id", returning=("event_id",)
+                )
                 result = await session.execute(
-                    claim.values(event_id=event.id, event_type=event.type, processed_at=utcnow()).returning(
-                        self.table.c.event_id
-                    )
+                    claim, {"event_id": event.id, "event_type": event.type, "processed_at": utcnow()}
                 )
                 if result.first() is None:
                     return Outcome.DUPLICATE

@@ -59,13 +59,14 @@ async def record_event(session: AsyncSession, table: Table, event: Event) -> Non
     """Write ``event`` to the outbox ``table`` in the session's transaction. Whoever commits the
     session dispatches it afterwards (a route's unit of work, or the event consumer)."""
     await session.execute(
-        insert(table).values(
-            id=event.id,
-            type=event.type,
-            subject=event.subject,
-            event=event.model_dump_json(),
-            created_at=event.occurred_at,
-        )
+        insert(table),
+        {
+            "id": event.id,
+            "type": event.type,
+            "subject": event.subject,
+            "event": event.model_dump_json(),
+            "created_at": event.occurred_at,
+        },
     )
     session.info.setdefault(PENDING_EVENTS, []).append(event)
 

@@ -7,7 +7,7 @@ sweeper re-finding a row whose job is still queued) is refused by the queue, and
 is a job of its own. The database row stays the source of truth: the sweeper
 (:mod:`services.notifier.tasks`) enqueues again whatever a lost job left behind.
 
-In the worker, a job that is due at once runs right here after the commit instead of going
+In the worker, a mail that is due at once is sent right here after the commit instead of going
 through the queue (``run_here``): the mail leaves a few milliseconds sooner and the queue's
 round trips (enqueue, poll, start, finish: about ten to Redis) are saved. What it does is the
 job's own function, so a crash in between leaves the same pending row for the sweeper, and
@@ -92,7 +92,7 @@ class Dispatcher:
         jobs: list[Job] = sync_session.info.pop(_PENDING, [])
         if not jobs:
             return
-        here = [job for job in jobs if self.run_here is not None and job.defer_until is None]
+        here = [job for job in jobs if self._runs_here(job)]
         queued = [job for job in jobs if job not in here]
         if queued:
             self._spawn(self.enqueue(queued))
@@ -113,6 +113,11 @@ class Dispatcher:
                 await pipe.execute()
         except Exception:
             log.warning("could not withdraw %s; they will run and find nothing to do", job_ids, exc_info=True)
+
+    def _runs_here(self, job: Job) -> bool:
+        """Mail due now runs here. Webhook deliveries stay jobs: a slow endpoint holds a job
+        slot for its timeout, never the slots this process's mail goes out through."""
+        return self.run_here is not None and job.function == SEND_EMAIL and job.defer_until is None
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, and_, delete, func, or_, select, union_all, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -25,6 +26,7 @@ from services.notifier.models import (
     WebhookSubscription,
 )
 from shared.db import dialect_of, insert_ignoring_conflicts
+from shared.ids import new_id
 
 THREAD_REFERENCES = 10
 
@@ -34,14 +36,32 @@ def table_of(model: type[Any]) -> Table:
     return table
 
 
-def _upsert(
-    session: AsyncSession, table: Any, values: dict[str, Any], key: str, *, newer: str | None = None
-) -> Any:
+# Built once; the row id and the new values come as parameters (the SET clause is the keys).
+_UPDATE_NOTIFICATION = update(Notification.__table__).where(  # type: ignore[attr-defined]
+    Notification.__table__.c.id == bindparam("b_id")  # type: ignore[attr-defined]
+)
+_UPDATE_TICKET_VIEW = update(TicketView.__table__).where(  # type: ignore[attr-defined]
+    TicketView.__table__.c.ticket_id == bindparam("b_ticket_id")  # type: ignore[attr-defined]
+)
+
+
+async def _upsert(
+    session: AsyncSession, table: Table, values: dict[str, Any], key: str, *, newer: str | None = None
+) -> None:
     """``INSERT … ON CONFLICT (key) DO UPDATE`` (only when ``newer`` grows, if given)."""
-    dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values)
-    changes = {name: statement.excluded[name] for name in values if name != key}
-    where = (getattr(table.c, newer) <= statement.excluded[newer]) if newer else None
+    statement = _upsert_statement(table, dialect_of(session), tuple(values), key, newer)
+    await session.execute(statement, values)
+
+
+@functools.cache
+def _upsert_statement(
+    table: Table, dialect_name: str, columns: tuple[str, ...], key: str, newer: str | None
+) -> Any:
+    """Built once per table, dialect and set of columns; the row comes as parameters."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    changes = {name: statement.excluded[name] for name in columns if name != key}
+    where = (table.c[newer] <= statement.excluded[newer]) if newer else None
     return statement.on_conflict_do_update(index_elements=[key], set_=changes, where=where)
 
 
@@ -49,11 +69,11 @@ def _upsert(
 
 
 async def upsert_ticket_view(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(_upsert(session, table_of(TicketView), values, "ticket_id", newer="updated_at"))
+    await _upsert(session, table_of(TicketView), values, "ticket_id", newer="updated_at")
 
 
 async def update_ticket_view(session: AsyncSession, ticket_id: UUID, **values: Any) -> None:
-    await session.execute(update(TicketView).where(col(TicketView.ticket_id) == ticket_id).values(**values))
+    await session.execute(_UPDATE_TICKET_VIEW, {"b_ticket_id": ticket_id, **values})
 
 
 async def get_ticket_view(session: AsyncSession, ticket_id: UUID) -> TicketView | None:
@@ -80,7 +100,7 @@ async def lock_acknowledgment(session: AsyncSession, ticket_id: UUID) -> None:
 
 async def upsert_ticket_sla(session: AsyncSession, values: dict[str, Any]) -> None:
     """Triage's decision for a ticket, unless a later one is already stored."""
-    await session.execute(_upsert(session, table_of(TicketSla), values, "ticket_id", newer="decided_at"))
+    await _upsert(session, table_of(TicketSla), values, "ticket_id", newer="decided_at")
 
 
 async def get_ticket_sla(session: AsyncSession, ticket_id: UUID) -> TicketSla | None:
@@ -88,7 +108,7 @@ async def get_ticket_sla(session: AsyncSession, ticket_id: UUID) -> TicketSla | 
 
 
 async def upsert_agent(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(_upsert(session, table_of(AgentView), values, "id", newer="updated_at"))
+    await _upsert(session, table_of(AgentView), values, "id", newer="updated_at")
 
 
 async def get_agent(session: AsyncSession, agent_id: UUID) -> AgentView | None:
@@ -110,8 +130,8 @@ async def thread_message_ids(session: AsyncSession, ticket_id: UUID) -> list[str
 
 
 async def add_thread_message(session: AsyncSession, ticket_id: UUID, message_id: str, at: datetime) -> None:
-    session.add(ThreadMessage(ticket_id=ticket_id, message_id=message_id, created_at=at))
-    await session.flush()
+    row = {"id": new_id(), "ticket_id": ticket_id, "message_id": message_id, "created_at": at}
+    await session.execute(insert(table_of(ThreadMessage)), row)
 
 
 # --- notifications -------------------------------------------------------------------------
@@ -119,10 +139,10 @@ async def add_thread_message(session: AsyncSession, ticket_id: UUID, message_id:
 
 async def insert_notification(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert unless (dedupe_key, recipient, kind) exists; ``True`` when inserted."""
-    table = table_of(Notification)
-    statement = insert_ignoring_conflicts(table, dialect_of(session), "dedupe_key", "recipient", "kind")
-    result = await session.execute(statement.values(**values).returning(table.c.id))
-    return result.first() is not None
+    statement = insert_ignoring_conflicts(
+        table_of(Notification), dialect_of(session), "dedupe_key", "recipient", "kind", returning=("id",)
+    )
+    return (await session.execute(statement, values)).first() is not None
 
 
 async def any_notification(session: AsyncSession, dedupe_key: str) -> bool:
@@ -214,9 +234,7 @@ async def claim_notification(
 
 
 async def finish_notification(session: AsyncSession, notification_id: UUID, **values: Any) -> None:
-    await session.execute(
-        update(Notification).where(col(Notification.id) == notification_id).values(lease_until=None, **values)
-    )
+    await session.execute(_UPDATE_NOTIFICATION, {"b_id": notification_id, "lease_until": None, **values})
 
 
 async def due_notifications(

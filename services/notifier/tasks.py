@@ -14,7 +14,7 @@ from arq.worker import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifier import service
-from services.notifier.dispatch import DELIVER_WEBHOOK, SEND_EMAIL, Job
+from services.notifier.dispatch import SEND_EMAIL, Job
 from services.notifier.service import Notifier
 from shared.consumer import EventHandler
 from shared.events import Event, EventType
@@ -70,15 +70,13 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: str, attempt: int) -
 
 
 async def run_here(notifier: Notifier, job: Job) -> str:
-    """What the job ``job`` would do, run in this process (the worker's dispatcher does this
-    for jobs due at once)."""
+    """What the mail job ``job`` would do, run in this process (the worker's dispatcher does
+    this for mail due at once)."""
     if job.function == SEND_EMAIL and job.claimed is not None:
         return await service.send_claimed(notifier, job.claimed)
     if job.function == SEND_EMAIL:
         return await service.deliver_email(notifier, UUID(job.row_id), job.attempt)
-    if job.function == DELIVER_WEBHOOK:
-        return await service.deliver_webhook(notifier, UUID(job.row_id), job.attempt)
-    raise ValueError(f"no job function {job.function!r}")
+    raise ValueError(f"{job.function!r} jobs run in the queue, not here")
 
 
 async def run_sweeper(notifier: Notifier) -> None:

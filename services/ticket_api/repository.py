@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import cast, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, cast, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import col
 
 from services.ticket_api.models import (
@@ -30,6 +32,7 @@ from services.ticket_api.models import (
     utcnow,
 )
 from shared.db import dialect_of, insert_ignoring_conflicts
+from shared.ids import new_id
 
 TICKET_NUMBER_SEQUENCE = "ticket_number_seq"
 
@@ -93,36 +96,37 @@ class ContactRow:
     organization_id: UUID | None
 
 
+@functools.cache
+def _upsert_contact(dialect_name: str) -> Insert:
+    """The contact upsert, built once per dialect: a new contact joins the organization that
+    owns its email's domain (parameter ``domain``); an existing one keeps its name unless it
+    had none."""
+    table = Contact.__table__  # type: ignore[attr-defined]
+    organization_of_domain = (
+        select(col(OrganizationDomain.organization_id))
+        .where(col(OrganizationDomain.domain) == bindparam("domain"))
+        .scalar_subquery()
+    )
+    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    statement = dialect_insert(table).values(organization_id=organization_of_domain)
+    return statement.on_conflict_do_update(
+        index_elements=["email"], set_={"name": func.coalesce(table.c.name, statement.excluded.name)}
+    ).returning(table.c.id, table.c.email, table.c.name, table.c.organization_id)
+
+
 async def upsert_contact(session: AsyncSession, *, email: str, name: str | None) -> ContactRow:
     """The contact with ``email``, created when new (its organization matched by the email's
     domain). One round trip; an existing contact keeps its name unless it had none."""
-    domain = email.rsplit("@", 1)[-1].lower()
-    organization_of_domain = (
-        select(OrganizationDomain.organization_id)
-        .where(col(OrganizationDomain.domain) == domain)
-        .scalar_subquery()
-    )
     now = utcnow()
-    values: dict[str, Any] = {
-        "id": Contact.model_fields["id"].default_factory(),  # type: ignore[misc]
+    values = {
+        "id": new_id(),
         "email": email,
         "name": name,
-        "organization_id": organization_of_domain,
         "created_at": now,
         "updated_at": now,
+        "domain": email.rsplit("@", 1)[-1].lower(),
     }
-    dialect_insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
-    statement = dialect_insert(Contact).values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["email"],
-        set_={"name": func.coalesce(Contact.__table__.c.name, statement.excluded.name)},  # type: ignore[attr-defined]
-    ).returning(
-        Contact.__table__.c.id,
-        Contact.__table__.c.email,
-        Contact.__table__.c.name,
-        Contact.__table__.c.organization_id,
-    )  # type: ignore[attr-defined]
-    row = (await session.execute(statement)).one()
+    row = (await session.execute(_upsert_contact(dialect_of(session)), values)).one()
     return ContactRow(id=row.id, email=row.email, name=row.name, organization_id=row.organization_id)
 
 
@@ -226,21 +230,22 @@ def _has_skill(session: AsyncSession, skill: str) -> Any:
 # --- tickets -----------------------------------------------------------------------------
 
 
-def _next_ticket_number(session: AsyncSession) -> Any:
-    if dialect_of(session) == "postgresql":
-        return func.nextval(TICKET_NUMBER_SEQUENCE)
-    # SQLite has one writer at a time (we BEGIN IMMEDIATE), so max + 1 cannot race.
-    return select(func.coalesce(func.max(Ticket.number), 0) + 1).scalar_subquery()
+@functools.cache
+def _insert_ticket(dialect_name: str) -> Insert:
+    """The ticket INSERT that draws the next number, built once per dialect (the row comes as
+    parameters)."""
+    table = Ticket.__table__  # type: ignore[attr-defined]
+    if dialect_name == "postgresql":
+        number: Any = func.nextval(TICKET_NUMBER_SEQUENCE)
+    else:
+        # SQLite has one writer at a time (we BEGIN IMMEDIATE), so max + 1 cannot race.
+        number = select(func.coalesce(func.max(table.c.number), 0) + 1).scalar_subquery()
+    return insert(table).values(number=number).returning(table.c.number)
 
 
 async def insert_ticket(session: AsyncSession, values: dict[str, Any]) -> int:
     """Insert a ticket (core statement: this is the hot path); returns its number."""
-    statement = (
-        insert(Ticket)
-        .values(**values, number=_next_ticket_number(session))
-        .returning(Ticket.__table__.c.number)  # type: ignore[attr-defined]
-    )
-    number: int = (await session.execute(statement)).scalar_one()
+    number: int = (await session.execute(_insert_ticket(dialect_of(session)), values)).scalar_one()
     return number
 
 
@@ -357,16 +362,17 @@ async def add_audit(
     request_id: str | None,
 ) -> None:
     await session.execute(
-        insert(AuditEntry).values(
-            id=AuditEntry.model_fields["id"].default_factory(),  # type: ignore[misc]
-            entity_type=entity_type,
-            entity_id=entity_id,
-            action=action,
-            actor=actor,
-            changes=changes,
-            request_id=request_id,
-            created_at=utcnow(),
-        )
+        insert(AuditEntry.__table__),  # type: ignore[attr-defined]
+        {
+            "id": new_id(),
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "action": action,
+            "actor": actor,
+            "changes": changes,
+            "request_id": request_id,
+            "created_at": utcnow(),
+        },
     )
 
 
@@ -394,19 +400,16 @@ async def save_idempotency_record(
 ) -> bool:
     """Store the answer for ``(caller, key)``; False when another request stored one first."""
     table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-    statement = (
-        insert_ignoring_conflicts(table, dialect_of(session), "caller", "key")
-        .values(
-            caller=caller,
-            key=key,
-            request_hash=request_hash,
-            response_status=status,
-            response_body=body,
-            created_at=utcnow(),
-        )
-        .returning(table.c.key)
-    )
-    return (await session.execute(statement)).first() is not None
+    statement = insert_ignoring_conflicts(table, dialect_of(session), "caller", "key", returning=("key",))
+    row = {
+        "caller": caller,
+        "key": key,
+        "request_hash": request_hash,
+        "response_status": status,
+        "response_body": body,
+        "created_at": utcnow(),
+    }
+    return (await session.execute(statement, row)).first() is not None
 
 
 async def purge_idempotency_records(session: AsyncSession, *, older_than: datetime) -> int:

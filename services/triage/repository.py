@@ -172,7 +172,7 @@ async def lock_ticket(session: AsyncSession, values: dict[str, Any]) -> tuple[Ti
     new); True when it was just created."""
     table = TicketRecord.__table__  # type: ignore[attr-defined]
     inserted = await session.execute(
-        insert_ignoring_conflicts(table, dialect_of(session), "id").values(**values).returning(table.c.id)
+        insert_ignoring_conflicts(table, dialect_of(session), "id", returning=("id",)), values
     )
     created = inserted.first() is not None
     ticket = await session.get(TicketRecord, values["id"], with_for_update=True, populate_existing=True)

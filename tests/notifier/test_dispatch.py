@@ -92,3 +92,28 @@ async def test_a_job_run_here_takes_the_deferred_job_it_replaces_off_the_queue(
         await engine.dispose()
     finally:
         await pool.aclose()
+
+
+async def test_webhook_deliveries_stay_jobs_even_in_the_worker(redis_url: str, redis: Redis) -> None:
+    """A slow endpoint holds a job slot for its timeout: never one of the slots mail goes out by."""
+    pool = await queue.connect(redis_url)
+    ran: list[str] = []
+
+    async def run_here(job: Job) -> str:
+        ran.append(job.job_id)
+        return "sent"
+
+    dispatcher = Dispatcher(pool, run_here=run_here)
+    engine = create_async_engine("sqlite+aiosqlite://")
+    try:
+        async with AsyncSession(engine) as session:
+            await session.execute(text("SELECT 1"))
+            dispatcher.after_commit(session, Job(DELIVER_WEBHOOK, "delivery-9", 0))
+            dispatcher.after_commit(session, Job(SEND_EMAIL, "notification-9", 0))
+            await session.commit()
+        await dispatcher.drain()
+        assert ran == ["send_notification:notification-9:0"]
+        assert await redis.zscore(NOTIFIER_QUEUE, "deliver_webhook:delivery-9:0") is not None
+    finally:
+        await engine.dispose()
+        await pool.aclose()
