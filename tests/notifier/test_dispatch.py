@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
@@ -18,6 +19,17 @@ from shared.events import Service
 
 NOTIFIER_QUEUE = queue.queue_name(Service.NOTIFIER)
 EIGHT_MONTHS = 240 * 24 * 3600
+
+
+def worker_dispatcher(pool: ArqRedis) -> tuple[Dispatcher, list[str]]:
+    """A worker's dispatcher whose jobs run here only record their ids."""
+    ran: list[str] = []
+
+    async def run_here(job: Job) -> str:
+        ran.append(job.job_id)
+        return "sent"
+
+    return Dispatcher(pool, run_here=run_here), ran
 
 
 @pytest.mark.parametrize("offset", [-EIGHT_MONTHS, 0, EIGHT_MONTHS])
@@ -68,13 +80,7 @@ async def test_a_job_run_here_takes_the_deferred_job_it_replaces_off_the_queue(
     """In the worker, the early send runs in the process after the commit, and the deferred
     job waiting for the same row leaves the queue instead of running later for nothing."""
     pool = await queue.connect(redis_url)
-    ran: list[str] = []
-
-    async def run_here(job: Job) -> str:
-        ran.append(job.job_id)
-        return "sent"
-
-    dispatcher = Dispatcher(pool, run_here=run_here)
+    dispatcher, ran = worker_dispatcher(pool)
     try:
         waiting = Job(SEND_EMAIL, "notification-3", 0, defer_until=clock.utcnow() + timedelta(seconds=3))
         assert await dispatcher.enqueue([waiting]) == 1
@@ -97,13 +103,7 @@ async def test_a_job_run_here_takes_the_deferred_job_it_replaces_off_the_queue(
 async def test_webhook_deliveries_stay_jobs_even_in_the_worker(redis_url: str, redis: Redis) -> None:
     """A slow endpoint holds a job slot for its timeout: never one of the slots mail goes out by."""
     pool = await queue.connect(redis_url)
-    ran: list[str] = []
-
-    async def run_here(job: Job) -> str:
-        ran.append(job.job_id)
-        return "sent"
-
-    dispatcher = Dispatcher(pool, run_here=run_here)
+    dispatcher, ran = worker_dispatcher(pool)
     engine = create_async_engine("sqlite+aiosqlite://")
     try:
         async with AsyncSession(engine) as session:
