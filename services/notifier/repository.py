@@ -83,6 +83,7 @@ async def get_ticket_view(session: AsyncSession, ticket_id: UUID) -> TicketView 
 # The first argument of the two-key advisory locks notifier takes (ASCII "ntfy"): keeps them
 # apart from any other user of the database's advisory locks.
 _ACKNOWLEDGMENT_LOCKS = 0x6E746679
+_ACKNOWLEDGMENT_LOCK = select(func.pg_advisory_xact_lock(_ACKNOWLEDGMENT_LOCKS, bindparam("b_key")))
 
 
 async def lock_acknowledgment(session: AsyncSession, ticket_id: UUID) -> None:
@@ -95,7 +96,7 @@ async def lock_acknowledgment(session: AsyncSession, ticket_id: UUID) -> None:
     write lock throughout."""
     if dialect_of(session) == "postgresql":
         key = int.from_bytes(ticket_id.bytes[-4:], "big", signed=True)  # random bits (v4, v7)
-        await session.execute(select(func.pg_advisory_xact_lock(_ACKNOWLEDGMENT_LOCKS, key)))
+        await session.execute(_ACKNOWLEDGMENT_LOCK, {"b_key": key})
 
 
 async def upsert_ticket_sla(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -115,16 +116,25 @@ async def get_agent(session: AsyncSession, agent_id: UUID) -> AgentView | None:
     return await session.get(AgentView, agent_id)
 
 
-async def thread_message_ids(session: AsyncSession, ticket_id: UUID) -> list[str]:
-    """The ticket's first Message-ID and its latest ones, oldest first (for References); one
-    round trip. Ties in time go by id (time-ordered: the order they were added)."""
+def _thread_message_ids_statement() -> Any:
     table = table_of(ThreadMessage)
-    base = select(table.c.message_id, table.c.created_at, table.c.id).where(table.c.ticket_id == ticket_id)
+    base = select(table.c.message_id, table.c.created_at, table.c.id).where(
+        table.c.ticket_id == bindparam("b_ticket_id")
+    )
     first = base.order_by(table.c.created_at, table.c.id).limit(1).subquery()
     latest = (
         base.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(THREAD_REFERENCES - 1).subquery()
     )
-    rows = (await session.execute(union_all(select(first), select(latest)))).all()
+    return union_all(select(first), select(latest))
+
+
+_THREAD_MESSAGE_IDS = _thread_message_ids_statement()
+
+
+async def thread_message_ids(session: AsyncSession, ticket_id: UUID) -> list[str]:
+    """The ticket's first Message-ID and its latest ones, oldest first (for References); one
+    round trip. Ties in time go by id (time-ordered: the order they were added)."""
+    rows = (await session.execute(_THREAD_MESSAGE_IDS, {"b_ticket_id": ticket_id})).all()
     ordered = sorted(rows, key=lambda row: (row.created_at, row.id))
     return list(dict.fromkeys(row.message_id for row in ordered))  # the first may be among the latest
 
@@ -310,8 +320,11 @@ async def list_suppressions(session: AsyncSession, *, limit: int, after: str | N
 # --- webhooks ------------------------------------------------------------------------------
 
 
+_ACTIVE_SUBSCRIPTIONS = select(WebhookSubscription).where(col(WebhookSubscription.active))
+
+
 async def active_subscriptions(session: AsyncSession) -> Sequence[WebhookSubscription]:
-    return (await session.scalars(select(WebhookSubscription).where(col(WebhookSubscription.active)))).all()
+    return (await session.scalars(_ACTIVE_SUBSCRIPTIONS)).all()
 
 
 async def get_subscription(session: AsyncSession, subscription_id: UUID) -> WebhookSubscription | None:
