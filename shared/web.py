@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Table
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.gc_tuning import tune
 from shared.health import Check, health_router
 from shared.ids import new_id
 from shared.logging import configure_logging, request_id_var
@@ -86,6 +87,10 @@ def runtime_lifespan(
         app.state.runtime = await Runtime.open(settings, outbox)
         if on_start is not None:
             await on_start(app, app.state.runtime)
+        if settings.env != "test":
+            # A served process (uvicorn worker): its start-up objects out of every collection.
+            # Not in tests, where many apps come and go in one process.
+            tune()
         try:
             yield
         finally:

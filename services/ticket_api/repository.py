@@ -284,9 +284,12 @@ async def list_tickets(
     filters: TicketFilter,
     before: UUID | None,
     limit: int,
-) -> Sequence[Ticket]:
-    """Newest first (ids are time-ordered); ``before`` is the last id of the previous page."""
-    query = select(Ticket).order_by(col(Ticket.id).desc()).limit(limit)
+) -> Sequence[Any]:
+    """Newest first (ids are time-ordered); ``before`` is the last id of the previous page.
+    Rows with the ticket's columns as attributes, not ORM objects: a page is only read
+    (building 50 entities cost twice the query)."""
+    table = Ticket.__table__  # type: ignore[attr-defined]
+    query = select(*table.c).order_by(col(Ticket.id).desc()).limit(limit)
     if scope.organizations is not None:
         query = query.where(col(Ticket.organization_id).in_(scope.organizations))
     if scope.contact_id is not None:
@@ -307,7 +310,7 @@ async def list_tickets(
         query = query.where(col(Ticket.contact_id) == filters.contact_id)
     if before is not None:
         query = query.where(col(Ticket.id) < before)
-    return (await session.scalars(query)).all()
+    return (await session.execute(query)).all()
 
 
 # --- messages ----------------------------------------------------------------------------

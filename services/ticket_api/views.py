@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Row
+
 from services.ticket_api.models import (
     Contact,
     Organization,
@@ -25,7 +29,8 @@ def parse_ticket_number(text: str) -> int | None:
     return int(digits) if digits.isdigit() and len(digits) <= 18 else None
 
 
-def ticket_public(ticket: Ticket) -> TicketPublic:
+def ticket_public(ticket: Ticket | Row[Any]) -> TicketPublic:
+    """The API's view of a ticket (an ORM object, or a row with the ticket's columns)."""
     path = f"{API}/tickets/{ticket.id}"
     return TicketPublic(
         id=ticket.id,
