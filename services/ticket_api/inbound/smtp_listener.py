@@ -16,12 +16,14 @@ import logging
 import signal
 from typing import Any
 
+import uvloop
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from services.ticket_api.inbound.service import Envelope, Inbound
 from services.ticket_api.models import outbox
 from services.ticket_api.settings import Settings
+from shared.gc_tuning import tune
 from shared.logging import configure_logging
 from shared.runtime import Runtime
 
@@ -123,9 +125,12 @@ async def serve(settings: Settings) -> None:
 
 
 def main(**overrides: Any) -> None:
+    """The listener's process: uvloop (a listener is mostly socket and database round trips)
+    and the start-up objects left out of garbage collection, as in every service process."""
     settings = Settings(**overrides)
     configure_logging("ticket_api-inbound-smtp", settings.log_level)
-    asyncio.run(serve(settings))
+    tune()
+    uvloop.run(serve(settings))
 
 
 if __name__ == "__main__":
