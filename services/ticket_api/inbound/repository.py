@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -44,17 +44,18 @@ async def get_inbound(session: AsyncSession, inbound_id: UUID) -> InboundEmail |
 async def claim_inbound(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert the record of a message; False when its ``message_key`` is already taken
     (a re-delivery, possibly a concurrent one)."""
-    table = _table(InboundEmail)
-    statement = (
-        insert_ignoring_conflicts(table, dialect_of(session), "message_key")
-        .values(**values)
-        .returning(table.c.id)
+    statement = insert_ignoring_conflicts(
+        _table(InboundEmail), dialect_of(session), "message_key", returning=("id",)
     )
-    return (await session.execute(statement)).first() is not None
+    return (await session.execute(statement, values)).first() is not None
+
+
+# Built once; the row id and the new values come as parameters (the SET clause is the keys).
+_UPDATE_INBOUND = update(_table(InboundEmail)).where(_table(InboundEmail).c.id == bindparam("b_id"))
 
 
 async def update_inbound(session: AsyncSession, inbound_id: UUID, **values: Any) -> None:
-    await session.execute(update(InboundEmail).where(col(InboundEmail.id) == inbound_id).values(**values))
+    await session.execute(_UPDATE_INBOUND, {"b_id": inbound_id, **values})
 
 
 async def list_inbound(
@@ -101,10 +102,9 @@ async def remember_message_id(
 ) -> None:
     if not message_id or len(message_id) > 255:
         return
-    statement = insert_ignoring_conflicts(_table(EmailThread), dialect_of(session), "message_id").values(
-        message_id=message_id, ticket_id=ticket_id, direction=direction, created_at=utcnow()
-    )
-    await session.execute(statement)
+    statement = insert_ignoring_conflicts(_table(EmailThread), dialect_of(session), "message_id")
+    row = {"message_id": message_id, "ticket_id": ticket_id, "direction": direction, "created_at": utcnow()}
+    await session.execute(statement, row)
 
 
 async def recent_email_tickets(session: AsyncSession, contact_id: UUID, since: datetime) -> int:
