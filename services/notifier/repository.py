@@ -243,6 +243,28 @@ async def claim_notification(
     return notification, suppression
 
 
+async def renew_claim(
+    session: AsyncSession, notification_id: UUID, *, attempts: int, now: datetime, lease: timedelta
+) -> Notification | None:
+    """Extend the lease of a claim that is still ours (sending, at ``attempts``); ``None`` when
+    the lease ran out and another attempt took the row (or it is done)."""
+    table = table_of(Notification)
+    row = (
+        await session.execute(
+            update(Notification)
+            .where(
+                table.c.id == notification_id,
+                table.c.attempts == attempts,
+                table.c.state == DeliveryState.SENDING,
+            )
+            .values(lease_until=now + lease, updated_at=now)
+            .returning(Notification),
+            execution_options={"synchronize_session": False, "populate_existing": True},
+        )
+    ).first()
+    return None if row is None else row[0]
+
+
 async def finish_notification(session: AsyncSession, notification_id: UUID, **values: Any) -> None:
     await session.execute(_UPDATE_NOTIFICATION, {"b_id": notification_id, "lease_until": None, **values})
 

@@ -937,8 +937,17 @@ async def deliver_email(notifier: Notifier, notification_id: UUID, attempt: int)
 
 async def send_claimed(notifier: Notifier, notification: Notification) -> str:
     """Hand a notification this process holds the claim on (its attempt counted, its lease
-    running) to the relay, and record how that went."""
+    running) to the relay, and record how that went. A claim that has waited long for a free
+    sending slot is renewed first, or given up when another attempt took the row meanwhile."""
     notification_id = notification.id
+    if notification.lease_until is not None and notifier.clock() > notification.lease_until - LEASE / 2:
+        async with notifier.sessions() as session, session.begin():
+            renewed = await repo.renew_claim(
+                session, notification_id, attempts=notification.attempts, now=notifier.clock(), lease=LEASE
+            )
+        if renewed is None:
+            return "skipped"
+        notification = renewed
     try:
         files = await load_attachments(notifier, notification)
         await notifier.relay.send(

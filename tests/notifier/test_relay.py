@@ -16,7 +16,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from services.notifier.compose import OutgoingMail, flatten
 from services.notifier.dispatch import Job
 from services.notifier.models import DeliveryState
-from services.notifier.service import LEASE, sweep
+from services.notifier.service import LEASE, send_claimed, sweep
 from services.notifier.smtp import Relay
 from tests.notifier.conftest import NOTIFIER_QUEUE, Env, TicketStory, organization
 
@@ -137,4 +137,51 @@ async def test_mail_born_claimed_whose_worker_died_before_sending_is_sent_by_the
     await env.run_worker()
     [ack] = await env.notifications()
     assert (ack.state, ack.attempts) == (DeliveryState.SENT, 2)
+    assert len(env.mail()) == 1
+
+
+async def test_a_claim_that_waited_too_long_for_a_slot_is_renewed_or_given_up(env: Env) -> None:
+    """Mail born claimed waits for a free sending slot; if its lease ran out meanwhile and the
+    sweeper's attempt took the row, the waiting send must not send it a second time."""
+    held: list[Job] = []
+
+    async def holds(job: Job) -> str:
+        held.append(job)  # no free slot: the send waits
+        return "waiting"
+
+    env.notifier.dispatcher.run_here = holds
+    first, second = (
+        TicketStory(org=organization(sla_signed=True), contact_email=f"c{n}@acme.test") for n in (1, 2)
+    )
+    await env.consumer.consume(first.created())
+    await env.consumer.consume(second.created())
+    await env.notifier.dispatcher.drain()
+    late_first, late_second = held
+
+    env.clock.advance(seconds=LEASE.total_seconds() + 1)
+    await sweep(env.notifier, grace=timedelta(0))  # the first's lease ran out: another attempt …
+    env.notifier.dispatcher.run_here = None
+    await env.run_worker()  # … sends it (both rows, as both leases ran out)
+    assert len(env.mail()) == 2
+
+    assert await send_claimed(env.notifier, late_first.claimed) == "skipped"
+    assert await send_claimed(env.notifier, late_second.claimed) == "skipped"
+    assert len(env.mail()) == 2, "nothing sent twice"
+
+
+async def test_a_claim_that_waited_but_is_still_ours_is_renewed_and_sent(env: Env) -> None:
+    held: list[Job] = []
+
+    async def holds(job: Job) -> str:
+        held.append(job)
+        return "waiting"
+
+    env.notifier.dispatcher.run_here = holds
+    await env.consumer.consume(TicketStory(org=organization(sla_signed=True)).created())
+    await env.notifier.dispatcher.drain()
+    [late] = held
+    env.clock.advance(seconds=LEASE.total_seconds() * 0.75)  # most of the lease gone, nobody else
+    assert await send_claimed(env.notifier, late.claimed) == "sent"
+    [ack] = await env.notifications()
+    assert (ack.state, ack.attempts) == (DeliveryState.SENT, 1)
     assert len(env.mail()) == 1
