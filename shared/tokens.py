@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -198,14 +199,43 @@ class JwksSource:
         }
 
 
+# Tokens whose signature and claims were checked lately, by their text: a client sends the same
+# token with every request, and the signature check is the costly part (~200 µs). Expiry, the
+# signing key still being published, and revocation are checked on every use all the same.
+VERIFIED_CACHE_SIZE = 4096
+VERIFIED_CACHE_SECONDS = 60.0
+
+
 class TokenVerifier:
     def __init__(self, keys: JwksSource, *, issuer: str, audience: str, revocations: Redis | None) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.revocations = revocations
+        self._verified: OrderedDict[str, tuple[float, str, dict[str, Any]]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        claims = await self._remembered(token)
+        if claims is None:
+            claims = await self._checked(token)
+        await self._check_revocation(claims)
+        return principal_from_claims(claims)
+
+    async def _remembered(self, token: str) -> dict[str, Any] | None:
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        checked_at, kid, claims = entry
+        if time.monotonic() - checked_at > VERIFIED_CACHE_SECONDS:
+            del self._verified[token]
+            return None
+        if time.time() > int(claims["exp"]) + LEEWAY_SECONDS:
+            del self._verified[token]
+            raise InvalidToken("the token has expired; get a new one")
+        await self.keys.key(kid)  # a retired key's tokens stop working at once
+        return claims
+
+    async def _checked(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -227,8 +257,10 @@ class TokenVerifier:
             raise InvalidToken("the token has expired; get a new one") from None
         except jwt.PyJWTError as error:
             raise InvalidToken(f"the token is not valid here ({type(error).__name__})") from None
-        await self._check_revocation(claims)
-        return principal_from_claims(claims)
+        self._verified[token] = (time.monotonic(), header["kid"], claims)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
 
     async def _check_revocation(self, claims: dict[str, Any]) -> None:
         if self.revocations is None:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -205,16 +206,18 @@ def test_signed_webhooks_for_each_step_and_a_failing_endpoint_retried(
     agent.post(f"/api/v1/tickets/{ticket_id}/status", expect=200, json={"status": "closed"})
 
     def steps_received() -> list[str] | None:
-        types = []
+        steps = []
         for received in receiver.at("/ok"):
             payload = verified(subscriptions.ok, received)
             if payload["data"].get("ticket_id") == ticket_id:
-                types.append(payload["type"])
+                steps.append((datetime.fromisoformat(payload["timestamp"]), payload["type"]))
+        types = [kind for _, kind in sorted(steps, key=lambda step: step[0])]
         return types if set(STEPS) <= set(types) else None
 
+    # Each delivery is a job of its own, so deliveries of events close in time (the reply's
+    # status change, the closing one's) may arrive in any order: receivers order by the
+    # payload's time, as here. Events of one transaction (status_changed, closed) share it.
     types = wait_until(steps_received, timeout=20, what="a webhook for every step")
-    # Each delivery is a job of its own: events of one transaction (status_changed, closed) may
-    # arrive in either order, so receivers order by the payload's time, not by arrival.
     assert types[0] == "ticket.created" and "ticket.closed" in types[-2:]
     # Every request carries the Standard Webhooks headers, each delivery its own webhook-id.
     ok_requests = receiver.at("/ok")

@@ -14,9 +14,11 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from redis.asyncio import Redis
 
+from shared import tokens
 from shared.principal import PrincipalKind
-from shared.tokens import JwksSource, KeyStore, TokenIssuer, TokenVerifier
+from shared.tokens import InvalidToken, JwksSource, KeyStore, TokenIssuer, TokenVerifier, revoke_token
 from tests import auth
 from tests.ticket_api.conftest import Actors, new_ticket
 
@@ -309,6 +311,48 @@ async def test_key_rotation_keeps_old_tokens_until_the_old_key_is_retired(
     with pytest.raises(Exception, match="unknown key"):
         await verifier.verify(old_token)
     assert (await verifier.verify(new_token)).kind is PrincipalKind.ADMIN
+
+
+async def test_a_remembered_token_is_still_refused_once_expired_revoked_or_its_key_retired(
+    redis_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verifier remembers tokens it checked (the signature is the costly part), but expiry,
+    revocation and the signing key are checked on every use."""
+    keys = KeyStore(tmp_path / "keys")
+    kid = keys.ensure_key()
+    jwks_file = tmp_path / "jwks.json"
+    keys.publish(jwks_file)
+    issuer = TokenIssuer(keys, issuer="helpdesk", audience="helpdesk-api")
+    revocations = Redis.from_url(redis_url)
+    verifier = TokenVerifier(
+        JwksSource(file=jwks_file, max_age=0),
+        issuer="helpdesk",
+        audience="helpdesk-api",
+        revocations=revocations,
+    )
+    try:
+        expiring, revoked, retired = (issuer.issue(auth.admin(), ttl_seconds=600).token for _ in range(3))
+        for token in (expiring, revoked, retired):
+            assert (await verifier.verify(token)).kind is PrincipalKind.ADMIN
+            assert token in verifier._verified, "remembered"
+
+        principal = await verifier.verify(revoked)
+        await revoke_token(revocations, principal)
+        with pytest.raises(InvalidToken, match="revoked"):
+            await verifier.verify(revoked)
+
+        later = time.time() + 3600
+        monkeypatch.setattr(tokens.time, "time", lambda: later)
+        with pytest.raises(InvalidToken, match="expired"):
+            await verifier.verify(expiring)
+        monkeypatch.undo()
+
+        keys.retire(kid)
+        keys.publish(jwks_file)
+        with pytest.raises(InvalidToken, match="unknown key"):
+            await verifier.verify(retired)
+    finally:
+        await revocations.aclose()
 
 
 async def test_jwks_is_public_and_has_no_private_parts(api: Actors) -> None:
