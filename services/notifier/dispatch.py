@@ -30,6 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from services.notifier.models import Notification
 from shared.clock import utcnow
 from shared.events import Service
 from shared.queue import queue_name
@@ -57,7 +58,7 @@ class Job:
     withdraws: str | None = None
     # The row itself, when the transaction that wrote it also claimed it for this attempt: the
     # job only sends (run here, never queued).
-    claimed: Any = field(default=None, compare=False)
+    claimed: Notification | None = field(default=None, compare=False)
 
     @property
     def job_id(self) -> str:

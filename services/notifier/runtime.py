@@ -35,8 +35,8 @@ def billing_client(
 
 
 def open_notifier(settings: Settings, runtime: Runtime, *, worker: bool) -> Notifier:
-    """The notifier of an API process or (``worker``) of a worker, which also runs the jobs that
-    are due at once itself rather than through the queue (:mod:`services.notifier.dispatch`)."""
+    """The notifier of an API process or (``worker``) of a worker, which also sends the mail that
+    is due at once itself rather than through the queue (:mod:`services.notifier.dispatch`)."""
     notifier = Notifier(
         settings=settings,
         sessions=runtime.sessions,

@@ -310,11 +310,7 @@ async def queue_email(
                 next_attempt_at=now,
                 updated_at=now,
             ):
-                # Due now: a job of its own, and the deferred one taken off the queue.
-                waiting = Job(SEND_EMAIL, str(twin.id), 0)
-                notifier.dispatcher.after_commit(
-                    session, Job(SEND_EMAIL, str(twin.id), 0, variant="now", withdraws=waiting.job_id)
-                )
+                _send_now_not_later(session, notifier, twin.id)
                 return twin.id
         return None
     if ticket:
@@ -325,6 +321,15 @@ async def queue_email(
             session, Job(SEND_EMAIL, str(notification_id), 0, defer_until=not_before, claimed=claimed)
         )
     return notification_id
+
+
+def _send_now_not_later(session: AsyncSession, notifier: Notifier, notification_id: UUID) -> None:
+    """A waiting mail made due now: a job of its own once ``session`` commits, and the deferred
+    one taken off the queue."""
+    waiting = Job(SEND_EMAIL, str(notification_id), 0)
+    notifier.dispatcher.after_commit(
+        session, Job(SEND_EMAIL, str(notification_id), 0, variant="now", withdraws=waiting.job_id)
+    )
 
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
@@ -475,11 +480,7 @@ async def keep_triage_promise(session: AsyncSession, notifier: Notifier, ticket_
         updated_at=now,
     ):
         return False
-    # Due now: a job of its own, and the deferred one taken off the queue.
-    waiting = Job(SEND_EMAIL, str(acknowledgment.id), 0)
-    notifier.dispatcher.after_commit(
-        session, Job(SEND_EMAIL, str(acknowledgment.id), 0, variant="now", withdraws=waiting.job_id)
-    )
+    _send_now_not_later(session, notifier, acknowledgment.id)
     return True
 
 
