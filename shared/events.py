@@ -96,6 +96,11 @@ def subscribers(event_type: str) -> tuple[Service, ...]:
         return ()
 
 
+def recipients(event: Event) -> tuple[Service, ...]:
+    """The subscribers of ``event`` that do not know it already."""
+    return tuple(service for service in subscribers(event.type) if service not in event.known_to)
+
+
 class Event(BaseModel):
     """The envelope every event travels in (JSON on the wire, never pickle)."""
 
@@ -109,6 +114,11 @@ class Event(BaseModel):
     subject: str = Field(description="what the event is about, e.g. 'ticket:<uuid>'")
     data: dict[str, Any]
     request_id: str | None = None
+    known_to: tuple[Service, ...] = Field(
+        default=(),
+        description="services that asked for this change and hold it already: it is not delivered "
+        "to them (triage's decision, applied by ticket_api, is not sent back to triage)",
+    )
 
 
 class Payload(BaseModel):
@@ -499,6 +509,7 @@ def new_event(
     subject: str,
     request_id: str | None = None,
     version: int = 1,
+    known_to: tuple[Service, ...] = (),
 ) -> Event:
     """Build an event, checking the payload is the model registered for its type and version."""
     expected = PAYLOADS[(event_type, version)]
@@ -513,6 +524,7 @@ def new_event(
         subject=subject,
         data=payload.model_dump(mode="json"),
         request_id=request_id,
+        known_to=known_to,
     )
 
 

@@ -18,7 +18,7 @@ from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from redis.exceptions import NoScriptError
 
-from shared.events import Event, Service, subscribers
+from shared.events import Event, Service, recipients
 
 __all__ = ["Event", "connect", "publish", "queue_name"]
 
@@ -86,8 +86,9 @@ _ENQUEUE_ALL_SHA = hashlib.sha1(_ENQUEUE_ALL.encode()).hexdigest()
 
 
 async def publish(redis: ArqRedis, event: Event) -> int:
-    """Enqueue ``event`` for each subscriber; returns how many new jobs were created."""
-    services = subscribers(event.type)
+    """Enqueue ``event`` for each subscriber that does not know it already; returns how many
+    new jobs were created."""
+    services = recipients(event)
     if not services:
         return 0
     payload = event.model_dump(mode="json")

@@ -6,18 +6,21 @@ module globals.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Annotated
 
 from arq.connections import ArqRedis
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import clock, queue
-from shared.db import SessionMaker, create_engine, ping, session_maker
+from shared.db import SessionMaker, create_engine, ping, reader_maker, session_maker
 from shared.outbox import Outbox
 from shared.settings import ServiceSettings
 from shared.tokens import JwksSource, TokenVerifier
+from shared.uow import UnitOfWork
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Runtime:
     redis: ArqRedis
     outbox: Outbox
     verifier: TokenVerifier
+    readers: SessionMaker
 
     @classmethod
     async def open(cls, settings: ServiceSettings, outbox_table: Table) -> Runtime:
@@ -50,7 +54,8 @@ class Runtime:
             audience=settings.jwt_audience,
             revocations=redis,
         )
-        return cls(settings, engine, sessions, redis, Outbox(outbox_table, sessions, publish), verifier)
+        outbox = Outbox(outbox_table, sessions, publish)
+        return cls(settings, engine, sessions, redis, outbox, verifier, reader_maker(engine))
 
     async def close(self) -> None:
         await self.outbox.drain()
@@ -61,6 +66,22 @@ class Runtime:
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+READING_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    """One session per request; the route commits, and whatever it did not commit rolls back.
+    A GET or HEAD request reads through a session that refuses to write (no transaction on
+    PostgreSQL, see :func:`shared.db.reader_maker`)."""
+    runtime = runtime_of(request)
+    sessions = runtime.readers if request.method in READING_METHODS else runtime.sessions
+    async with sessions() as session:
+        yield UnitOfWork(session, runtime.outbox)
+
+
+Uow = Annotated[UnitOfWork, Depends(unit_of_work)]
 
 
 async def database_ready(request: Request) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
@@ -11,18 +10,8 @@ from fastapi import Depends, Request
 from services.billing.service import Billing
 from services.billing.settings import Settings
 from shared.clock import utcnow
+from shared.runtime import Uow as Uow  # the unit of work, for this service's routes
 from shared.runtime import runtime_of
-from shared.uow import UnitOfWork
-
-
-async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    """One session per request; the route commits. Whatever is not committed rolls back."""
-    runtime = runtime_of(request)
-    async with runtime.sessions() as session:
-        yield UnitOfWork(session, runtime.outbox)
-
-
-Uow = Annotated[UnitOfWork, Depends(unit_of_work)]
 
 
 def billing_of(request: Request) -> Billing:

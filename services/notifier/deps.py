@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,18 +9,7 @@ from fastapi import Depends, Request
 from services.notifier.service import Notifier
 from shared.auth import CurrentPrincipal, require_scope
 from shared.principal import Principal
-from shared.runtime import runtime_of
-from shared.uow import UnitOfWork
-
-
-async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    """One session per request; the route commits. Whatever is not committed rolls back."""
-    runtime = runtime_of(request)
-    async with runtime.sessions() as session:
-        yield UnitOfWork(session, runtime.outbox)
-
-
-Uow = Annotated[UnitOfWork, Depends(unit_of_work)]
+from shared.runtime import Uow as Uow  # the unit of work, for this service's routes
 
 
 def notifier_of(request: Request) -> Notifier:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -12,18 +12,8 @@ from services.ticket_api.service import Caller
 from services.ticket_api.settings import Settings
 from shared.auth import CurrentPrincipal, require_scope
 from shared.logging import request_id_var
+from shared.runtime import Uow as Uow  # the unit of work, for this service's routes
 from shared.runtime import runtime_of
-from shared.uow import UnitOfWork
-
-
-async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    """One session per request; the route commits. Whatever is not committed rolls back."""
-    runtime = runtime_of(request)
-    async with runtime.sessions() as session:
-        yield UnitOfWork(session, runtime.outbox)
-
-
-Uow = Annotated[UnitOfWork, Depends(unit_of_work)]
 
 
 def settings_of(request: Request) -> Settings:

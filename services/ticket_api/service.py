@@ -416,6 +416,7 @@ async def _record_ticket_event(
     ticket: Ticket,
     event_type: ev.EventType,
     payload_type: type[ev.Payload],
+    known_to: tuple[ev.Service, ...] = (),
     **extra: Any,
 ) -> None:
     contact, organization = await snapshot_refs(uow, ticket)
@@ -427,6 +428,7 @@ async def _record_ticket_event(
             producer=PRODUCER,
             subject=f"ticket:{ticket.id}",
             request_id=caller.request_id,
+            known_to=known_to,
         )
     )
 

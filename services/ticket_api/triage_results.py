@@ -2,8 +2,10 @@
 ``sla.breached`` (escalation: priority one level up, never past P1).
 
 Each change is audited with the actor ``service:triage`` and announced as ``ticket.updated``
-carrying the changes. Triage receives that update too and recognizes it as its own (the
-priority it asked for coming back), so no decision is made twice and no loop starts.
+carrying the changes. A decision applied as triage asked is not sent back to triage (it
+holds it already: the event is ``known_to`` triage); one applied otherwise (its consultant is
+no longer active here) is, and so is an escalation, which triage recognizes as its own (the
+priority it asked for coming back): no decision is made twice and no loop starts.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ async def _apply(
     *,
     action: str,
     context: dict[str, Any],
+    known_to: tuple[ev.Service, ...] = (),
 ) -> None:
     diff = {
         key: [getattr(ticket, key), value] for key, value in changes.items() if getattr(ticket, key) != value
@@ -73,6 +76,7 @@ async def _apply(
             ticket,
             ev.EventType.TICKET_UPDATED,
             ev.TicketUpdatedV1,
+            known_to=known_to,
             changed=service._jsonable(diff),
         )
 
@@ -92,6 +96,7 @@ async def apply_ticket_triaged(session: AsyncSession, event: ev.Event) -> None:
             changes["assignee_id"] = agent.id
         else:
             log.warning("triage chose agent %s, who is not active here; not assigned", decision.assignee.id)
+    applied_as_asked = decision.assignee is None or "assignee_id" in changes
     await _apply(
         session,
         event,
@@ -99,6 +104,7 @@ async def apply_ticket_triaged(session: AsyncSession, event: ev.Event) -> None:
         changes,
         action="triaged",
         context={"decision_id": decision.decision_id, "trigger": decision.trigger},
+        known_to=(ev.Service.TRIAGE,) if applied_as_asked else (),
     )
     if decision.call_customer:
         # High priority for a support-agreement customer: the consultant calls them.

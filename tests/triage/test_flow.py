@@ -1,6 +1,7 @@
 """The whole loop on real PostgreSQL and Redis with burst-mode workers: ticket_api creates a
-ticket, triage decides, ticket_api applies the decision, triage hears its own change come
-back and does nothing more."""
+ticket, triage decides, ticket_api applies the decision and announces the change; triage is
+not sent back a decision applied as it asked (one applied otherwise it is), and decides only
+once."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import func, select
@@ -48,8 +50,9 @@ async def drain(
         await worker.close()
 
 
+@pytest.mark.parametrize("consultant_leaves_first", [False, True], ids=["as-asked", "consultant-gone"])
 async def test_a_ticket_is_triaged_and_applied_once_without_a_loop(
-    postgres_url: str, redis_url: str, redis: Redis, tmp_path: Path
+    postgres_url: str, redis_url: str, redis: Redis, tmp_path: Path, consultant_leaves_first: bool
 ) -> None:
     for schema in ("ticket_api", "triage"):
         await truncate_schema(postgres_url, schema)
@@ -104,12 +107,28 @@ async def test_a_ticket_is_triaged_and_applied_once_without_a_loop(
             assert created.status_code == 201, created.text
             await runtime.outbox.drain()
             await run_triage()  # decides: ticket.triaged
+            if consultant_leaves_first:
+                left = await client.patch(
+                    f"/api/v1/agents/{agent.json()['id']}", json={"active": False}, headers=ADMIN
+                )
+                assert left.status_code == 200, left.text
+                await runtime.outbox.drain()
+                await run_triage()  # agent.updated
+            notifier_jobs = await redis.zcard(queue_name(Service.NOTIFIER))
             await run_ticket_api()  # applies it: ticket.updated
-            await run_triage()  # hears its own change: nothing more
+            assert await redis.zcard(queue_name(Service.NOTIFIER)) == notifier_jobs + 1, "notifier hears it"
+            # Applied as asked: triage holds it already. Applied otherwise: triage must hear it.
+            back_to_triage = await redis.zcard(queue_name(Service.TRIAGE))
+            await run_triage()
             await run_ticket_api()
 
             ticket = (await client.get(f"/api/v1/tickets/{created.json()['id']}", headers=ADMIN)).json()
-            assert (ticket["priority"], ticket["assignee_id"]) == ("P2", agent.json()["id"])
+            if consultant_leaves_first:
+                assert back_to_triage == 1, "the decision was not applied as asked: triage hears it"
+                assert (ticket["priority"], ticket["assignee_id"]) == ("P2", None)
+            else:
+                assert back_to_triage == 0, "triage's own decision is not sent back to it"
+                assert (ticket["priority"], ticket["assignee_id"]) == ("P2", agent.json()["id"])
 
     triage_runtime = await Runtime.open(triage_settings, triage_outbox)
     try:

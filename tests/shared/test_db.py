@@ -1,0 +1,55 @@
+"""Sessions for reading: no transaction on PostgreSQL, and no writing through them anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
+
+from shared.db import ReadOnlyError, create_engine, reader_maker, session_maker
+
+metadata = MetaData()
+note = Table("reader_note", metadata, Column("id", Integer, primary_key=True))
+
+TRANSACTION_ID = text("SELECT txid_current()")
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database_url(request: pytest.FixtureRequest, postgres_url: str, tmp_path: Path) -> str:
+    return postgres_url if request.param == "postgresql" else f"sqlite+aiosqlite:///{tmp_path / 'reader.db'}"
+
+
+async def test_a_reader_reads_and_refuses_every_kind_of_write(database_url: str) -> None:
+    engine = create_engine(database_url, schema="public", pool_size=2)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.drop_all)
+            await connection.run_sync(metadata.create_all)
+            await connection.execute(insert(note).values(id=1))
+        readers = reader_maker(engine)
+        async with readers() as session:
+            assert (await session.scalars(select(note.c.id))).all() == [1]
+            with pytest.raises(ReadOnlyError):
+                await session.execute(insert(note).values(id=2))
+            with pytest.raises(ReadOnlyError):
+                await session.execute(note.delete())
+        async with session_maker(engine)() as session:
+            assert (await session.scalars(select(note.c.id))).all() == [1], "nothing was written"
+    finally:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.drop_all)
+        await engine.dispose()
+
+
+async def test_on_postgresql_each_read_is_its_own_transaction_unlike_a_unit_of_work(postgres_url: str) -> None:
+    engine = create_engine(postgres_url, schema="public", pool_size=2)
+    try:
+        async with reader_maker(engine)() as session:
+            first, second = [await session.scalar(TRANSACTION_ID) for _ in range(2)]
+            assert first != second, "each statement in a transaction of its own: no BEGIN, no ROLLBACK"
+        async with session_maker(engine)() as session:
+            first, second = [await session.scalar(TRANSACTION_ID) for _ in range(2)]
+            assert first == second, "a unit of work is one transaction"
+    finally:
+        await engine.dispose()
