@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -40,7 +40,15 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 
+def _next_cursor(ids: Sequence[UUID], limit: int) -> str | None:
+    return encode_cursor(ids[limit - 1]) if len(ids) > limit else None
+
+
 def page_of(items: Sequence[T], ids: Sequence[UUID], limit: int) -> Page[T]:
     """Build a page from up to ``limit + 1`` fetched rows (the extra row only says more exist)."""
-    more = len(items) > limit
-    return Page[T](items=list(items[:limit]), next_cursor=encode_cursor(ids[limit - 1]) if more else None)
+    return Page[T](items=list(items[:limit]), next_cursor=_next_cursor(ids, limit))
+
+
+def page_document(items: Sequence[dict[str, Any]], ids: Sequence[UUID], limit: int) -> dict[str, Any]:
+    """:func:`page_of` for items that are plain values already (answered with ``json_response``)."""
+    return {"items": list(items[:limit]), "next_cursor": _next_cursor(ids, limit)}

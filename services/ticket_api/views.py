@@ -11,7 +11,6 @@ from services.ticket_api.models import (
     Organization,
     OrganizationPublic,
     Ticket,
-    TicketLinks,
     TicketPublic,
 )
 from shared.events import ContactRef, OrganizationRef
@@ -29,33 +28,39 @@ def parse_ticket_number(text: str) -> int | None:
     return int(digits) if digits.isdigit() and len(digits) <= 18 else None
 
 
-def ticket_public(ticket: Ticket | Row[Any]) -> TicketPublic:
-    """The API's view of a ticket (an ORM object, or a row with the ticket's columns)."""
+def ticket_document(ticket: Ticket | Row[Any]) -> dict[str, Any]:
+    """The API's view of a ticket (an ORM object, or a row with the ticket's columns) as plain
+    values, in :class:`TicketPublic`'s field order: what a list answers straight as JSON."""
     path = f"{API}/tickets/{ticket.id}"
-    return TicketPublic(
-        id=ticket.id,
-        number=ticket_number(ticket.number),
-        subject=ticket.subject,
-        description=ticket.description,
-        urgency=ticket.urgency,
-        impact=ticket.impact,
-        category=ticket.category,
-        channel=ticket.channel,
-        status=ticket.status,
-        priority=ticket.priority,
-        assignee_id=ticket.assignee_id,
-        contact_id=ticket.contact_id,
-        organization_id=ticket.organization_id,
-        created_at=ticket.created_at,
-        updated_at=ticket.updated_at,
-        closed_at=ticket.closed_at,
-        links=TicketLinks(
-            self=path,
-            messages=f"{path}/messages",
-            status=f"{path}/status",
-            audit=f"{path}/audit",
-        ),
-    )
+    return {
+        "id": ticket.id,
+        "number": ticket_number(ticket.number),
+        "subject": ticket.subject,
+        "description": ticket.description,
+        "urgency": ticket.urgency,
+        "impact": ticket.impact,
+        "category": ticket.category,
+        "channel": ticket.channel,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "assignee_id": ticket.assignee_id,
+        "contact_id": ticket.contact_id,
+        "organization_id": ticket.organization_id,
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+        "closed_at": ticket.closed_at,
+        "links": {
+            "self": path,
+            "messages": f"{path}/messages",
+            "status": f"{path}/status",
+            "audit": f"{path}/audit",
+        },
+    }
+
+
+def ticket_public(ticket: Ticket | Row[Any]) -> TicketPublic:
+    """The API's view of a ticket, validated."""
+    return TicketPublic.model_validate(ticket_document(ticket))
 
 
 def organization_public(organization: Organization, domains: list[str]) -> OrganizationPublic:

@@ -42,7 +42,7 @@ async def test_a_reader_reads_and_refuses_every_kind_of_write(database_url: str)
         await engine.dispose()
 
 
-async def test_on_postgresql_each_read_is_its_own_transaction_unlike_a_unit_of_work(postgres_url: str) -> None:
+async def test_on_postgresql_each_read_is_a_transaction_of_its_own(postgres_url: str) -> None:
     engine = create_engine(postgres_url, schema="public", pool_size=2)
     try:
         async with reader_maker(engine)() as session:

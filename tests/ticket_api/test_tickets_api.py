@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID
 
+from services.ticket_api.models import TicketPublic
+from shared.pagination import Page
 from tests.ticket_api.conftest import Actors, new_ticket
 
 PROBLEM = "application/problem+json"
@@ -338,3 +340,21 @@ async def test_assigning_an_unknown_agent_is_refused(api: Actors) -> None:
     )
     assert response.status_code == 404
     assert response.json()["type"].endswith("agent-not-found")
+
+
+async def test_lists_and_new_tickets_are_written_exactly_as_the_public_model_writes_them(api: Actors) -> None:
+    """A page is serialized straight from rows (orjson), a new ticket too: byte for byte what
+    TicketPublic would write (UTC as Z, enums as values, nulls kept, field order)."""
+    created = await api.client.post(
+        "/api/v1/tickets", json=new_ticket(subject="Bytes", impact="team"), headers=api.admin
+    )
+    assert created.status_code == 201, created.text
+    assert created.content == TicketPublic.model_validate(created.json()).model_dump_json().encode()
+    await api.client.post("/api/v1/tickets", json=new_ticket(), headers=api.admin)
+    page = await api.client.get("/api/v1/tickets", params={"limit": 1}, headers=api.admin)
+    assert page.status_code == 200, page.text
+    document = page.json()
+    assert document["next_cursor"] is not None
+    expected = Page[TicketPublic].model_validate(document).model_dump_json().encode()
+    assert page.content == expected
+    assert page.headers["content-type"] == "application/json"

@@ -22,9 +22,10 @@ from services.ticket_api.models import (
     TicketStatus,
     TicketUpdate,
 )
-from services.ticket_api.views import parse_ticket_number, ticket_public
-from shared.pagination import Page, decode_cursor, page_of
+from services.ticket_api.views import parse_ticket_number, ticket_document, ticket_public
+from shared.pagination import Page, decode_cursor, page_document, page_of
 from shared.problems import problem_responses
+from shared.web import dump_json, json_response
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
@@ -60,7 +61,7 @@ async def create_ticket(
         if previous is not None:
             return previous
     ticket = await service.create_ticket(uow, caller, body)
-    answer = ticket_public(ticket).model_dump_json()
+    answer = dump_json(ticket_document(ticket)).decode()
     if idempotency_key is not None:
         replayed = await idempotency.remember_or_replay(
             uow, caller=owner, key=idempotency_key, fingerprint=fingerprint, status=201, body=answer
@@ -76,7 +77,7 @@ async def create_ticket(
     )
 
 
-@router.get("", responses=problem_responses(400, 401, 422))
+@router.get("", response_model=Page[TicketPublic], responses=problem_responses(400, 401, 422))
 async def list_tickets(
     uow: Uow,
     caller: CurrentCaller,
@@ -89,7 +90,7 @@ async def list_tickets(
     contact_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
-) -> Page[TicketPublic]:
+) -> Response:
     """Tickets the caller may see, newest first. Filters combine with AND; repeat `status`
     or `priority` to match any of several."""
     filters = repo.TicketFilter(
@@ -108,7 +109,7 @@ async def list_tickets(
         before=decode_cursor(cursor),
         limit=limit + 1,
     )
-    return page_of([ticket_public(t) for t in tickets], [t.id for t in tickets], limit)
+    return json_response(page_document([ticket_document(t) for t in tickets], [t.id for t in tickets], limit))
 
 
 @router.get("/by-number/{number}", responses=problem_responses(401, 404))
