@@ -93,18 +93,27 @@ def _refuse_flushes(session: Session, _context: Any, _instances: Any) -> None:
         raise ReadOnlyError("this session only reads (a GET request); write in a unit of work that commits")
 
 
+def _without_transactions(engine: AsyncEngine) -> AsyncEngine:
+    """The engine in autocommit on PostgreSQL (no BEGIN/COMMIT round trips); as it is elsewhere."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
+def single_statement_maker(engine: AsyncEngine) -> SessionMaker:
+    """Sessions for a write that is one statement (mark a mail sent, claim a row): on PostgreSQL
+    the statement commits by itself, which saves the BEGIN and COMMIT round trips (two of three).
+    Never for work of several statements that must stand or fall together."""
+    return session_maker(_without_transactions(engine))
+
+
 def reader_maker(engine: AsyncEngine) -> SessionMaker:
     """Sessions for work that only reads (GET requests). On PostgreSQL they run in autocommit:
     each SELECT sees a snapshot of its own, exactly as inside a READ COMMITTED transaction, without
     the BEGIN and ROLLBACK round trips (two of a one-query request's three). Writing through one
     raises :class:`ReadOnlyError`, on SQLite too."""
-    bind = (
-        engine.execution_options(isolation_level="AUTOCOMMIT")
-        if engine.dialect.name == "postgresql"
-        else engine
-    )
     return async_sessionmaker(
-        bind,
+        _without_transactions(engine),
         class_=AsyncSession,
         sync_session_class=ReadingSession,
         expire_on_commit=False,

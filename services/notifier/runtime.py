@@ -12,6 +12,7 @@ from services.notifier.service import Notifier
 from services.notifier.settings import Settings
 from services.notifier.smtp import Relay
 from services.notifier.tasks import run_here
+from shared.db import single_statement_maker
 from shared.http import http_client
 from shared.runtime import Runtime
 
@@ -40,6 +41,7 @@ def open_notifier(settings: Settings, runtime: Runtime, *, worker: bool) -> Noti
     notifier = Notifier(
         settings=settings,
         sessions=runtime.sessions,
+        single_statements=single_statement_maker(runtime.engine),
         outbox=runtime.outbox,
         dispatcher=Dispatcher(runtime.redis),
         # Webhooks: no redirects (a redirect could point inside), no connection retries of its

@@ -116,6 +116,7 @@ class Notifier:
 
     settings: Settings
     sessions: SessionMaker
+    single_statements: SessionMaker  # one-statement writes, no BEGIN/COMMIT (shared.db)
     outbox: Outbox
     dispatcher: Dispatcher
     webhook_client: httpx.AsyncClient
@@ -917,7 +918,8 @@ async def deliver_email(notifier: Notifier, notification_id: UUID, attempt: int)
     claims the row (at ``attempt``) sends; a crash mid-send leaves a lease that runs out, and the
     sweeper tries again (at least once, the same Message-ID)."""
     now = notifier.clock()
-    async with notifier.sessions() as session, session.begin():
+    # Each statement stands alone: a crash after the claim leaves a lease that runs out.
+    async with notifier.single_statements() as session, session.begin():
         claimed = await repo.claim_notification(
             session, notification_id, attempt=attempt, now=now, lease=LEASE
         )
@@ -942,7 +944,7 @@ async def send_claimed(notifier: Notifier, notification: Notification) -> str:
     sending slot is renewed first, or given up when another attempt took the row meanwhile."""
     notification_id = notification.id
     if notification.lease_until is not None and notifier.clock() > notification.lease_until - LEASE / 2:
-        async with notifier.sessions() as session, session.begin():
+        async with notifier.single_statements() as session, session.begin():
             renewed = await repo.renew_claim(
                 session, notification_id, attempts=notification.attempts, now=notifier.clock(), lease=LEASE
             )
@@ -990,7 +992,7 @@ async def send_claimed(notifier: Notifier, notification: Notification) -> str:
                 updated_at=notifier.clock(),
             )
         return "failed"
-    async with notifier.sessions() as session, session.begin():
+    async with notifier.single_statements() as session, session.begin():
         sent_at = notifier.clock()
         await repo.finish_notification(
             session,

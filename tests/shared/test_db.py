@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
 
-from shared.db import ReadOnlyError, create_engine, reader_maker, session_maker
+from shared.db import ReadOnlyError, create_engine, reader_maker, session_maker, single_statement_maker
 
 metadata = MetaData()
 note = Table("reader_note", metadata, Column("id", Integer, primary_key=True))
@@ -52,4 +52,24 @@ async def test_on_postgresql_each_read_is_a_transaction_of_its_own(postgres_url:
             first, second = [await session.scalar(TRANSACTION_ID) for _ in range(2)]
             assert first == second, "a unit of work is one transaction"
     finally:
+        await engine.dispose()
+
+
+async def test_on_postgresql_a_single_statement_session_commits_each_statement_by_itself(
+    postgres_url: str,
+) -> None:
+    engine = create_engine(postgres_url, schema="public", pool_size=2)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.drop_all)
+            await connection.run_sync(metadata.create_all)
+        async with single_statement_maker(engine)() as session:
+            first, second = [await session.scalar(TRANSACTION_ID) for _ in range(2)]
+            assert first != second, "no BEGIN: each statement is a transaction of its own"
+            await session.execute(insert(note).values(id=7))
+            async with reader_maker(engine)() as other:
+                assert (await other.scalars(select(note.c.id))).all() == [7], "committed already"
+    finally:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.drop_all)
         await engine.dispose()
