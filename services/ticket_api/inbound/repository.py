@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -16,6 +16,7 @@ from services.ticket_api.models import (
     EmailAttachment,
     EmailThread,
     InboundEmail,
+    InboundEmailPublic,
     InboundKind,
     SlaDocumentReview,
     SlaReviewState,
@@ -54,8 +55,15 @@ async def claim_inbound(session: AsyncSession, values: dict[str, Any]) -> bool:
 _UPDATE_INBOUND = update(_table(InboundEmail)).where(_table(InboundEmail).c.id == bindparam("b_id"))
 
 
-async def update_inbound(session: AsyncSession, inbound_id: UUID, **values: Any) -> None:
-    await session.execute(_UPDATE_INBOUND, {"b_id": inbound_id, **values})
+# …returning the record as the API shows it (not the raw message), so nobody reads it again.
+_FINISH_INBOUND = _UPDATE_INBOUND.returning(
+    *(column for column in _table(InboundEmail).c if column.name in InboundEmailPublic.model_fields)
+)
+
+
+async def finish_inbound(session: AsyncSession, inbound_id: UUID, **values: Any) -> Row[Any]:
+    """Write what became of a message; returns its record's public columns."""
+    return (await session.execute(_FINISH_INBOUND, {"b_id": inbound_id, **values})).one()
 
 
 async def list_inbound(

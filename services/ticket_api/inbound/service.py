@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
+from sqlalchemy import Row
+
 from services.ticket_api import repository as repo
 from services.ticket_api import service as tickets
 from services.ticket_api.errors import OrganizationNotFound
@@ -140,7 +142,7 @@ def message_key(parsed: ParsedEmail, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _public(row: InboundEmail, *, duplicate: bool = False) -> InboundEmailPublic:
+def _public(row: InboundEmail | Row[Any], *, duplicate: bool = False) -> InboundEmailPublic:
     public = InboundEmailPublic.model_validate(row, from_attributes=True)
     return public.model_copy(update={"duplicate": duplicate}) if duplicate else public
 
@@ -246,13 +248,11 @@ class Inbound:
                 await self._apply_rules(uow, work, envelope, decisions, stored)
                 work.values["needs_review"] = bool(work.review)
                 work.values["review_reason"] = "; ".join(work.review)[:2000] or None
-                await inbound_repo.update_inbound(session, inbound_id, **work.values)
+                row = await inbound_repo.finish_inbound(session, inbound_id, **work.values)
                 await uow.commit()
             except BaseException:
                 await uow.rollback()
                 raise
-            row = await inbound_repo.get_inbound(session, inbound_id)
-            assert row is not None
             return _public(row)
 
     def _record_values(

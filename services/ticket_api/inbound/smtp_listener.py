@@ -70,6 +70,13 @@ class InboundHandler:
         except Exception:
             log.exception("inbound SMTP: could not store a message; asking the sender to retry")
             return "451 4.3.0 Temporary failure, please try again later"
+        log.info(
+            "inbound SMTP from %s: %s %s%s",
+            session.peer,
+            result.outcome.value,
+            result.id,
+            " (delivered before)" if result.duplicate else "",
+        )
         return f"250 2.0.0 OK: {result.outcome.value} {result.id}"
 
 
@@ -129,6 +136,9 @@ def main(**overrides: Any) -> None:
     and the start-up objects left out of garbage collection, as in every service process."""
     settings = Settings(**overrides)
     configure_logging("ticket_api-inbound-smtp", settings.log_level)
+    # aiosmtpd logs every command and answer at INFO (several lines a message, each sanitized
+    # first); handle_DATA logs one line a message, and aiosmtpd's warnings still show.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     tune()
     uvloop.run(serve(settings))
 
