@@ -52,6 +52,10 @@ class BenchConfig:
     pipeline_rate: float = 100.0
     pipeline_low_rate: float = 10.0
     pipeline_low_tickets: int = 100
+    # The pipeline's capacity: offered rates tried in turn (each for capacity_seconds) until
+    # one misses the latency targets; the last one met is the rate it sustains.
+    capacity_rates: tuple[float, ...] = (20, 30, 40, 50, 60, 80)
+    capacity_seconds: float = 10
     inbound_messages: int = 1_000
     inbound_connections: int = 8
     read_tickets: int = 1_000_000
@@ -74,6 +78,8 @@ class BenchConfig:
             adjacent_floor_seconds=2,
             pipeline_tickets=200,
             pipeline_low_tickets=30,
+            capacity_rates=(20, 40),
+            capacity_seconds=5,
             inbound_messages=300,
             read_tickets=100_000,
             read_organizations=200,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.parser import BytesParser
@@ -140,80 +141,173 @@ def _wait_for_results(
 
 def measure(run: Run) -> None:
     """At the issue's rate (judged), then at a low rate: the pipeline's own latency when
-    nothing queues, for comparison."""
+    nothing queues, for comparison; then the highest rate it sustains within the targets."""
     config = run.config
-    _at_rate(run, config.pipeline_rate, config.pipeline_tickets, judged=True)
-    _at_rate(run, config.pipeline_low_rate, config.pipeline_low_tickets, judged=False)
+    _report(run, _at_rate(run, config.pipeline_rate, config.pipeline_tickets), judged=True)
+    _report(run, _at_rate(run, config.pipeline_low_rate, config.pipeline_low_tickets), judged=False)
+    _capacity(run)
 
 
-def _at_rate(run: Run, rate: float, count: int, *, judged: bool) -> None:
+@dataclass
+class Outcome:
+    """One load at one rate: what was offered, and the two latencies of every ticket."""
+
+    rate: float
+    count: int
+    achieved: float
+    statuses: dict[int, int]
+    created: int
+    ack_latency: list[float]
+    triage_latency: list[float]
+    cpu: dict[str, float]
+
+    @property
+    def complete(self) -> bool:
+        return len(self.ack_latency) == len(self.triage_latency) == self.created == self.count
+
+    @property
+    def ack_ms(self) -> dict[str, float | int]:
+        return summary_ms(self.ack_latency)
+
+    @property
+    def triaged_ms(self) -> dict[str, float | int]:
+        return summary_ms(self.triage_latency)
+
+    def meets_targets(self) -> bool:
+        ack, triaged = self.ack_ms, self.triaged_ms
+        return (
+            self.complete
+            and ack["p95_ms"] < ACK_TARGET_MS
+            and triaged["p95_ms"] < TRIAGED_TARGET_MS
+            and self.achieved >= self.rate * 0.95
+        )
+
+
+def _at_rate(run: Run, rate: float, count: int) -> Outcome:
     tag = f"p{time.time_ns() % 10**9}"
     since_ns = time.time_ns()
     meter = CpuMeter(run.stack, run.database).start()
     try:
         created, achieved, statuses = asyncio.run(offer(run, count, rate, tag))
-        ids = list(created.values())
         acks, triaged, created_at = _wait_for_results(run, since_ns, created)
         run.drain()
     finally:
         cpu = meter.stop()
-    ack_latency = [
-        acks[number] / 1e9 - created_at[ticket_id].timestamp()
-        for number, ticket_id in created.items()
-        if number in acks and ticket_id in created_at
-    ]
-    triage_latency = [
-        (triaged[ticket_id] - created_at[ticket_id]).total_seconds()
-        for ticket_id in ids
-        if ticket_id in triaged and ticket_id in created_at
-    ]
-    defaults = ServiceSettings.model_fields
-    settings = (
-        f"{count} tickets offered at {rate:.0f}/s (achieved {achieved:.1f}/s) via gateway, open loop; "
-        f"workers max_jobs {defaults['worker_max_jobs'].default}, "
-        f"poll {defaults['worker_poll_delay_seconds'].default * 1000:.0f} ms; "
-        f"{describe(cpu, len(created))}"
+    return Outcome(
+        rate=rate,
+        count=count,
+        achieved=achieved,
+        statuses=statuses,
+        created=len(created),
+        ack_latency=[
+            acks[number] / 1e9 - created_at[ticket_id].timestamp()
+            for number, ticket_id in created.items()
+            if number in acks and ticket_id in created_at
+        ],
+        triage_latency=[
+            (triaged[ticket_id] - created_at[ticket_id]).total_seconds()
+            for ticket_id in created.values()
+            if ticket_id in triaged and ticket_id in created_at
+        ],
+        cpu=cpu,
     )
-    errors = sum(n for s, n in statuses.items() if s != 201)
-    data: dict[str, Any] = {
-        "offered": count,
-        "offered_rate": rate,
-        "achieved_rate": round(achieved, 1),
-        "statuses": {str(k): v for k, v in statuses.items()},
-        "acknowledged": len(acks),
-        "triaged": len(triaged),
-        "ack_ms": summary_ms(ack_latency),
-        "triaged_ms": summary_ms(triage_latency),
-        "cpu_seconds": cpu,
-        "cpu_ms_per_ticket": per_item_ms(cpu, len(created)),
+
+
+def _settings(outcome: Outcome) -> str:
+    defaults = ServiceSettings.model_fields
+    return (
+        f"{outcome.count} tickets offered at {outcome.rate:.0f}/s (achieved {outcome.achieved:.1f}/s) "
+        f"via gateway, open loop; workers max_jobs {defaults['worker_max_jobs'].default}, "
+        f"poll {defaults['worker_poll_delay_seconds'].default * 1000:.0f} ms; "
+        f"{describe(outcome.cpu, outcome.created)}"
+    )
+
+
+def _data(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "offered": outcome.count,
+        "offered_rate": outcome.rate,
+        "achieved_rate": round(outcome.achieved, 1),
+        "statuses": {str(k): v for k, v in outcome.statuses.items()},
+        "acknowledged": len(outcome.ack_latency),
+        "triaged": len(outcome.triage_latency),
+        "ack_ms": outcome.ack_ms,
+        "triaged_ms": outcome.triaged_ms,
+        "cpu_seconds": outcome.cpu,
+        "cpu_ms_per_ticket": per_item_ms(outcome.cpu, outcome.created),
     }
-    run.data.setdefault("pipeline", {})[f"{rate:g}_per_second"] = data
+
+
+def _report(run: Run, outcome: Outcome, *, judged: bool) -> None:
+    data = _data(outcome)
+    run.data.setdefault("pipeline", {})[f"{outcome.rate:g}_per_second"] = data
+    errors = sum(n for s, n in outcome.statuses.items() if s != 201)
     for measure_name, latencies, target_ms, key in (
-        ("created → ack accepted by SMTP", ack_latency, ACK_TARGET_MS, "ack_ms"),
-        ("created → ticket.triaged applied", triage_latency, TRIAGED_TARGET_MS, "triaged_ms"),
+        ("created → ack accepted by SMTP", outcome.ack_latency, ACK_TARGET_MS, "ack_ms"),
+        ("created → ticket.triaged applied", outcome.triage_latency, TRIAGED_TARGET_MS, "triaged_ms"),
     ):
         stats = data[key]
         if latencies:
             result = (
                 f"p50 {stats['p50_ms']:.0f} ms · p95 {stats['p95_ms']:.0f} ms · "
                 f"p99 {stats['p99_ms']:.0f} ms · "
-                f"max {stats['max_ms']:.0f} ms · {len(latencies)}/{len(ids)} tickets"
+                f"max {stats['max_ms']:.0f} ms · {len(latencies)}/{outcome.created} tickets"
             )
         else:
-            result = f"none of {len(ids)} tickets arrived within {WAIT_FOR_RESULTS_S:.0f} s"
+            result = f"none of {outcome.created} tickets arrived within {WAIT_FOR_RESULTS_S:.0f} s"
         if errors:
             result += f" · {errors} POSTs failed"
-        complete = len(latencies) == len(ids) == count
         run.add(
             Row(
                 "pipeline",
-                f"{measure_name}, {rate:g}/s",
+                f"{measure_name}, {outcome.rate:g}/s",
                 result,
-                settings=settings,
+                settings=_settings(outcome),
                 target=f"p95 < {target_ms / 1000:g} s, all arrive" if judged else "",
-                verdict=verdict(bool(latencies) and complete and stats["p95_ms"] < target_ms)
+                verdict=verdict(bool(latencies) and outcome.complete and stats["p95_ms"] < target_ms)
                 if judged
                 else "",
                 data=stats,
             )
         )
+
+
+def _capacity(run: Run) -> None:
+    """Offer ``capacity_rates`` in turn, each for ``capacity_seconds``, up to the first that
+    misses a target (ack p95 < 1 s, triaged p95 < 0.5 s, every ticket, the rate offered in
+    full): the last rate met is what this machine sustains. Not judged: it tracks progress."""
+    config = run.config
+    sustained: Outcome | None = None
+    tried: list[str] = []
+    for rate in config.capacity_rates:
+        outcome = _at_rate(run, rate, max(int(rate * config.capacity_seconds), 20))
+        ack, triaged = outcome.ack_ms, outcome.triaged_ms
+        tried.append(
+            f"{rate:g}/s: ack p95 {ack.get('p95_ms', float('nan')):.0f} ms, "
+            f"triaged p95 {triaged.get('p95_ms', float('nan')):.0f} ms"
+        )
+        if not outcome.meets_targets():
+            break
+        sustained = outcome
+    result = (
+        f"{sustained.rate:g} tickets/s within the targets"
+        if sustained
+        else f"below {config.capacity_rates[0]:g} tickets/s"
+    )
+    run.data.setdefault("pipeline", {})["capacity"] = {
+        "sustained_rate": sustained.rate if sustained else None,
+        "tried": tried,
+        "sustained": _data(sustained) if sustained else None,
+    }
+    run.add(
+        Row(
+            "pipeline",
+            "capacity: highest rate with ack p95 < 1 s and triaged p95 < 0.5 s",
+            result,
+            settings=f"each rate offered for {config.capacity_seconds:g} s, in turn: {'; '.join(tried)}"
+            + (
+                f"; at {sustained.rate:g}/s {describe(sustained.cpu, sustained.created)}" if sustained else ""
+            ),
+            data={"sustained_rate": sustained.rate if sustained else None},
+        )
+    )

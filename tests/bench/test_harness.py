@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.bench.cpu import describe, per_item_ms
+from tests.bench.pipeline import Outcome
 from tests.bench.reads import plan_nodes, seq_scans_on
 from tests.bench.report import MISS, PASS, Row, render_table, verdict
 from tests.bench.stats import percentile, summary_ms
@@ -167,3 +168,26 @@ def test_table_prints_a_section_once_and_aligns_columns() -> None:
     # every column starts at the same offset on every row
     assert len({line.index("p99 < 50 ms") for line in lines[3:5]}) == 1
     assert verdict(None) == ""
+
+
+def _outcome(
+    ack_s: float, triaged_s: float, *, count: int = 20, arrived: int = 20, achieved: float = 20.0
+) -> Outcome:
+    return Outcome(
+        rate=20,
+        count=count,
+        achieved=achieved,
+        statuses={201: count},
+        created=count,
+        ack_latency=[ack_s] * arrived,
+        triage_latency=[triaged_s] * arrived,
+        cpu={},
+    )
+
+
+def test_a_rate_is_sustained_only_when_every_ticket_arrives_in_time_at_the_full_rate() -> None:
+    assert _outcome(0.2, 0.1).meets_targets()
+    assert not _outcome(1.2, 0.1).meets_targets(), "acknowledgments too late"
+    assert not _outcome(0.2, 0.6).meets_targets(), "triage too late"
+    assert not _outcome(0.2, 0.1, arrived=19).meets_targets(), "a ticket missing"
+    assert not _outcome(0.2, 0.1, achieved=15.0).meets_targets(), "the load generator fell behind"
