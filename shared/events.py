@@ -118,6 +118,8 @@ class Event(BaseModel):
         default=(),
         description="services that asked for this change and hold it already: it is not delivered "
         "to them (triage's decision, applied by ticket_api, is not sent back to triage)",
+        # Written only when set: a consumer not yet upgraded (rolling deploy) reads the rest.
+        exclude_if=lambda known_to: not known_to,
     )
 
 

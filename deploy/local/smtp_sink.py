@@ -49,11 +49,10 @@ def store_message(mail_dir: Path, content: bytes, envelope: dict[str, Any]) -> P
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Whole or not at all for a reader (rename); not fsync'ed: a development sink keeps mail
+    for people and tests to read, and two fsyncs a message cost more than the rest of it."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 

@@ -64,3 +64,26 @@ def test_reading_a_payload_as_the_wrong_model_fails() -> None:
 def test_payloads_refuse_unknown_fields() -> None:
     with pytest.raises(ValidationError):
         ev.OrganizationV1.model_validate({**_organization().model_dump(), "surprise": 1})
+
+
+def test_known_to_is_written_only_when_set_so_older_consumers_read_every_other_event() -> None:
+    payload = ev.AgentV1(
+        agent_id=uuid4(),
+        email="alice@helpdesk.test",
+        name="Alice",
+        skills=[],
+        timezone="UTC",
+        working_hours={},
+        capacity=5,
+        active=True,
+    )
+    plain = ev.new_event(
+        ev.EventType.AGENT_CREATED, payload, producer=ev.Service.TICKET_API, subject="agent:x"
+    )
+    assert "known_to" not in plain.model_dump(mode="json")
+    assert "known_to" not in plain.model_dump_json()
+    echo = plain.model_copy(update={"known_to": (ev.Service.TRIAGE,)})
+    assert echo.model_dump(mode="json")["known_to"] == ["triage"]
+    assert ev.Event.model_validate_json(echo.model_dump_json()) == echo
+    assert ev.recipients(echo) == (ev.Service.NOTIFIER,)
+    assert ev.recipients(plain) == (ev.Service.TRIAGE, ev.Service.NOTIFIER)
