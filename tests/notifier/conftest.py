@@ -32,6 +32,7 @@ from shared.consumer import EventConsumer
 from shared.runtime import Runtime
 from shared.worker import worker_settings
 from tests.conftest import truncate_schema
+from tests.shared.sample_events import agent_created
 
 SECRET = "notifier-test-secret"
 NOTIFIER_QUEUE = queue.queue_name(ev.Service.NOTIFIER)
@@ -270,19 +271,7 @@ class TicketStory:
 def agent_event(
     agent_id: UUID, *, name: str = "Alice Consultant", email: str = "alice@helpdesk.test"
 ) -> ev.Event:
-    payload = ev.AgentV1(
-        agent_id=agent_id,
-        email=email,
-        name=name,
-        skills=["printers"],
-        timezone="America/Chicago",
-        working_hours={},
-        capacity=10,
-        active=True,
-    )
-    return ev.new_event(
-        ev.EventType.AGENT_CREATED, payload, producer=ev.Service.TICKET_API, subject=f"agent:{agent_id}"
-    )
+    return agent_created(agent_id, name=name, email=email)
 
 
 # --- a webhook receiver on loopback ---------------------------------------------------------------

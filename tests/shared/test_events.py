@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared import events as ev
+from tests.shared.sample_events import agent_created
 
 
 def _organization() -> ev.OrganizationV1:
@@ -67,19 +68,7 @@ def test_payloads_refuse_unknown_fields() -> None:
 
 
 def test_known_to_is_written_only_when_set_so_older_consumers_read_every_other_event() -> None:
-    payload = ev.AgentV1(
-        agent_id=uuid4(),
-        email="alice@helpdesk.test",
-        name="Alice",
-        skills=[],
-        timezone="UTC",
-        working_hours={},
-        capacity=5,
-        active=True,
-    )
-    plain = ev.new_event(
-        ev.EventType.AGENT_CREATED, payload, producer=ev.Service.TICKET_API, subject="agent:x"
-    )
+    plain = agent_created()
     assert "known_to" not in plain.model_dump(mode="json")
     assert "known_to" not in plain.model_dump_json()
     echo = plain.model_copy(update={"known_to": (ev.Service.TRIAGE,)})

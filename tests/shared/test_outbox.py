@@ -9,7 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -29,6 +29,7 @@ from shared.runtime import Runtime
 from shared.uow import UnitOfWork
 from shared.worker import worker_settings
 from tests.conftest import truncate_schema
+from tests.shared.sample_events import agent_created
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIAGE_QUEUE = queue_name(ev.Service.TRIAGE)
@@ -119,22 +120,6 @@ async def effects(database_url: str) -> list[UUID]:
         await connection.close()
 
 
-def agent_event() -> ev.Event:
-    payload = ev.AgentV1(
-        agent_id=uuid4(),
-        email="b@helpdesk.test",
-        name="B",
-        skills=[],
-        timezone="UTC",
-        working_hours={},
-        capacity=1,
-        active=True,
-    )
-    return ev.new_event(
-        ev.EventType.AGENT_CREATED, payload, producer=ev.Service.TICKET_API, subject="agent:2"
-    )
-
-
 async def test_crash_between_commit_and_publish_loses_nothing_and_duplicates_nothing(
     clean: str, redis_url: str, redis: Redis, ticket_api_runtime: Runtime
 ) -> None:
@@ -176,7 +161,7 @@ async def test_crash_between_commit_and_publish_loses_nothing_and_duplicates_not
 async def test_committed_events_are_published_at_once_and_marked(
     clean: str, redis_url: str, redis: Redis, ticket_api_runtime: Runtime
 ) -> None:
-    event = agent_event()
+    event = agent_created()
     async with ticket_api_runtime.sessions() as session:
         uow = UnitOfWork(session, ticket_api_runtime.outbox)
         await uow.record(event)
@@ -195,7 +180,7 @@ async def test_rolled_back_events_are_never_published(
 ) -> None:
     async with ticket_api_runtime.sessions() as session:
         uow = UnitOfWork(session, ticket_api_runtime.outbox)
-        await uow.record(agent_event())
+        await uow.record(agent_created())
         await uow.rollback()
     await ticket_api_runtime.outbox.drain()
 
@@ -207,7 +192,7 @@ async def test_relay_waits_for_the_grace_period(
     clean: str, redis_url: str, redis: Redis, ticket_api_runtime: Runtime
 ) -> None:
     async with ticket_api_runtime.sessions() as session, session.begin():
-        await ticket_api_runtime.outbox.record(session, agent_event())
+        await ticket_api_runtime.outbox.record(session, agent_created())
     assert await ticket_api_runtime.outbox.relay_once(grace_seconds=60) == 0
     assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 1
 
@@ -218,7 +203,7 @@ async def test_concurrent_duplicate_deliveries_apply_once(clean: str, redis_url:
     consumer = EventConsumer(
         table=triage_processed_event, sessions=runtime.sessions, handlers={"agent.created": record_effect}
     )
-    event = agent_event()
+    event = agent_created()
     try:
         outcomes = await asyncio.gather(*(consumer.consume(event) for _ in range(8)))
     finally:
@@ -238,7 +223,7 @@ async def test_a_failed_effect_is_retried_and_then_applied_once(
         if len(attempts) == 1:
             raise TransientError("peer down")
 
-    event = agent_event()
+    event = agent_created()
     async with ticket_api_runtime.sessions() as session:
         uow = UnitOfWork(session, ticket_api_runtime.outbox)
         await uow.record(event)
@@ -266,7 +251,7 @@ async def test_concurrent_commits_are_all_published_and_marked_in_batches(
     async def one() -> None:
         async with ticket_api_runtime.sessions() as session:
             uow = UnitOfWork(session, ticket_api_runtime.outbox)
-            await uow.record(agent_event())
+            await uow.record(agent_created())
             await uow.commit()
 
     await asyncio.gather(*(one() for _ in range(40)))

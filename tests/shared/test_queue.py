@@ -8,22 +8,7 @@ from redis.asyncio import Redis
 from shared import events as ev
 from shared import queue
 from shared.ids import new_id
-
-
-def _event() -> ev.Event:
-    payload = ev.AgentV1(
-        agent_id=new_id(),
-        email="alice@helpdesk.test",
-        name="Alice",
-        skills=[],
-        timezone="UTC",
-        working_hours={},
-        capacity=5,
-        active=True,
-    )
-    return ev.new_event(
-        ev.EventType.AGENT_CREATED, payload, producer=ev.Service.TICKET_API, subject="agent:x"
-    )
+from tests.shared.sample_events import agent_created
 
 
 async def test_an_event_becomes_one_arq_job_per_subscriber_and_a_second_publish_none(
@@ -31,7 +16,7 @@ async def test_an_event_becomes_one_arq_job_per_subscriber_and_a_second_publish_
 ) -> None:
     pool = await queue.connect(redis_url)
     try:
-        event = _event()
+        event = agent_created()
         subscribers = ev.subscribers(event.type)
         assert len(subscribers) == 2
         assert await queue.publish(pool, event) == 2
@@ -53,7 +38,7 @@ async def test_a_kept_result_still_refuses_the_job_and_a_flushed_script_cache_is
 ) -> None:
     pool = await queue.connect(redis_url)
     try:
-        event = _event()
+        event = agent_created()
         first, second = (queue.queue_name(s) for s in ev.subscribers(event.type))
         await redis.set(f"arq:result:{queue.job_id(event, first)}", b"done")
         await redis.script_flush()
@@ -70,7 +55,7 @@ async def test_an_event_nobody_consumes_costs_nothing(redis_url: str) -> None:
         event = ev.Event(
             id=new_id(),
             type="something.nobody.reads",
-            occurred_at=_event().occurred_at,
+            occurred_at=agent_created().occurred_at,
             producer=ev.Service.TICKET_API,
             subject="x",
             data={},
