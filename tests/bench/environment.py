@@ -54,7 +54,7 @@ class BenchConfig:
     pipeline_low_tickets: int = 100
     # The pipeline's capacity: offered rates tried in turn (each for capacity_seconds) until
     # one misses the latency targets; the last one met is the rate it sustains.
-    capacity_rates: tuple[float, ...] = (20, 30, 40, 50, 60, 80)
+    capacity_rates: tuple[float, ...] = (15, 20, 25, 30, 35, 40, 50, 60, 80)
     capacity_seconds: float = 10
     inbound_messages: int = 1_000
     inbound_connections: int = 8
