@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from fastapi import FastAPI, Request
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
 
-from shared.db import ReadOnlyError, create_engine, reader_maker, session_maker, single_statement_maker
+from shared.db import (
+    ReadingSession,
+    ReadOnlyError,
+    create_engine,
+    reader_maker,
+    session_maker,
+    single_statement_maker,
+)
+from shared.runtime import unit_of_work
 
 metadata = MetaData()
 note = Table("reader_note", metadata, Column("id", Integer, primary_key=True))
@@ -72,4 +82,25 @@ async def test_on_postgresql_a_single_statement_session_commits_each_statement_b
     finally:
         async with engine.begin() as connection:
             await connection.run_sync(metadata.drop_all)
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("method", "reads_only"), [("GET", True), ("HEAD", True), ("POST", False), ("PATCH", False)]
+)
+async def test_a_request_that_only_reads_gets_a_reading_session(
+    tmp_path: Path, method: str, reads_only: bool
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'uow.db'}", schema="public")
+    app = FastAPI()
+    app.state.runtime = SimpleNamespace(
+        sessions=session_maker(engine), readers=reader_maker(engine), outbox=None
+    )
+    request = Request({"type": "http", "method": method, "app": app, "headers": []})
+    try:
+        dependency = unit_of_work(request)
+        uow = await anext(dependency)
+        assert isinstance(uow.session.sync_session, ReadingSession) is reads_only
+        await dependency.aclose()
+    finally:
         await engine.dispose()
