@@ -49,6 +49,17 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "arq"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    arq_worker = logging.getLogger("arq.worker")
+    if not any(isinstance(f, ArqJobLines) for f in arq_worker.filters):
+        arq_worker.addFilter(ArqJobLines())
+
+
+class ArqJobLines(logging.Filter):
+    """Drops arq's two lines per job (started "→", finished "←"): our consumer writes one line
+    per event with the same facts (waited, took, try). Retries, aborts and failures still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(("%6.2fs → ", "%6.2fs ← ")))
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -39,6 +40,7 @@ def retry_delay_seconds(job_try: int) -> float:
 
 
 async def handle_event(ctx: Context, raw_event: dict[str, Any]) -> str:
+    started = time.time()
     event = Event.model_validate(raw_event)
     consumer: EventConsumer = ctx["consumer"]
     with bind_request_id(event.request_id):
@@ -50,7 +52,16 @@ async def handle_event(ctx: Context, raw_event: dict[str, Any]) -> str:
                 log.warning("transient failure on %s, retry in %ss", event.type, delay, exc_info=True)
                 raise Retry(defer=delay) from error
             raise
-    log.info("event %s %s", event.type, outcome.value, extra={"event_id": str(event.id)})
+    enqueued = ctx.get("enqueue_time")
+    log.info(
+        "event %s %s (waited %.0f ms, took %.0f ms, try %s)",
+        event.type,
+        outcome.value,
+        (started - enqueued.timestamp()) * 1000 if enqueued else 0.0,
+        (time.time() - started) * 1000,
+        ctx.get("job_try", 1),
+        extra={"event_id": str(event.id)},
+    )
     return outcome.value
 
 
