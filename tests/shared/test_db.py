@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from fastapi import FastAPI, Request
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import (
     ReadingSession,
@@ -30,15 +33,26 @@ def database_url(request: pytest.FixtureRequest, postgres_url: str, tmp_path: Pa
     return postgres_url if request.param == "postgresql" else f"sqlite+aiosqlite:///{tmp_path / 'reader.db'}"
 
 
-async def test_a_reader_reads_and_refuses_every_kind_of_write(database_url: str) -> None:
-    engine = create_engine(database_url, schema="public", pool_size=2)
+@contextlib.asynccontextmanager
+async def engine_with_notes(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``url`` with an empty ``reader_note`` table, dropped afterwards."""
+    engine = create_engine(url, schema="public", pool_size=2)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(metadata.drop_all)
             await connection.run_sync(metadata.create_all)
+        yield engine
+    finally:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.drop_all)
+        await engine.dispose()
+
+
+async def test_a_reader_reads_and_refuses_every_kind_of_write(database_url: str) -> None:
+    async with engine_with_notes(database_url) as engine:
+        async with engine.begin() as connection:
             await connection.execute(insert(note).values(id=1))
-        readers = reader_maker(engine)
-        async with readers() as session:
+        async with reader_maker(engine)() as session:
             assert (await session.scalars(select(note.c.id))).all() == [1]
             with pytest.raises(ReadOnlyError):
                 await session.execute(insert(note).values(id=2))
@@ -46,10 +60,6 @@ async def test_a_reader_reads_and_refuses_every_kind_of_write(database_url: str)
                 await session.execute(note.delete())
         async with session_maker(engine)() as session:
             assert (await session.scalars(select(note.c.id))).all() == [1], "nothing was written"
-    finally:
-        async with engine.begin() as connection:
-            await connection.run_sync(metadata.drop_all)
-        await engine.dispose()
 
 
 async def test_on_postgresql_each_read_is_a_transaction_of_its_own(postgres_url: str) -> None:
@@ -68,21 +78,12 @@ async def test_on_postgresql_each_read_is_a_transaction_of_its_own(postgres_url:
 async def test_on_postgresql_a_single_statement_session_commits_each_statement_by_itself(
     postgres_url: str,
 ) -> None:
-    engine = create_engine(postgres_url, schema="public", pool_size=2)
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(metadata.drop_all)
-            await connection.run_sync(metadata.create_all)
-        async with single_statement_maker(engine)() as session:
-            first, second = [await session.scalar(TRANSACTION_ID) for _ in range(2)]
-            assert first != second, "no BEGIN: each statement is a transaction of its own"
-            await session.execute(insert(note).values(id=7))
-            async with reader_maker(engine)() as other:
-                assert (await other.scalars(select(note.c.id))).all() == [7], "committed already"
-    finally:
-        async with engine.begin() as connection:
-            await connection.run_sync(metadata.drop_all)
-        await engine.dispose()
+    async with engine_with_notes(postgres_url) as engine, single_statement_maker(engine)() as session:
+        first, second = [await session.scalar(TRANSACTION_ID) for _ in range(2)]
+        assert first != second, "no BEGIN: each statement is a transaction of its own"
+        await session.execute(insert(note).values(id=7))
+        async with reader_maker(engine)() as other:
+            assert (await other.scalars(select(note.c.id))).all() == [7], "committed already"
 
 
 @pytest.mark.parametrize(
