@@ -15,7 +15,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from arq import Retry
+from arq import worker as arq_worker
+from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob
+from arq.utils import timestamp_ms
+from redis.commands.core import AsyncScript
 
 from shared.consumer import EventConsumer, is_transient
 from shared.events import Event, Service
@@ -32,6 +36,52 @@ Hook = Callable[[Context], Awaitable[None]]
 JOB_TIMEOUT_SECONDS = 30
 MAX_TRIES = 25
 MAX_BACKOFF_SECONDS = 300
+
+
+# Starts a job unless it is running (its in-progress key exists) or not due (gone from the queue,
+# or deferred again meanwhile): arq's own check, atomic in Redis instead of WATCH / EXISTS /
+# ZSCORE / MULTI-PSETEX-EXEC, i.e. one round trip instead of four. Returns the job's score, or 0.
+_START_JOB = """
+if redis.call('exists', KEYS[1]) == 1 then return 0 end
+local score = redis.call('zscore', KEYS[2], ARGV[1])
+if (not score) or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('psetex', KEYS[1], ARGV[3], '1')
+return score
+"""
+
+
+class Worker(arq_worker.Worker):
+    """arq's worker, starting each job in one round trip to Redis (:data:`_START_JOB`), and not
+    asking about the jobs it is running itself (they stay in the queue until they finish, so
+    every poll lists them again). Everything else (running, retrying, finishing) is arq's."""
+
+    _start_job: AsyncScript | None = None
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        if self._start_job is None:
+            self._start_job = self.pool.register_script(_START_JOB)
+        for job_id_b in job_ids:
+            job_id = job_id_b.decode()
+            running = self.tasks.get(job_id)
+            if running is not None and not running.done():
+                continue
+            await self.sem.acquire()
+            if self.job_counter >= self.max_jobs:
+                self.sem.release()
+                return
+            self.job_counter += 1
+            score = await self._start_job(
+                keys=[in_progress_key_prefix + job_id, self.queue_name],
+                args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
+            )
+            if not score:
+                # Running elsewhere, finished, or deferred again by whoever enqueued it.
+                self.job_counter -= 1
+                self.sem.release()
+                continue
+            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
 
 
 def retry_delay_seconds(job_try: int) -> float:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
@@ -24,7 +23,7 @@ from shared.ids import new_id
 from shared.queue import queue_name
 from shared.runtime import Runtime
 from shared.service_worker import lifecycle_hooks
-from shared.worker import worker_settings
+from shared.worker import Worker, worker_settings
 from tests import auth
 from tests.conftest import truncate_schema
 

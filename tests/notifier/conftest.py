@@ -16,7 +16,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import select, text
 
@@ -30,7 +29,7 @@ from shared import events as ev
 from shared import queue
 from shared.consumer import EventConsumer
 from shared.runtime import Runtime
-from shared.worker import worker_settings
+from shared.worker import Worker, worker_settings
 from tests.conftest import truncate_schema
 from tests.shared.sample_events import agent_created
 

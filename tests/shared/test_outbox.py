@@ -13,7 +13,6 @@ from uuid import UUID
 
 import asyncpg
 import pytest
-from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +26,7 @@ from shared.consumer import EventConsumer, TransientError
 from shared.queue import queue_name
 from shared.runtime import Runtime
 from shared.uow import UnitOfWork
-from shared.worker import worker_settings
+from shared.worker import Worker, worker_settings
 from tests.conftest import truncate_schema
 from tests.shared.sample_events import agent_created
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
@@ -29,7 +28,7 @@ from shared.queue import queue_name
 from shared.runtime import Runtime
 from shared.service_worker import lifecycle_hooks
 from shared.settings import ServiceSettings
-from shared.worker import worker_settings
+from shared.worker import Worker, worker_settings
 from tests import auth
 from tests.conftest import truncate_schema
 
