@@ -20,6 +20,9 @@ from typing import Any
 from shared.clock import utcnow
 
 MAX_TOKEN_LENGTH = 4096
+
+# The purposes notifier signs links for and ticket_api opens them with.
+TICKET_STATUS = "ticket-status"
 _KEY_LABEL = b"helpdesk/signed-link/v1"
 
 

@@ -66,7 +66,7 @@ from shared.ids import new_id
 from shared.mail_ids import make_message_id, make_reply_token, plus_address
 from shared.outbox import Outbox
 from shared.principal import Principal, PrincipalKind
-from shared.signed_links import sign
+from shared.signed_links import TICKET_STATUS, sign
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -177,14 +177,45 @@ def base_context(settings: Settings) -> dict[str, Any]:
 
 
 def ticket_url(settings: Settings, number: str) -> str:
+    """Where staff open a ticket (internal mail links here)."""
     return settings.ticket_url_template.format(base=settings.public_base_url.rstrip("/"), number=number)
 
 
-def booking_link(settings: Settings, *, agent_id: UUID, ticket_id: UUID) -> str:
-    """Where a customer picks a time with their consultant (the ticket's free slots)."""
-    return settings.booking_url_template.format(
-        base=settings.public_base_url.rstrip("/"), agent_id=agent_id, ticket_id=ticket_id
+def _ticket_link_token(notifier: Notifier, *, ticket_id: UUID, email: str, now: datetime) -> str:
+    """The key of a customer's links to their ticket (ticket_api's ticket page and booking page):
+    signed for this ticket and this contact, working for months."""
+    return sign(
+        {"ticket_id": str(ticket_id), "email": email.lower()},
+        purpose=TICKET_STATUS,
+        secret=notifier.secret,
+        expires_at=now + timedelta(days=notifier.settings.ticket_status_link_days),
     )
+
+
+def ticket_status_url(notifier: Notifier, *, ticket_id: UUID, email: str, now: datetime) -> str:
+    """The customer's "track your ticket" link: the ticket's state and public conversation."""
+    settings = notifier.settings
+    token = _ticket_link_token(notifier, ticket_id=ticket_id, email=email, now=now)
+    return settings.ticket_status_url_template.format(base=settings.public_base_url.rstrip("/"), token=token)
+
+
+def booking_url(notifier: Notifier, *, ticket_id: UUID, agent_id: UUID, email: str, now: datetime) -> str:
+    """Where the customer picks a time with the ticket's consultant (their free slots)."""
+    settings = notifier.settings
+    token = _ticket_link_token(notifier, ticket_id=ticket_id, email=email, now=now)
+    return settings.booking_url_template.format(
+        base=settings.public_base_url.rstrip("/"), token=token, ticket_id=ticket_id, agent_id=agent_id
+    )
+
+
+def mail_ticket_link(
+    notifier: Notifier, ticket: TicketRef, *, recipient: str, customer_facing: bool, now: datetime
+) -> str:
+    """The ticket link a mail carries: the signed status page for the customer, the staff URL
+    for everyone else."""
+    if customer_facing:
+        return ticket_status_url(notifier, ticket_id=ticket.id, email=recipient, now=now)
+    return ticket_url(notifier.settings, ticket.number)
 
 
 def feedback_url(notifier: Notifier, *, ticket_id: UUID, email: str, rating: str, now: datetime) -> str:
@@ -206,16 +237,16 @@ def render_mail(
     *,
     recipient_name: str | None,
     ticket: TicketRef | None,
+    ticket_link: str | None,
     context: dict[str, Any],
 ) -> Rendered:
-    """A mail's subject and parts: the template of ``kind`` with what every mail gets."""
+    """A mail's subject and parts: the template of ``kind`` with what every mail gets
+    (``ticket_link``: :func:`mail_ticket_link`, for this recipient)."""
     full_context = {
         **base_context(settings),
         "recipient_name": recipient_name or "there",
         "ticket": (
-            {"number": ticket.number, "subject": ticket.subject, "url": ticket_url(settings, ticket.number)}
-            if ticket
-            else None
+            {"number": ticket.number, "subject": ticket.subject, "url": ticket_link} if ticket else None
         ),
         **context,
     }
@@ -250,7 +281,14 @@ async def queue_email(
     settings = notifier.settings
     now = notifier.clock()
     recipient = recipient.lower()
-    rendered = render_mail(settings, kind, recipient_name=recipient_name, ticket=ticket, context=context)
+    link = (
+        mail_ticket_link(notifier, ticket, recipient=recipient, customer_facing=customer_facing, now=now)
+        if ticket
+        else None
+    )
+    rendered = render_mail(
+        settings, kind, recipient_name=recipient_name, ticket=ticket, ticket_link=link, context=context
+    )
     notification_id = new_id()
     message_id = make_message_id(
         ticket.id if ticket else notification_id, secret=notifier.secret, domain=settings.mail_domain
@@ -461,16 +499,20 @@ async def keep_triage_promise(session: AsyncSession, notifier: Notifier, ticket_
     if promise is None:
         return False
     sla_attached = any(spec.get("kind") == "sla_document" for spec in acknowledgment.attachments)
+    now = notifier.clock()
+    ticket = TicketRef(
+        id=view.ticket_id, number=view.number, subject=view.subject, organization_id=view.organization_id
+    )
     rendered = render_mail(
         settings,
         NotificationKind.ACKNOWLEDGMENT,
         recipient_name=view.contact_name,
-        ticket=TicketRef(
-            id=view.ticket_id, number=view.number, subject=view.subject, organization_id=view.organization_id
+        ticket=ticket,
+        ticket_link=mail_ticket_link(
+            notifier, ticket, recipient=acknowledgment.recipient, customer_facing=True, now=now
         ),
         context=acknowledgment_context(settings, promise, sla_attached=sla_attached),
     )
-    now = notifier.clock()
     if not await repo.replace_unsent(
         session,
         acknowledgment.id,
@@ -500,10 +542,11 @@ async def _assignment_mails(
     not_before: datetime | None,
     replace_pending: bool,
 ) -> None:
-    settings = notifier.settings
     key = _assignment_key(ticket.id, agent_id)
     consultant = {"id": str(agent_id), "name": agent_name, "email": agent_email}
-    booking_url = booking_link(settings, agent_id=agent_id, ticket_id=ticket.id)
+    booking = booking_url(
+        notifier, ticket_id=ticket.id, agent_id=agent_id, email=contact.email, now=notifier.clock()
+    )
     await queue_email(
         session,
         notifier,
@@ -513,7 +556,7 @@ async def _assignment_mails(
         recipient=contact.email,
         recipient_name=contact.name,
         ticket=ticket,
-        context={"consultant": consultant, "booking_url": booking_url},
+        context={"consultant": consultant, "booking_url": booking},
         not_before=not_before,
         replace_pending=replace_pending,
     )
@@ -1623,7 +1666,9 @@ async def on_appointment_changed(session: AsyncSession, notifier: Notifier, even
         "late_cancellation": p.late_cancellation,
         "cancel_reason": p.cancel_reason,
         "filename": ICS_FILENAME,
-        "booking_url": booking_link(settings, agent_id=p.agent.id, ticket_id=p.ticket_id),
+        "booking_url": booking_url(
+            notifier, ticket_id=p.ticket_id, agent_id=p.agent.id, email=p.contact.email, now=notifier.clock()
+        ),
     }
     consultant = {"name": p.agent.name, "email": p.agent.email}
     customer = {"name": p.contact.name or p.contact.email, "email": p.contact.email}

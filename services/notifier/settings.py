@@ -50,10 +50,18 @@ class Settings(ServiceSettings):
         "with the office-hours estimate above (sent at once when triage decides); 0: never waits",
     )
     # --- links in mail ---
-    ticket_url_template: str = "{base}/api/v1/tickets/by-number/{number}"
+    ticket_url_template: str = Field(
+        "{base}/api/v1/tickets/by-number/{number}",
+        description="where staff open a ticket ({base}, {number}); internal mail links here",
+    )
+    ticket_status_url_template: str = Field(
+        "{base}/api/v1/ticket-status/{token}",
+        description="the page customers follow from our mail ({base}; {token}: per ticket and contact)",
+    )
+    ticket_status_link_days: int = Field(180, ge=1, le=730)
     booking_url_template: str = Field(
-        "{base}/api/v1/tickets/{ticket_id}/appointment-slots",
-        description="where customers pick a time; {base}, {ticket_id} and {agent_id} are filled in",
+        "{base}/api/v1/ticket-status/{token}/appointment",
+        description="where customers pick a time; {base}, {token} (as above), {ticket_id}, {agent_id}",
     )
     feedback_link_days: int = Field(30, ge=1, le=365)
     sla_document_path: Path | None = Field(None, description="a PDF to attach; unset: a generated one")

@@ -17,6 +17,7 @@ TAGS = [
     {"name": "time entries", "description": "Time worked on tickets; billing charges it by tier."},
     {"name": "appointments", "description": "Consultants' free slots, bookings with invites, call tasks."},
     {"name": "feedback", "description": "The satisfaction links of the closure mail."},
+    {"name": "ticket status", "description": "The page behind the track-your-ticket link of customer mail."},
     {"name": "authentication", "description": "Access tokens: client credentials, agent sign-in, JWKS."},
     {"name": "clients", "description": "OAuth clients of portals and services (admins)."},
     {"name": "organizations", "description": "Customer organizations: support tier, SLA, email domains."},

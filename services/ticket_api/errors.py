@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
+from shared.problems import Conflict, Forbidden, NotFound, Problem, Unprocessable
 
 
 class TicketNotFound(NotFound):
@@ -47,3 +47,9 @@ class IdempotencyKeyReused(Unprocessable):
 
 class FieldNotAllowed(Forbidden):
     slug, title = "field-not-allowed", "Field may not be changed by this caller"
+
+
+class TicketLinkInvalid(Problem):
+    """A track-your-ticket link that is forged, altered, expired or no longer the contact's."""
+
+    status, slug, title = 400, "ticket-link-invalid", "This ticket link is not valid"

@@ -24,6 +24,7 @@ from services.ticket_api.models import (
     ApiClientKind,
     ApiClientSecret,
     ClientSecretIssued,
+    Contact,
     PasswordChange,
     RefreshToken,
     TokenResponse,
@@ -373,12 +374,17 @@ async def redeem_sign_in_link(uow: UnitOfWork, identity: Identity, *, token: str
     contact = await repo.get_contact(uow.session, contact_id)
     if contact is None:
         raise InvalidGrant("This sign-in link is not valid any more.", error="invalid_grant")
-    principal = Principal(
+    ttl = identity.settings.customer_token_ttl_seconds
+    token = identity.issuer.issue(customer_principal(contact), ttl_seconds=ttl).token
+    return TokenResponse(access_token=token, expires_in=ttl)
+
+
+def customer_principal(contact: Contact) -> Principal:
+    """A contact acting as themselves: their own tickets and contact record only."""
+    return Principal(
         kind=PrincipalKind.CUSTOMER,
         subject_id=contact.id,
         name=contact.name or contact.email,
         organization_ids=frozenset({contact.organization_id}) if contact.organization_id else frozenset(),
         contact_id=contact.id,
     )
-    ttl = identity.settings.customer_token_ttl_seconds
-    return TokenResponse(access_token=identity.issuer.issue(principal, ttl_seconds=ttl).token, expires_in=ttl)

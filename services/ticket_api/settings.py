@@ -18,6 +18,11 @@ class Settings(ServiceSettings):
     refresh_token_ttl_days: int = Field(30, ge=1, le=365)
     sign_in_link_ttl_minutes: int = Field(15, ge=1, le=24 * 60)
     customer_token_ttl_seconds: int = Field(3600, ge=60, le=24 * 3600)
+    company_name: str = Field(
+        "Helpdesk Consulting",
+        validation_alias=AliasChoices("TICKET_API_COMPANY_NAME", "NOTIFIER_COMPANY_NAME"),
+        description="who the customer pages speak for (the ticket-status page behind mail links)",
+    )
     # --- inbound email (services/ticket_api/inbound/) ---
     support_address: str = Field(
         "support@helpdesk.test",

@@ -80,15 +80,21 @@ def test_jane_learns_her_consultant_and_where_to_book(
     mail = tuesday.mailbox.one(to=JANE, kind="assignment_customer", ticket=jane_ticket.number)
     assert consultant["name"] in mail.subject
     assert f"assigned to {consultant['name']}" in mail.text
-    booking = [link for link in mail.links() if "appointment-slots" in link]
-    assert booking == [f"{tuesday.gateway}/api/v1/tickets/{jane_ticket.id}/appointment-slots"]
+    [booking] = [link for link in mail.links() if link.endswith("/appointment")]
+    assert booking.startswith(f"{tuesday.gateway}/api/v1/ticket-status/")
     assert mail.header("In-Reply-To") in {jane_ticket.acknowledgment.message_id, *mail.references}
-    # The link works for Jane: her consultant's free time, in her timezone, with the policy.
-    slots = jane.get(booking[0].replace(tuesday.gateway, ""))
-    assert slots["agent_name"] == consultant["name"]
-    assert slots["timezone"] == "America/Chicago"
-    assert slots["slots"], "no free slot offered"
-    assert "cancelled free of charge" in slots["policy"]
+    # The link works for Jane from her mailbox, no sign-in: her consultant's free time, in her
+    # timezone, with the policy (the API offers the same to her signed-in portal).
+    browser = Api("browser", tuesday.gateway, None)
+    try:
+        page = browser.call("GET", booking.removeprefix(tuesday.gateway))
+    finally:
+        browser.close()
+    assert page.status_code == 200 and f"Book time with {consultant['name']}" in page.text
+    assert "times in America/Chicago" in page.text and "cancelled free of charge" in page.text
+    assert 'name="starts_at"' in page.text, "no free slot offered"
+    slots = jane.get(f"/api/v1/tickets/{jane_ticket.id}/appointment-slots")
+    assert slots["agent_name"] == consultant["name"] and slots["slots"]
 
 
 def test_the_consultant_is_notified(tuesday: Scene, cast: Cast, jane_ticket: EmailedTicket) -> None:

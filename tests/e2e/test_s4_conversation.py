@@ -91,6 +91,33 @@ def test_janes_reply_lands_in_the_ticket_without_the_quoted_history(
     assert JANES_REPLY in note.text and "> Could you" not in note.text
 
 
+def test_the_link_in_our_mail_shows_jane_her_ticket_without_signing_in(
+    tuesday: Scene, cast: Cast, jane_ticket: EmailedTicket, answer: Mail
+) -> None:
+    """ "Track your ticket" in the consultant's answer: a page with the ticket's state and the
+    public conversation, through the gateway, no sign-in (the signed link is the key)."""
+    _, consultant, api = consultant_of(tuesday, cast, jane_ticket.id)
+    api.post(
+        f"/api/v1/tickets/{jane_ticket.id}/messages",
+        json={"body": "Customer sounds annoyed; call before noon.", "visibility": "internal"},
+    )
+    [link] = {word for word in answer.text.split() if "/api/v1/ticket-status/" in word}
+    assert link.startswith(f"{tuesday.gateway}/api/v1/ticket-status/"), link
+    browser = Api("browser", tuesday.gateway, None)
+    try:
+        page = browser.call("GET", link.removeprefix(tuesday.gateway))
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert f"{jane_ticket.number}: Printer offline" in page.text
+        assert f"Your consultant: {consultant['name']}" in page.text
+        assert ANSWER in page.text, "the consultant's answer"
+        assert "annoyed" not in page.text, "internal notes never show"
+        path = link.removeprefix(tuesday.gateway)
+        altered = browser.call("GET", path[:-2] + ("xx" if not path.endswith("xx") else "yy"))
+        assert altered.status_code == 400 and "Printer offline" not in altered.text
+    finally:
+        browser.close()
+
+
 def test_a_brand_new_email_is_a_new_ticket(tuesday: Scene, cast: Cast, jane_ticket: EmailedTicket) -> None:
     emailed = email_in(
         tuesday, cast, "Jane Doe <jane@acme.test>", "New laptop needs Office", "Please install Office on it."

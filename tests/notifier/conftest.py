@@ -5,6 +5,7 @@ MIME; webhooks go to an HTTP receiver on loopback."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from shared import events as ev
 from shared import queue
 from shared.consumer import EventConsumer
 from shared.runtime import Runtime
+from shared.signed_links import TICKET_STATUS, verify
 from shared.worker import Worker, worker_settings
 from tests.conftest import truncate_schema
 from tests.shared.sample_events import agent_created
@@ -342,3 +344,12 @@ def receiver() -> Iterator[Receiver]:
 async def execute(env: Env, sql: str, **params: Any) -> Any:
     async with env.runtime.sessions() as session, session.begin():
         return await session.execute(text(sql), params)
+
+
+def ticket_status_link(body: str, env: Env) -> dict[str, str]:
+    """What the mail's track-your-ticket link (the same one in every place) is signed for."""
+    tokens = set(re.findall(r"http://127\.0\.0\.1:8080/api/v1/ticket-status/([\w-]+\.[\w-]+)", body))
+    assert len(tokens) == 1, tokens
+    document = verify(tokens.pop(), purpose=TICKET_STATUS, secret=SECRET, now=env.clock())
+    assert document["exp"] > (env.clock() + timedelta(days=90)).timestamp(), "works for months"
+    return {key: document[key] for key in ("ticket_id", "email")}

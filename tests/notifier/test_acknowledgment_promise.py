@@ -20,7 +20,7 @@ from services.notifier.models import DeliveryState, Notification, NotificationKi
 from services.notifier.office_hours import OfficeHours
 from services.notifier.service import on_ticket_created, on_ticket_triaged, sweep
 from shared import events as ev
-from tests.notifier.conftest import CHICAGO_TUESDAY_10, Env, TicketStory, organization
+from tests.notifier.conftest import CHICAGO_TUESDAY_10, Env, TicketStory, organization, ticket_status_link
 
 WAIT = 3.0
 
@@ -175,6 +175,7 @@ async def test_triage_deciding_within_the_wait_replaces_the_estimate_and_it_is_s
     html = ack.get_body(("html",))
     assert html is not None and "1:00 PM PDT" in str(html.get_content())
     assert ack["Message-ID"] == row.message_id, "the same mail, its content replaced"
+    assert ticket_status_link(text, env) == {"ticket_id": str(story.ticket_id), "email": story.contact_email}
     sent = await acknowledgment_row(env)
     assert (sent.state, sent.attempts, sent.sent_at) == (DeliveryState.SENT, 1, env.clock())
 

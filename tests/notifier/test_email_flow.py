@@ -11,8 +11,8 @@ from services.notifier.service import status_change_is_news, sweep
 from shared import events as ev
 from shared.mail_ids import owner_of_message_id, owner_of_reply_token, token_of_plus_address
 from shared.sign_in_links import read_token
-from shared.signed_links import verify
-from tests.notifier.conftest import SECRET, Env, TicketStory, agent_event, organization
+from shared.signed_links import TICKET_STATUS, verify
+from tests.notifier.conftest import SECRET, Env, TicketStory, agent_event, organization, ticket_status_link
 
 
 def parts(message: EmailMessage) -> tuple[str, str]:
@@ -47,7 +47,8 @@ async def test_s1_acknowledgment_at_once_threaded_with_the_sla_attached(env: Env
         assert "within four business hours" in body.replace("<strong>", "").replace("</strong>", "")
         assert "Tuesday, March 4, 2025 at 2:00 PM CST" in body
         assert "Monday to Friday, 9:00 AM to 5:00 PM (America/Chicago)" in body
-        assert "/api/v1/tickets/by-number/TKT-1" in body
+        assert ticket_status_link(body, env) == {"ticket_id": str(story.ticket_id), "email": "jane@acme.test"}
+        assert "by-number" not in body, "customers get their page, not the staff URL"
         assert "reply to this email" in body.lower().replace("<strong>", "").replace("</strong>", "")
     assert "next business day" not in text
     [(filename, content_type, pdf)] = attachments(ack)
@@ -115,6 +116,9 @@ async def test_conversation_is_threaded_internal_notes_stay_inside_and_closure_h
     assert "toner" not in "".join(str(m) for m in env.mail())
     # The consultant hears of the customer's answer, without a customer Reply-To token.
     assert "Restarted, still offline." in parts(to_consultant)[0]
+    assert "http://127.0.0.1:8080/api/v1/tickets/by-number/TKT-1" in parts(to_consultant)[0]
+    assert "ticket-status" not in str(to_consultant), "staff mail links to the staff URL"
+    assert ticket_status_link(parts(reply)[0], env)["email"] == "jane@acme.test"
     assert to_consultant["Reply-To"] is None
     # The closure chains every earlier message and carries signed happy and unhappy links.
     assert closure["In-Reply-To"] == to_consultant["Message-ID"]
@@ -181,7 +185,10 @@ async def test_triage_assignment_tells_customer_and_consultant_once_with_the_cal
     assert to_customer["To"] == "jane@acme.test"
     customer_text, _ = parts(to_customer)
     assert "Alice Consultant" in customer_text
-    assert f"/api/v1/tickets/{story.ticket_id}/appointment-slots" in customer_text
+    [booking] = [word for word in customer_text.split() if word.endswith("/appointment")]
+    token = booking.removeprefix("http://127.0.0.1:8080/api/v1/ticket-status/").removesuffix("/appointment")
+    document = verify(token, purpose=TICKET_STATUS, secret=SECRET, now=env.clock())
+    assert (document["ticket_id"], document["email"]) == (str(story.ticket_id), "jane@acme.test")
     assert to_consultant["To"] == "alice@helpdesk.test"
     consultant_text, _ = parts(to_consultant)
     assert "P1" in to_consultant["Subject"]

@@ -46,6 +46,8 @@ PUBLIC = {
     "/api/v1/auth/magic-link/redeem",
     "/api/v1/.well-known/jwks.json",
     "/api/v1/feedback/{token}",
+    "/api/v1/ticket-status/{token}",
+    "/api/v1/ticket-status/{token}/appointment",
 }
 
 

@@ -12,12 +12,24 @@ from services.ticket_api.api import (
     contacts,
     feedback,
     organizations,
+    ticket_status,
     tickets,
     time_entries,
 )
 
 router = APIRouter(prefix="/api/v1")
-for module in (tickets, time_entries, appointments, feedback, organizations, contacts, agents, auth, clients):
+for module in (
+    tickets,
+    time_entries,
+    appointments,
+    feedback,
+    ticket_status,
+    organizations,
+    contacts,
+    agents,
+    auth,
+    clients,
+):
     router.include_router(module.router)
 
 well_known = auth.well_known

@@ -44,8 +44,9 @@ async def appointment_slots(
         None, description="IANA timezone to show times in (default: the customer's)"
     ),
 ) -> SlotList:
-    """When the ticket's consultant is free, in the customer's timezone (the link sent at
-    assignment points here), with the consultant's external booking page when they have one."""
+    """When the ticket's consultant is free, in the customer's timezone, with the consultant's
+    external booking page when they have one (customers following the link of our mail get the
+    same as a page, ``/ticket-status/{token}/appointment``)."""
     if timezone is not None:
         try:
             check_timezone(timezone)

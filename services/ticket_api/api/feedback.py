@@ -13,6 +13,7 @@ from services.ticket_api import feedback, service
 from services.ticket_api.deps import AppSettings, CurrentCaller, Uow
 from services.ticket_api.errors import TicketNotFound
 from services.ticket_api.models import Feedback, FeedbackPublic, Rating
+from services.ticket_api.pages import page
 from services.ticket_api.views import ticket_number
 from shared.logging import request_id_var
 from shared.problems import problem_responses
@@ -20,18 +21,6 @@ from shared.problems import problem_responses
 router = APIRouter(tags=["feedback"])
 
 Token = Annotated[str, Path(min_length=10, max_length=4096)]
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<meta name="robots" content="noindex"><title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}
-label{{display:block;margin:.5rem 0}}textarea{{width:100%;min-height:6rem}}
-.happy{{color:#1a7f37}}.unhappy{{color:#cf222e}}</style></head>
-<body>{body}</body></html>"""
-
-
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=escape(title), body=body), status_code=status)
 
 
 def _form(number: str, token: str, rating: Rating) -> str:
@@ -61,8 +50,8 @@ async def feedback_form(token: Token, uow: Uow, settings: AppSettings) -> HTMLRe
     try:
         link = await feedback.open_link(uow, token, secret=settings.secret_key.get_secret_value())
     except feedback.FeedbackLinkInvalid as error:
-        return _page("Feedback", f"<p>{escape(error.detail)}</p>", status=400)
-    return _page("Feedback", _form(ticket_number(link.ticket.number), token, link.rating))
+        return page("Feedback", f"<p>{escape(error.detail)}</p>", status=400)
+    return page("Feedback", _form(ticket_number(link.ticket.number), token, link.rating))
 
 
 @router.post(
@@ -79,10 +68,10 @@ async def submit_feedback(
     try:
         link = await feedback.open_link(uow, token, secret=settings.secret_key.get_secret_value())
     except feedback.FeedbackLinkInvalid as error:
-        return _page("Feedback", f"<p>{escape(error.detail)}</p>", status=400)
+        return page("Feedback", f"<p>{escape(error.detail)}</p>", status=400)
     await feedback.record(uow, link, rating=rating, comment=comment.strip(), request_id=request_id_var.get())
     await uow.commit()
-    return _page(
+    return page(
         "Thank you",
         f"<h1>Thank you!</h1><p>Your feedback on {escape(ticket_number(link.ticket.number))} "
         "is recorded.</p>",
