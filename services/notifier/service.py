@@ -1639,20 +1639,27 @@ async def on_appointment_changed(session: AsyncSession, notifier: Notifier, even
         subject=p.subject,
         organization_id=p.organization.id if p.organization else None,
     )
-    invite = build_invite(
-        p,
-        organizer=Organizer(email=settings.support_address, name=f"{settings.company_name} Support"),
-        stamp=event.occurred_at,
-        ticket_url=ticket_url(settings, p.number),
-        prodid=f"-//{settings.company_name}//Helpdesk appointments//EN",
-    )
-    attachment = {
-        "kind": "inline",
-        "filename": ICS_FILENAME,
-        "content_type": "text/calendar",
-        "params": {"method": method_for(p).value, "charset": "UTF-8"},
-        "content_b64": base64.b64encode(invite).decode(),
-    }
+
+    def invite_for(recipient: str, customer_facing: bool) -> dict[str, Any]:
+        """The invite attached for one side: the same event (UID, SEQUENCE), each side's link."""
+        link = mail_ticket_link(
+            notifier, ticket, recipient=recipient, customer_facing=customer_facing, now=notifier.clock()
+        )
+        invite = build_invite(
+            p,
+            organizer=Organizer(email=settings.support_address, name=f"{settings.company_name} Support"),
+            stamp=event.occurred_at,
+            ticket_url=link,
+            prodid=f"-//{settings.company_name}//Helpdesk appointments//EN",
+        )
+        return {
+            "kind": "inline",
+            "filename": ICS_FILENAME,
+            "content_type": "text/calendar",
+            "params": {"method": method_for(p).value, "charset": "UTF-8"},
+            "content_b64": base64.b64encode(invite).decode(),
+        }
+
     minutes = int((p.ends_at - p.starts_at).total_seconds() // 60)
     office = settings.office_timezone
     appointment = {
@@ -1693,7 +1700,7 @@ async def on_appointment_changed(session: AsyncSession, notifier: Notifier, even
                 "customer": customer,
                 "organization": organization,
             },
-            attachments=[attachment],
+            attachments=[invite_for(recipient, customer_facing)],
         )
 
 

@@ -12,7 +12,8 @@ from icalendar import Calendar
 
 from services.notifier.calendar_invites import Organizer, build_invite, zone
 from shared import events as ev
-from tests.notifier.conftest import Env, TicketStory, organization
+from shared.signed_links import TICKET_STATUS, verify
+from tests.notifier.conftest import SECRET, Env, TicketStory, organization
 from tests.notifier.test_email_flow import parts
 
 POLICY = "Cancel or move an appointment up to 24 hours before it starts; later cancellations are billed."
@@ -66,6 +67,14 @@ def invite_of(message: EmailMessage) -> tuple[str, Calendar]:
     return str(part.get_param("method")), Calendar.from_ical(raw)
 
 
+def without_links(calendar: Calendar) -> bytes:
+    """The invite minus its ticket link (each side gets its own: URL and the DESCRIPTION's line)."""
+    [event] = calendar.events
+    link = str(event.pop("URL"))
+    event["DESCRIPTION"] = str(event["DESCRIPTION"]).replace(link, "<link>")
+    return bytes(calendar.to_ical())
+
+
 async def test_booking_moving_and_cancelling_send_invites_both_sides_can_import(env: Env) -> None:
     story = TicketStory(org=organization(sla_signed=True))
     appointment = AppointmentStory(story)
@@ -95,7 +104,13 @@ async def test_booking_moving_and_cancelling_send_invites_both_sides_can_import(
     ):
         assert (to_consultant["To"], to_customer["To"]) == ("alice@helpdesk.test", "jane@acme.test")
         invites = [invite_of(to_customer), invite_of(to_consultant)]
-        assert invites[0][1].to_ical() == invites[1][1].to_ical(), "both sides get the same invite"
+        links = [str(calendar.events[0]["URL"]) for _, calendar in invites]
+        token = links[0].removeprefix("http://127.0.0.1:8080/api/v1/ticket-status/")
+        assert (
+            verify(token, purpose=TICKET_STATUS, secret=SECRET, now=env.clock())["email"] == "jane@acme.test"
+        )
+        assert links[1] == "http://127.0.0.1:8080/api/v1/tickets/by-number/TKT-1", "staff open it as staff"
+        assert without_links(invites[0][1]) == without_links(invites[1][1]), "otherwise the same invite"
         content_method, calendar = invites[0]
         assert content_method == method == calendar["METHOD"]
         assert calendar["VERSION"] == "2.0" and calendar["PRODID"]
