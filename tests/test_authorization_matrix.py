@@ -23,9 +23,9 @@ from tests.conftest import sqlite_copy
 PUBLIC = re.compile(
     r"^/(healthz|readyz|docs.*|redoc|openapi\.json|\.well-known/jwks\.json)$"
     r"|^/api/v1/(oauth/token|auth/(login|refresh|magic-link|magic-link/redeem)|\.well-known/jwks\.json)$"
-    # The links in customer mail (feedback, the ticket's page and booking from it): the signed
+    # The links in customer mail (feedback, the ticket's page, booking and writing from it): the signed
     # token in the path is the credential.
-    r"|^/api/v1/feedback/\{token\}$|^/api/v1/ticket-status/\{token\}(/appointment)?$"
+    r"|^/api/v1/feedback/\{token\}$|^/api/v1/ticket-status/\{token\}(/appointment|/messages)?$"
 )
 SAMPLE_ID = "01900000-0000-7000-8000-000000000001"
 

@@ -3,9 +3,10 @@
 The link comes from notifier (``shared.signed_links``, purpose ``ticket-status``: the ticket
 id, the contact's email, an expiry of months, not minutes: it sits in the customer's mailbox).
 It opens one ticket and only what the customer's own mail already carries: its state, the
-consultant's name, and the public conversation (internal notes never). The one thing it lets
-the customer do is book time with the consultant (the mail's booking link leads there), as
-that contact, through the same rules as the API (signed SLA, free slots, no double booking).
+consultant's name, and the public conversation (internal notes never). What it lets the
+customer do is what their mailbox already lets them do, as that contact and by the API's rules:
+write to us (as a reply by mail would), and book time with the consultant (the mail's booking
+link leads there: signed SLA, free slots, no double booking).
 A link works only for the ticket's own contact (the address it was mailed to).
 """
 

@@ -48,6 +48,7 @@ PUBLIC = {
     "/api/v1/feedback/{token}",
     "/api/v1/ticket-status/{token}",
     "/api/v1/ticket-status/{token}/appointment",
+    "/api/v1/ticket-status/{token}/messages",
 }
 
 

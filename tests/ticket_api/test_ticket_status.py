@@ -149,3 +149,37 @@ async def test_the_booking_page_says_why_when_there_is_nothing_to_book(api: Acto
     assert page.status_code == 409 and "no consultant yet" in page.text
     status = await api.client.get(link(api, unassigned))
     assert "Book time" not in status.text, "not offered before a consultant is assigned"
+
+
+async def test_the_customer_writes_to_us_from_the_page_as_a_reply_by_mail_would(api: Actors) -> None:
+    ticket = (await api.client.post("/api/v1/tickets", json=new_ticket(), headers=api.portal_a)).json()
+    path = f"/api/v1/tickets/{ticket['id']}"
+    await api.client.post(f"{path}/messages", json={"body": "What does the display show?"}, headers=api.agent)
+    waiting = await api.client.post(f"{path}/status", json={"status": "pending_customer"}, headers=api.agent)
+    assert waiting.status_code == 200, waiting.text
+    page = link(api, ticket)
+    assert 'name="body"' in (await api.client.get(page)).text, "the page offers to write"
+
+    sent = await api.client.post(page + "/messages", data={"body": "  It shows E-17.\n"})
+
+    assert sent.status_code == 303 and sent.headers["location"] == "../" + page.rsplit("/", 1)[1]
+    messages = (await api.client.get(f"{path}/messages", headers=api.agent)).json()["items"]
+    assert (messages[-1]["body"], messages[-1]["author_kind"], messages[-1]["visibility"]) == (
+        "It shows E-17.",
+        "customer",
+        "public",
+    )
+    assert messages[-1]["author_id"] == ticket["contact_id"]
+    assert (await api.client.get(path, headers=api.agent)).json()["status"] == "open", "resumed"
+    assert "ticket.message_added" in await api.outbox_types()
+    assert "It shows E-17." in (await api.client.get(page)).text
+
+    assert (await api.client.post(page + "/messages", data={"body": "   "})).status_code == 422
+    forged = link(api, ticket, secret="a guess") + "/messages"
+    assert (await api.client.post(forged, data={"body": "Hi from Mallory"})).status_code == 400
+    await api.client.post(f"{path}/status", json={"status": "closed"}, headers=api.agent)
+    closed = await api.client.post(page + "/messages", data={"body": "One more thing"})
+    assert closed.status_code == 409 and "closed" in closed.text
+    assert 'name="body"' not in (await api.client.get(page)).text
+    after = (await api.client.get(f"{path}/messages", headers=api.agent)).json()["items"]
+    assert len(after) == len(messages), "nothing written by the refused ones"

@@ -1,5 +1,6 @@
 """The pages behind the links of customer mail (no sign-in: the signed link is the key; see
-services.ticket_api.ticket_status): the ticket's page, and booking time with its consultant."""
+services.ticket_api.ticket_status): the ticket's page (where the customer may also write to
+us), and booking time with its consultant."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Path
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from services.ticket_api import scheduling, ticket_status
+from services.ticket_api import scheduling, service, ticket_status
 from services.ticket_api.deps import AppSettings, Uow
 from services.ticket_api.errors import TicketLinkInvalid
-from services.ticket_api.models import AppointmentBook, SlotList
+from services.ticket_api.models import AppointmentBook, MessageCreate, SlotList
 from services.ticket_api.pages import page
 from services.ticket_api.settings import Settings
 from services.ticket_api.ticket_status import TicketStatusView
+from services.ticket_api.transitions import TicketStatus
 from shared.clock import utcnow
 from shared.logging import request_id_var
 from shared.problems import Problem
@@ -33,6 +35,7 @@ INVALID: dict[int | str, dict[str, Any]] = {
 # What the booking page offers: the next two weeks, hour-long meetings (the API offers more).
 BOOKING_DAYS = 14
 BOOKING_MINUTES = 60
+MAX_MESSAGE = 100_000
 
 
 def moment(at: datetime, zone: ZoneInfo) -> str:
@@ -67,9 +70,15 @@ def render_status(view: TicketStatusView, token: str, support_address: str) -> s
     if view.truncated:
         entries.append("<p class=muted>Later messages are not shown here; they are in your mailbox.</p>")
     answer = (
-        f"<p class=muted>To add something, reply to any of our emails about this ticket, or write to "
+        f"<p class=muted>You can also reply to any of our emails about this ticket, or write to "
         f"{escape(support_address)} with {escape(view.number)} in the subject.</p>"
     )
+    if view.status != TicketStatus.CLOSED:
+        answer = (
+            f'<h2>Add to the conversation</h2><form method="post" action="{escape(token)}/messages">'
+            f'<textarea name="body" required maxlength="{MAX_MESSAGE}"></textarea>'
+            f'<button type="submit">Send</button></form>{answer}'
+        )
     return (
         f"<h1>{escape(view.number)}: {escape(view.subject)}</h1>{''.join(facts)}"
         f"<h2>Conversation</h2>{''.join(entries)}{answer}"
@@ -171,6 +180,35 @@ async def book_from_page(
         f"<h1>Booked</h1><p>{when} with {escape(view.consultant or '')}. A calendar invite is on its "
         f"way to {escape(contact.email)}.</p>{back}",
     )
+
+
+@router.post(
+    "/ticket-status/{token}/messages",
+    status_code=303,
+    response_class=HTMLResponse,
+    responses={**INVALID, 303: {"description": "written: back to the ticket's page"}},
+)
+async def write_from_page(
+    token: Token,
+    uow: Uow,
+    settings: AppSettings,
+    body: Annotated[str, Form(max_length=MAX_MESSAGE, examples=["The display now shows E-17."])],
+) -> Response:
+    """A message from the customer on their ticket, as a reply by mail would be (the consultant
+    hears of it; a ticket waiting on the customer resumes). Not on a closed ticket."""
+    try:
+        ticket, contact = await ticket_status.open_link(uow, token, secret=_secret(settings))
+        try:
+            message = MessageCreate(body=body.strip())
+        except ValidationError:
+            return page("Your ticket", "<p>Write something to send.</p>", status=422)
+        await service.add_message(
+            uow, ticket_status.link_caller(contact, request_id_var.get()), ticket.id, message
+        )
+        await uow.commit()
+    except Problem as error:  # the link, a closed ticket …
+        return _problem_page(error)
+    return RedirectResponse(f"../{token}", status_code=303)
 
 
 def _secret(settings: Settings) -> str:
