@@ -66,6 +66,7 @@ class DeliveryState(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SUPPRESSED = "suppressed"
+    MERGED = "merged"  # never sent: what it said went out in another mail (the acknowledgment)
 
 
 # --- email -------------------------------------------------------------------------------

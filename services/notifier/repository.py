@@ -87,9 +87,10 @@ _ACKNOWLEDGMENT_LOCK = select(func.pg_advisory_xact_lock(_ACKNOWLEDGMENT_LOCKS, 
 
 
 async def lock_acknowledgment(session: AsyncSession, ticket_id: UUID) -> None:
-    """Serialize, per ticket, the transactions that meet over its acknowledgment (ticket.created
-    records it, ticket.triaged rewrites it): each reads what the other writes, so run
-    concurrently neither would see the other's uncommitted row. Held until the transaction
+    """Serialize, per ticket, the transactions that meet over its first mails (ticket.created
+    records the acknowledgment; ticket.triaged rewrites it, folding the assignment news in;
+    ticket.updated may record assignment mails): each reads what another writes, so run
+    concurrently none would see the others' uncommitted rows. Held until the transaction
     ends; take it before any other write of the handler (one lock order, no deadlock).
     PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing to do, a consumer's
     transaction writes first (its processed_event row) and so holds the database's only
@@ -200,6 +201,25 @@ async def replace_unsent(session: AsyncSession, notification_id: UUID, **values:
         update(table)
         .where(table.c.id == notification_id, table.c.state == DeliveryState.PENDING, table.c.attempts == 0)
         .values(**values)
+        .returning(table.c.id)
+    )
+    return result.first() is not None
+
+
+async def merge_unsent(session: AsyncSession, dedupe_key: str, recipient: str, kind: str) -> bool:
+    """Mark a mail still waiting to be sent as merged into another (it never goes out); ``True``
+    when there was one. Same condition as the claim's: one already being sent is left alone."""
+    table = table_of(Notification)
+    result = await session.execute(
+        update(table)
+        .where(
+            table.c.dedupe_key == dedupe_key,
+            table.c.recipient == recipient,
+            table.c.kind == kind,
+            table.c.state == DeliveryState.PENDING,
+            table.c.attempts == 0,
+        )
+        .values(state=DeliveryState.MERGED)
         .returning(table.c.id)
     )
     return result.first() is not None

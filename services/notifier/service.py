@@ -434,10 +434,12 @@ def _triage_promise(settings: Settings, arrived_at: datetime, sla: TicketSla | N
 
 
 def acknowledgment_context(settings: Settings, promise: Promise, *, sla_attached: bool) -> dict[str, Any]:
+    """The acknowledgment's promise; it names no consultant (:func:`_consultant_context` adds one)."""
     return {
         **promise.context(),
         "office_hours": office_hours_text(settings, promise.timezone),
         "sla_attached": sla_attached,
+        "consultant": None,
     }
 
 
@@ -483,10 +485,14 @@ async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev
     await fan_out_webhooks(session, notifier, event, organization_id)
 
 
-async def keep_triage_promise(session: AsyncSession, notifier: Notifier, ticket_id: UUID) -> bool:
+async def keep_triage_promise(
+    session: AsyncSession, notifier: Notifier, ticket_id: UUID, consultant: ev.AgentRef | None = None
+) -> bool:
     """Put triage's latest decision into the ticket's acknowledgment while it waits to be sent,
-    and make it due now. An acknowledgment already claimed for sending (or sent) is never
-    changed, and none is ever added: ``True`` when one was rewritten."""
+    and make it due now; with the ``consultant`` triage assigned, the acknowledgment also names
+    them and links to booking time (one mail instead of two a few hundred milliseconds apart).
+    An acknowledgment already claimed for sending (or sent) is never changed, and none is ever
+    added: ``True`` when one was rewritten."""
     acknowledgment = await repo.unsent_notification(session, ticket_id, NotificationKind.ACKNOWLEDGMENT)
     if acknowledgment is None:
         return False
@@ -511,7 +517,14 @@ async def keep_triage_promise(session: AsyncSession, notifier: Notifier, ticket_
         ticket_link=mail_ticket_link(
             notifier, ticket, recipient=acknowledgment.recipient, customer_facing=True, now=now
         ),
-        context=acknowledgment_context(settings, promise, sla_attached=sla_attached),
+        context={
+            **acknowledgment_context(settings, promise, sla_attached=sla_attached),
+            **(
+                _consultant_context(notifier, ticket, consultant, email=acknowledgment.recipient, now=now)
+                if consultant
+                else {}
+            ),
+        },
     )
     if not await repo.replace_unsent(
         session,
@@ -541,25 +554,36 @@ async def _assignment_mails(
     extra: dict[str, Any],
     not_before: datetime | None,
     replace_pending: bool,
+    customer_told: bool = False,
 ) -> None:
+    """The customer's mail (who their consultant is, where to book) and the consultant's (the
+    ticket, the customer, the due time, a call task). ``customer_told``: the acknowledgment
+    carries the customer's part already; a twin still waiting from a manual assignment (the
+    same consultant) is then merged too, never sent."""
     key = _assignment_key(ticket.id, agent_id)
     consultant = {"id": str(agent_id), "name": agent_name, "email": agent_email}
-    booking = booking_url(
-        notifier, ticket_id=ticket.id, agent_id=agent_id, email=contact.email, now=notifier.clock()
-    )
-    await queue_email(
-        session,
-        notifier,
-        dedupe_key=key,
-        event_type=event.type,
-        kind=NotificationKind.ASSIGNMENT_CUSTOMER,
-        recipient=contact.email,
-        recipient_name=contact.name,
-        ticket=ticket,
-        context={"consultant": consultant, "booking_url": booking},
-        not_before=not_before,
-        replace_pending=replace_pending,
-    )
+    if customer_told:
+        await repo.merge_unsent(session, key, contact.email.lower(), NotificationKind.ASSIGNMENT_CUSTOMER)
+    else:
+        await queue_email(
+            session,
+            notifier,
+            dedupe_key=key,
+            event_type=event.type,
+            kind=NotificationKind.ASSIGNMENT_CUSTOMER,
+            recipient=contact.email,
+            recipient_name=contact.name,
+            ticket=ticket,
+            context=_consultant_context(
+                notifier,
+                ticket,
+                ev.AgentRef(id=agent_id, name=agent_name, email=agent_email),
+                email=contact.email,
+                now=notifier.clock(),
+            ),
+            not_before=not_before,
+            replace_pending=replace_pending,
+        )
     await queue_email(
         session,
         notifier,
@@ -584,6 +608,18 @@ async def _assignment_mails(
     )
 
 
+def _consultant_context(
+    notifier: Notifier, ticket: TicketRef, consultant: ev.AgentRef, *, email: str, now: datetime
+) -> dict[str, Any]:
+    """What a customer mail says about their consultant: who, and where to book time."""
+    return {
+        "consultant": {"id": str(consultant.id), "name": consultant.name, "email": consultant.email},
+        "booking_url": booking_url(
+            notifier, ticket_id=ticket.id, agent_id=consultant.id, email=email, now=now
+        ),
+    }
+
+
 def _assignment_key(ticket_id: UUID, agent_id: object) -> str:
     """The assignment mails' dedupe key: once per ticket and consultant."""
     return f"assignment:{ticket_id}:{agent_id}"
@@ -591,8 +627,10 @@ def _assignment_key(ticket_id: UUID, agent_id: object) -> str:
 
 async def on_ticket_updated(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
     p = ev.payload_of(event, ev.TicketUpdatedV1)
-    await project_ticket(session, p)
     change = p.changed.get("assignee_id")
+    if change and change[1]:
+        await repo.lock_acknowledgment(session, p.ticket_id)  # ticket.triaged may decide these mails now
+    await project_ticket(session, p)
     if (
         change
         and change[1]
@@ -638,7 +676,7 @@ async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev
             "decided_at": event.occurred_at,
         },
     )
-    await keep_triage_promise(session, notifier, p.ticket_id)
+    told = await keep_triage_promise(session, notifier, p.ticket_id, consultant=p.assignee)
     ticket = TicketRef(
         id=p.ticket_id,
         number=p.number,
@@ -667,6 +705,7 @@ async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev
             },
             not_before=None,
             replace_pending=True,
+            customer_told=told,
         )
     elif notifier.settings.team_address:
         await queue_email(

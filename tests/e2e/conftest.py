@@ -139,6 +139,23 @@ def triaged(scene: Scene, cast: Cast, ticket_id: str) -> dict[str, Any]:
     return result
 
 
+def consultant_news(scene: Scene, *, to: str, ticket: str, since: int = 0) -> Mail:
+    """The mail that tells a customer who their consultant is and where to book time: the
+    acknowledgment when triage decided while it waited (as it normally does, a few hundred ms
+    in), else a mail of its own."""
+
+    def found() -> Mail | None:
+        for mail in scene.mailbox.find(since, to=to, ticket=ticket):
+            if mail.kind == "assignment_customer" or (
+                mail.kind == "acknowledgment" and "is your consultant for this ticket" in mail.text
+            ):
+                return mail
+        return None
+
+    news: Mail = wait_until(found, what=f"the news of {ticket}'s consultant for {to}")
+    return news
+
+
 @pytest.fixture(scope="session")
 def jane(tuesday: Scene, jane_ticket: EmailedTicket) -> Iterator[Api]:
     """Jane signed in to the customer portal with a magic link from her mailbox."""

@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.actors import Api
 from tests.e2e.cast import CONSULTANTS, Cast
-from tests.e2e.conftest import JANE, EmailedTicket, email_in, triaged
+from tests.e2e.conftest import JANE, EmailedTicket, consultant_news, email_in, triaged
 from tests.e2e.mailbox import Mail, compose, reply, send
 from tests.e2e.world import Scene
 
@@ -130,7 +130,7 @@ def test_a_brand_new_email_is_a_new_ticket(tuesday: Scene, cast: Cast, jane_tick
         triaged(tuesday, cast, emailed.id)["assignee_id"]
         == triaged(tuesday, cast, jane_ticket.id)["assignee_id"]
     )
-    tuesday.mailbox.one(to=JANE, kind="assignment_customer", ticket=emailed.number)
+    consultant_news(tuesday, to=JANE, ticket=emailed.number)
 
 
 def test_an_out_of_office_reply_makes_no_ticket_no_acknowledgment_and_no_loop(

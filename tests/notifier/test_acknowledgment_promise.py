@@ -20,7 +20,14 @@ from services.notifier.models import DeliveryState, Notification, NotificationKi
 from services.notifier.office_hours import OfficeHours
 from services.notifier.service import on_ticket_created, on_ticket_triaged, sweep
 from shared import events as ev
-from tests.notifier.conftest import CHICAGO_TUESDAY_10, Env, TicketStory, organization, ticket_status_link
+from tests.notifier.conftest import (
+    CHICAGO_TUESDAY_10,
+    Env,
+    TicketStory,
+    agent_event,
+    organization,
+    ticket_status_link,
+)
 
 WAIT = 3.0
 
@@ -56,6 +63,7 @@ def triaged(
     timezone: str = "America/Chicago",
     trigger: str = "created",
     occurred_at: datetime | None = None,
+    assignee: ev.AgentRef | None = None,
 ) -> ev.Event:
     payload = ev.TicketTriagedV1(
         decision_id=uuid4(),
@@ -64,8 +72,8 @@ def triaged(
         number=story.number,
         subject="Printer offline",
         priority=priority,
-        assignee=None,
-        unassigned_reason="nobody on shift",
+        assignee=assignee,
+        unassigned_reason=None if assignee else "nobody on shift",
         first_response_due_at=due,
         resolution_due_at=due + timedelta(days=2) if due else None,
         calendar_timezone=timezone,
@@ -368,3 +376,81 @@ def test_after_hours_and_next_business_day_follow_when_the_clock_starts(
         next_business_day,
         opening,
     )
+
+
+ALICE = ev.AgentRef(
+    id=UUID("0194f3c2-7a10-7c3e-9d51-2b8e4f6a1c0a"), name="Alice Consultant", email="alice@helpdesk.test"
+)
+
+
+def to(env: Env, address: str) -> list[EmailMessage]:
+    return [m for m in env.mail() if m["To"] == address]
+
+
+async def test_an_assignment_decided_within_the_wait_is_told_in_the_acknowledgment(env: Env) -> None:
+    """One mail to the customer instead of two a few hundred milliseconds apart: the
+    acknowledgment names the consultant and links to booking; the consultant gets theirs."""
+    story = TicketStory(org=organization(sla_signed=True))
+    await env.deliver(story.created())
+    env.clock.advance(seconds=0.4)
+    await env.deliver(
+        triaged(
+            story,
+            priority="P2",
+            due=CHICAGO_TUESDAY_10 + timedelta(hours=4),
+            target_minutes=240,
+            clock_started_at=CHICAGO_TUESDAY_10,
+            assignee=ALICE,
+        )
+    )
+    [ack] = to(env, "jane@acme.test")
+    text = text_of(ack)
+    assert "We have received your request" in str(ack["Subject"])
+    assert "Alice Consultant will respond within four business hours" in text
+    assert "Alice Consultant is your consultant for this ticket" in text
+    [booking] = [word for word in text.split() if word.endswith("/appointment")]
+    assert ticket_status_link(booking.removesuffix("/appointment"), env)["email"] == "jane@acme.test"
+    [for_alice] = to(env, "alice@helpdesk.test")
+    assert "TKT-1" in str(for_alice["Subject"])
+    kinds = {n.kind: n.state for n in await env.notifications()}
+    assert NotificationKind.ASSIGNMENT_CUSTOMER not in kinds
+
+    # ticket_api applies the decision; its ticket.updated tells nobody anything again.
+    story.assignee_id = ALICE.id
+    updated = ev.TicketUpdatedV1(
+        **story.snapshot(priority="P2"), changed={"assignee_id": [None, str(ALICE.id)]}
+    )
+    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
+    env.clock.advance(seconds=120)
+    await sweep_now(env)
+    assert len(to(env, "jane@acme.test")) == 1 and len(to(env, "alice@helpdesk.test")) == 1
+
+
+async def test_a_customer_assignment_mail_still_waiting_is_merged_not_sent(env: Env) -> None:
+    """ticket_api's ticket.updated was handled first (its assignment mails wait a minute to
+    settle); triage's decision then tells the customer in the acknowledgment, and the waiting
+    customer mail is merged into it, never sent (the consultant's goes out at once)."""
+    story = TicketStory(org=organization(sla_signed=True))
+    await env.deliver(agent_event(ALICE.id, name=ALICE.name, email=ALICE.email), story.created())
+    story.assignee_id = ALICE.id
+    updated = ev.TicketUpdatedV1(**story.snapshot(), changed={"assignee_id": [None, str(ALICE.id)]})
+    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
+    assert to(env, "jane@acme.test") == [], "the acknowledgment waits for triage, the assignment to settle"
+    await env.deliver(
+        triaged(
+            story,
+            priority="P2",
+            due=CHICAGO_TUESDAY_10 + timedelta(hours=4),
+            target_minutes=240,
+            clock_started_at=CHICAGO_TUESDAY_10,
+            assignee=ALICE,
+        )
+    )
+    [ack] = to(env, "jane@acme.test")
+    assert "Alice Consultant is your consultant" in text_of(ack)
+    assert len(to(env, "alice@helpdesk.test")) == 1
+    states = {n.kind: n.state for n in await env.notifications()}
+    assert states[NotificationKind.ASSIGNMENT_CUSTOMER] == DeliveryState.MERGED
+    env.clock.advance(seconds=120)
+    await sweep_now(env)
+    assert len(to(env, "jane@acme.test")) == 1 and len(to(env, "alice@helpdesk.test")) == 1

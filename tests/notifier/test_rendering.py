@@ -68,8 +68,13 @@ def test_the_consultants_assignment_mail_has_one_field_per_line(
     assert text[start : start + len(lines)] == lines
 
 
-@pytest.mark.parametrize(("after_hours", "sla_attached"), [(False, False), (True, True)])
-def test_the_acknowledgment_keeps_its_paragraphs_apart(after_hours: bool, sla_attached: bool) -> None:
+@pytest.mark.parametrize(
+    ("after_hours", "sla_attached", "consultant"),
+    [(False, False, False), (True, True, False), (False, True, True)],
+)
+def test_the_acknowledgment_keeps_its_paragraphs_apart(
+    after_hours: bool, sla_attached: bool, consultant: bool
+) -> None:
     context = {
         **base_context(Settings(env="test")),
         "recipient_name": "Jane Doe",
@@ -80,9 +85,13 @@ def test_the_acknowledgment_keeps_its_paragraphs_apart(after_hours: bool, sla_at
         "next_opening": "Monday, April 6, 2026 at 9:00 AM CDT",
         "response_target": "four business hours",
         "sla_attached": sla_attached,
+        "consultant": {"name": "Alice Consultant"} if consultant else None,
+        "booking_url": "http://helpdesk.test/book",
     }
     paragraphs = render("acknowledgment", context).text.split("\n\n")
     starts = [p.split(" ", 1)[0] for p in paragraphs]
-    expected = ["Hello", "thank", "You" if after_hours else "A", "Our", "To"]
+    expected = ["Hello", "thank", "You" if after_hours else ("Alice" if consultant else "A")]
+    expected += ["Alice"] if consultant else []
+    expected += ["Our", "To"]
     expected += ["Before"] if sla_attached else []
     assert starts[: len(expected) + 1] == [*expected, "Kind"], paragraphs
