@@ -383,6 +383,25 @@ ALICE = ev.AgentRef(
 )
 
 
+def alice_assigned(story: TicketStory) -> ev.Event:
+    """Triage's decision for ``story``: P2, due four business hours after Tuesday 10:00, Alice."""
+    return triaged(
+        story,
+        priority="P2",
+        due=CHICAGO_TUESDAY_10 + timedelta(hours=4),
+        target_minutes=240,
+        clock_started_at=CHICAGO_TUESDAY_10,
+        assignee=ALICE,
+    )
+
+
+async def assert_nothing_more_later(env: Env) -> None:
+    """Two minutes on (every settle time past, the sweeper run): still one mail each."""
+    env.clock.advance(seconds=120)
+    await sweep_now(env)
+    assert len(to(env, "jane@acme.test")) == 1 and len(to(env, "alice@helpdesk.test")) == 1
+
+
 def to(env: Env, address: str) -> list[EmailMessage]:
     return [m for m in env.mail() if m["To"] == address]
 
@@ -393,16 +412,7 @@ async def test_an_assignment_decided_within_the_wait_is_told_in_the_acknowledgme
     story = TicketStory(org=organization(sla_signed=True))
     await env.deliver(story.created())
     env.clock.advance(seconds=0.4)
-    await env.deliver(
-        triaged(
-            story,
-            priority="P2",
-            due=CHICAGO_TUESDAY_10 + timedelta(hours=4),
-            target_minutes=240,
-            clock_started_at=CHICAGO_TUESDAY_10,
-            assignee=ALICE,
-        )
-    )
+    await env.deliver(alice_assigned(story))
     [ack] = to(env, "jane@acme.test")
     text = text_of(ack)
     assert "We have received your request" in str(ack["Subject"])
@@ -421,9 +431,7 @@ async def test_an_assignment_decided_within_the_wait_is_told_in_the_acknowledgme
         **story.snapshot(priority="P2"), changed={"assignee_id": [None, str(ALICE.id)]}
     )
     await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
-    env.clock.advance(seconds=120)
-    await sweep_now(env)
-    assert len(to(env, "jane@acme.test")) == 1 and len(to(env, "alice@helpdesk.test")) == 1
+    await assert_nothing_more_later(env)
 
 
 async def test_a_customer_assignment_mail_still_waiting_is_merged_not_sent(env: Env) -> None:
@@ -436,21 +444,10 @@ async def test_a_customer_assignment_mail_still_waiting_is_merged_not_sent(env: 
     updated = ev.TicketUpdatedV1(**story.snapshot(), changed={"assignee_id": [None, str(ALICE.id)]})
     await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
     assert to(env, "jane@acme.test") == [], "the acknowledgment waits for triage, the assignment to settle"
-    await env.deliver(
-        triaged(
-            story,
-            priority="P2",
-            due=CHICAGO_TUESDAY_10 + timedelta(hours=4),
-            target_minutes=240,
-            clock_started_at=CHICAGO_TUESDAY_10,
-            assignee=ALICE,
-        )
-    )
+    await env.deliver(alice_assigned(story))
     [ack] = to(env, "jane@acme.test")
     assert "Alice Consultant is your consultant" in text_of(ack)
     assert len(to(env, "alice@helpdesk.test")) == 1
     states = {n.kind: n.state for n in await env.notifications()}
     assert states[NotificationKind.ASSIGNMENT_CUSTOMER] == DeliveryState.MERGED
-    env.clock.advance(seconds=120)
-    await sweep_now(env)
-    assert len(to(env, "jane@acme.test")) == 1 and len(to(env, "alice@helpdesk.test")) == 1
+    await assert_nothing_more_later(env)
