@@ -945,7 +945,8 @@ class InboundEmail(Base, table=True):
     message_key: str = Field(max_length=255, unique=True)
     raw_sha256: str = Field(max_length=64)
     raw_size_bytes: int
-    raw_message: bytes
+    raw_message: bytes  # empty once deleted after the retention period (raw_purged_at)
+    raw_purged_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     received_via: str = Field(max_length=8)
     envelope_sender: str | None = Field(default=None, max_length=320)
     envelope_recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -1055,6 +1056,9 @@ class InboundEmailPublic(SQLModel):
     bounce_recipients: list[str]
     bounce_permanent: bool | None
     received_at: datetime
+    raw_purged_at: datetime | None = Field(
+        default=None, description="when the raw copy was deleted (TICKET_API_INBOUND_RAW_RETENTION_DAYS)"
+    )
     duplicate: bool = Field(default=False, description="true when this Message-ID had already arrived")
 
 

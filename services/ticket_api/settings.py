@@ -40,6 +40,12 @@ class Settings(ServiceSettings):
     inbound_smtp_port: int = common("inbound_smtp_port", 2525, ge=1, le=65535)
     inbound_max_message_bytes: int = Field(26 * 1024 * 1024, ge=64 * 1024, description="the gateway's 26m")
     inbound_parse_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    inbound_raw_retention_days: int = Field(
+        365,
+        ge=0,
+        description="raw copies of inbound mail are deleted after this many days (the ticket, its "
+        "messages and attachments stay; mail flagged for review keeps its copy); 0: kept forever",
+    )
     reopen_window_days: int = Field(14, ge=0, le=365, description="a reply reopens a closed ticket this long")
     attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     attachment_max_count: int = Field(20, ge=0, le=500)

@@ -47,6 +47,10 @@ class AttachmentNotFound(NotFound):
     slug, title = "attachment-not-found", "Attachment not found"
 
 
+class RawEmailDeleted(Problem):
+    status, slug, title = 410, "raw-email-deleted", "Raw message deleted after the retention period"
+
+
 async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -155,15 +159,22 @@ async def get_inbound_email(inbound_id: UUID, uow: Uow, caller: CurrentCaller) -
 
 @router.get(
     "/inbound/emails/{inbound_id}/raw",
-    responses={200: {"content": {"message/rfc822": {}}}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"content": {"message/rfc822": {}}}, **problem_responses(401, 403, 404, 410, 422)},
     response_class=Response,
 )
 async def get_raw_email(inbound_id: UUID, uow: Uow, caller: CurrentCaller) -> Response:
-    """The message exactly as it arrived (agents)."""
+    """The message exactly as it arrived (agents), until it is deleted after the retention
+    period (410 then; what it became stays)."""
     service.require_staff(caller)
     row = await inbound_repo.get_inbound(uow.session, inbound_id)
     if row is None:
         raise InboundEmailNotFound(f"No inbound email {inbound_id}.")
+    if row.raw_purged_at is not None:
+        raise RawEmailDeleted(
+            f"The raw copy of this message was deleted on {row.raw_purged_at:%Y-%m-%d}, after the "
+            "retention period; its ticket, messages and attachments are kept.",
+            deleted_at=row.raw_purged_at.isoformat(),
+        )
     return Response(
         row.raw_message,
         media_type="message/rfc822",

@@ -66,6 +66,28 @@ async def finish_inbound(session: AsyncSession, inbound_id: UUID, **values: Any)
     return (await session.execute(_FINISH_INBOUND, {"b_id": inbound_id, **values})).one()
 
 
+async def purge_raw_messages(
+    session: AsyncSession, *, older_than: datetime, now: datetime, limit: int
+) -> int:
+    """Delete the raw copies of up to ``limit`` messages received before ``older_than`` (oldest
+    first); mail flagged for review keeps its copy. Returns how many were deleted."""
+    table = _table(InboundEmail)
+    due = (
+        select(table.c.id)
+        .where(
+            table.c.received_at < older_than,
+            table.c.raw_purged_at.is_(None),
+            table.c.needs_review.is_(False),
+        )
+        .order_by(table.c.received_at)
+        .limit(limit)
+    )
+    result = await session.execute(
+        update(table).where(table.c.id.in_(due.scalar_subquery())).values(raw_message=b"", raw_purged_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def list_inbound(
     session: AsyncSession,
     *,
