@@ -143,8 +143,8 @@ def measure(run: Run) -> None:
     """At the issue's rate (judged), then at a low rate: the pipeline's own latency when
     nothing queues, for comparison; then the highest rate it sustains within the targets."""
     config = run.config
-    _report(run, _at_rate(run, config.pipeline_rate, config.pipeline_tickets), judged=True)
-    _report(run, _at_rate(run, config.pipeline_low_rate, config.pipeline_low_tickets), judged=False)
+    _report(run, at_rate(run, config.pipeline_rate, config.pipeline_tickets), judged=True)
+    _report(run, at_rate(run, config.pipeline_low_rate, config.pipeline_low_tickets), judged=False)
     _capacity(run)
 
 
@@ -183,7 +183,8 @@ class Outcome:
         )
 
 
-def _at_rate(run: Run, rate: float, count: int) -> Outcome:
+def at_rate(run: Run, rate: float, count: int) -> Outcome:
+    """Offer ``count`` tickets at ``rate``/s, wait for every acknowledgment and decision, drain."""
     tag = f"p{time.time_ns() % 10**9}"
     since_ns = time.time_ns()
     meter = CpuMeter(run.stack, run.database).start()
@@ -280,7 +281,7 @@ def _capacity(run: Run) -> None:
     sustained: Outcome | None = None
     tried: list[str] = []
     for rate in config.capacity_rates:
-        outcome = _at_rate(run, rate, max(int(rate * config.capacity_seconds), 20))
+        outcome = at_rate(run, rate, max(int(rate * config.capacity_seconds), 20))
         ack, triaged = outcome.ack_ms, outcome.triaged_ms
         tried.append(
             f"{rate:g}/s: ack p95 {ack.get('p95_ms', float('nan')):.0f} ms, "

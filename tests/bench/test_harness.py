@@ -7,6 +7,7 @@ import pytest
 
 from tests.bench.cpu import describe, per_item_ms
 from tests.bench.pipeline import Outcome
+from tests.bench.profile import hot_frames, redis_per_item
 from tests.bench.reads import plan_nodes, seq_scans_on
 from tests.bench.report import MISS, PASS, Row, render_table, verdict
 from tests.bench.stats import percentile, summary_ms
@@ -191,3 +192,21 @@ def test_a_rate_is_sustained_only_when_every_ticket_arrives_in_time_at_the_full_
     assert not _outcome(0.2, 0.6).meets_targets(), "triage too late"
     assert not _outcome(0.2, 0.1, arrived=19).meets_targets(), "a ticket missing"
     assert not _outcome(0.2, 0.1, achieved=15.0).meets_targets(), "the load generator fell behind"
+
+
+def test_redis_commands_are_counted_per_ticket_busiest_first() -> None:
+    stats = {"cmdstat_evalsha": {"calls": 800}, "cmdstat_get": {"calls": 200}, "cmdstat_del": {"calls": 1000}}
+    total, busiest = redis_per_item(stats, 100, top=2)
+    assert total == 20.0
+    assert busiest == [("del", 10.0), ("evalsha", 8.0)]
+
+
+def test_hot_frames_are_self_time_shares_without_line_numbers() -> None:
+    raw = [
+        "main (w.py:1);handle (h.py:9);execute (asyncpg/p.py:120) 6",
+        "main (w.py:1);handle (h.py:12);execute (asyncpg/p.py:121) 2",
+        "main (w.py:1);render (r.py:3) 2",
+        "garbage without a count",
+    ]
+    assert hot_frames(raw) == [("execute (asyncpg/p.py)", 80.0), ("render (r.py)", 20.0)]
+    assert hot_frames([]) == []
