@@ -22,6 +22,7 @@ from services.ticket_api.pages import page
 from services.ticket_api.settings import Settings
 from services.ticket_api.ticket_status import TicketStatusView
 from services.ticket_api.transitions import TicketStatus
+from services.ticket_api.views import ticket_number
 from shared.clock import utcnow
 from shared.logging import request_id_var
 from shared.problems import Problem
@@ -147,7 +148,7 @@ async def booking_page(token: Token, uow: Uow, settings: AppSettings) -> HTMLRes
         )
     except Problem as error:  # the link, or why there is nothing to book (no consultant yet …)
         return _problem_page(error)
-    return page("Book time", render_slots(offer, f"TKT-{ticket.number}"))
+    return page("Book time", render_slots(offer, ticket_number(ticket.number)))
 
 
 @router.post("/ticket-status/{token}/appointment", response_class=HTMLResponse, responses=INVALID)
