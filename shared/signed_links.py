@@ -22,6 +22,7 @@ from shared.clock import utcnow
 MAX_TOKEN_LENGTH = 4096
 
 # The purposes notifier signs links for and ticket_api opens them with.
+FEEDBACK = "feedback"
 TICKET_STATUS = "ticket-status"
 _KEY_LABEL = b"helpdesk/signed-link/v1"
 

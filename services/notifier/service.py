@@ -66,13 +66,12 @@ from shared.ids import new_id
 from shared.mail_ids import make_message_id, make_reply_token, plus_address
 from shared.outbox import Outbox
 from shared.principal import Principal, PrincipalKind
-from shared.signed_links import TICKET_STATUS, sign
+from shared.signed_links import FEEDBACK, TICKET_STATUS, sign
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)  # longer than a job may run (30 s): a live attempt keeps its row
-FEEDBACK_PURPOSE = "feedback"
 # A manual reassignment (ticket.updated) waits this long, so triage's richer mail for the
 # same assignment (with the call task and due time) can take its place.
 ASSIGNMENT_SETTLE = timedelta(seconds=60)
@@ -221,7 +220,7 @@ def mail_ticket_link(
 def feedback_url(notifier: Notifier, *, ticket_id: UUID, email: str, rating: str, now: datetime) -> str:
     token = sign(
         {"ticket_id": str(ticket_id), "email": email, "rating": rating},
-        purpose=FEEDBACK_PURPOSE,
+        purpose=FEEDBACK,
         secret=notifier.secret,
         expires_at=now + timedelta(days=notifier.settings.feedback_link_days),
     )

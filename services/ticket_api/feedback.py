@@ -19,10 +19,10 @@ from services.ticket_api.views import contact_ref, organization_ref, ticket_numb
 from shared import events as ev
 from shared.principal import Principal, PrincipalKind
 from shared.problems import Problem
-from shared.signed_links import ExpiredLink, InvalidLink, verify
+from shared.signed_links import FEEDBACK, ExpiredLink, InvalidLink, verify
 from shared.uow import UnitOfWork
 
-PURPOSE = "feedback"
+PURPOSE = FEEDBACK
 MAX_COMMENT = 5000
 
 

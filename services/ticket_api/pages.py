@@ -6,8 +6,13 @@ address carries the key)."""
 from __future__ import annotations
 
 from html import escape
+from typing import Annotated
 
+from fastapi import Path
 from fastapi.responses import HTMLResponse
+
+# A signed link's token, as the last part of a page's path.
+LinkToken = Annotated[str, Path(min_length=10, max_length=4096)]
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">

@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from services.ticket_api.models import (
     Agent,
+    Appointment,
     AuditEntry,
     Contact,
     IdempotencyRecord,
@@ -413,6 +414,16 @@ async def save_idempotency_record(
         "created_at": utcnow(),
     }
     return (await session.execute(statement, row)).first() is not None
+
+
+async def appointments_of(session: AsyncSession, ticket_id: UUID) -> list[Appointment]:
+    """A ticket's appointments, earliest first."""
+    rows = await session.scalars(
+        select(Appointment)
+        .where(col(Appointment.ticket_id) == ticket_id)
+        .order_by(col(Appointment.starts_at))
+    )
+    return list(rows)
 
 
 async def purge_idempotency_records(session: AsyncSession, *, older_than: datetime) -> int:

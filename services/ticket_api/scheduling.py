@@ -202,10 +202,7 @@ async def visible_appointment(
 
 async def appointments_of_ticket(uow: UnitOfWork, caller: Caller, ticket_id: UUID) -> list[Appointment]:
     ticket = await service.visible_ticket(uow, caller, ticket_id)
-    rows = await uow.session.scalars(
-        select(Appointment).where(Appointment.ticket_id == ticket.id).order_by(Appointment.starts_at)
-    )
-    return list(rows)
+    return await repo.appointments_of(uow.session, ticket.id)
 
 
 def appointment_public(appointment: Appointment, settings: Settings) -> AppointmentPublic:

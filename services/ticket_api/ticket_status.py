@@ -19,7 +19,6 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.ticket_api import repository as repo
-from services.ticket_api import scheduling
 from services.ticket_api.errors import TicketLinkInvalid
 from services.ticket_api.identity import customer_principal
 from services.ticket_api.models import Appointment, AppointmentStatus, AuthorKind, Contact, Ticket
@@ -55,7 +54,6 @@ class TicketStatusView:
     number: str
     subject: str
     status: TicketStatus
-    status_text: str
     opened_at: datetime
     closed_at: datetime | None
     consultant: str | None
@@ -63,6 +61,10 @@ class TicketStatusView:
     entries: list[Entry]
     truncated: bool
     appointments: list[Appointment]  # booked, not yet over
+
+    @property
+    def status_text(self) -> str:
+        return STATUS_TEXT[self.status]
 
     @property
     def can_book(self) -> bool:
@@ -131,39 +133,18 @@ async def status_of(
         entries.append(Entry(author, False, message.body, message.created_at))
     appointments = [
         a
-        for a in await scheduling.appointments_of_ticket(uow, link_caller(contact, None), ticket.id)
+        for a in await repo.appointments_of(session, ticket.id)
         if a.status == AppointmentStatus.BOOKED and a.ends_at > now
     ]
-    return _view(
-        ticket,
-        entries,
-        consultant.name if consultant else None,
-        organization.timezone if organization else None,
-        truncated=len(messages) > MAX_ENTRIES,
-        appointments=appointments,
-    )
-
-
-def _view(
-    ticket: Ticket,
-    entries: list[Entry],
-    consultant: str | None,
-    timezone: str | None,
-    *,
-    truncated: bool,
-    appointments: list[Appointment],
-) -> TicketStatusView:
-    status = TicketStatus(ticket.status)
     return TicketStatusView(
         number=ticket_number(ticket.number),
         subject=ticket.subject,
-        status=status,
-        status_text=STATUS_TEXT[status],
+        status=TicketStatus(ticket.status),
         opened_at=ticket.created_at,
         closed_at=ticket.closed_at,
-        consultant=consultant,
-        timezone=_zone(timezone),
+        consultant=consultant.name if consultant else None,
+        timezone=_zone(organization.timezone if organization else None),
         entries=entries,
-        truncated=truncated,
+        truncated=len(messages) > MAX_ENTRIES,
         appointments=appointments,
     )

@@ -6,21 +6,19 @@ from html import escape
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Path
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse
 
 from services.ticket_api import feedback, service
 from services.ticket_api.deps import AppSettings, CurrentCaller, Uow
 from services.ticket_api.errors import TicketNotFound
 from services.ticket_api.models import Feedback, FeedbackPublic, Rating
-from services.ticket_api.pages import page
+from services.ticket_api.pages import LinkToken, page
 from services.ticket_api.views import ticket_number
 from shared.logging import request_id_var
 from shared.problems import problem_responses
 
 router = APIRouter(tags=["feedback"])
-
-Token = Annotated[str, Path(min_length=10, max_length=4096)]
 
 
 def _form(number: str, token: str, rating: Rating) -> str:
@@ -44,7 +42,7 @@ def _form(number: str, token: str, rating: Rating) -> str:
 @router.get(
     "/feedback/{token}", response_class=HTMLResponse, responses={400: {"description": "invalid link"}}
 )
-async def feedback_form(token: Token, uow: Uow, settings: AppSettings) -> HTMLResponse:
+async def feedback_form(token: LinkToken, uow: Uow, settings: AppSettings) -> HTMLResponse:
     """The form behind a feedback link, with its rating pre-selected. Opening it records nothing
     (mail scanners open links on their own); submitting it does."""
     try:
@@ -58,7 +56,7 @@ async def feedback_form(token: Token, uow: Uow, settings: AppSettings) -> HTMLRe
     "/feedback/{token}", response_class=HTMLResponse, responses={400: {"description": "invalid link"}}
 )
 async def submit_feedback(
-    token: Token,
+    token: LinkToken,
     uow: Uow,
     settings: AppSettings,
     rating: Annotated[Rating, Form(examples=["happy"])],

@@ -10,7 +10,7 @@ from itertools import groupby
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Path
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -18,7 +18,7 @@ from services.ticket_api import scheduling, service, ticket_status
 from services.ticket_api.deps import AppSettings, Uow
 from services.ticket_api.errors import TicketLinkInvalid
 from services.ticket_api.models import AppointmentBook, MessageCreate, SlotList
-from services.ticket_api.pages import page
+from services.ticket_api.pages import LinkToken, page
 from services.ticket_api.settings import Settings
 from services.ticket_api.ticket_status import TicketStatusView
 from services.ticket_api.transitions import TicketStatus
@@ -29,7 +29,6 @@ from shared.problems import Problem
 
 router = APIRouter(tags=["ticket status"])
 
-Token = Annotated[str, Path(min_length=10, max_length=4096)]
 INVALID: dict[int | str, dict[str, Any]] = {
     400: {"description": "the link is forged, altered, expired or not the ticket's contact's"}
 }
@@ -119,7 +118,7 @@ def _problem_page(error: Problem) -> HTMLResponse:
 
 
 @router.get("/ticket-status/{token}", response_class=HTMLResponse, responses=INVALID)
-async def ticket_status_page(token: Token, uow: Uow, settings: AppSettings) -> HTMLResponse:
+async def ticket_status_page(token: LinkToken, uow: Uow, settings: AppSettings) -> HTMLResponse:
     """A ticket as its contact sees it: state, consultant, booked appointments, the public
     conversation. Internal notes never show."""
     try:
@@ -131,7 +130,7 @@ async def ticket_status_page(token: Token, uow: Uow, settings: AppSettings) -> H
 
 
 @router.get("/ticket-status/{token}/appointment", response_class=HTMLResponse, responses=INVALID)
-async def booking_page(token: Token, uow: Uow, settings: AppSettings) -> HTMLResponse:
+async def booking_page(token: LinkToken, uow: Uow, settings: AppSettings) -> HTMLResponse:
     """The consultant's free times for the next two weeks, to pick one. Opening it books
     nothing (mail scanners open links by themselves); submitting does."""
     try:
@@ -153,7 +152,7 @@ async def booking_page(token: Token, uow: Uow, settings: AppSettings) -> HTMLRes
 
 @router.post("/ticket-status/{token}/appointment", response_class=HTMLResponse, responses=INVALID)
 async def book_from_page(
-    token: Token,
+    token: LinkToken,
     uow: Uow,
     settings: AppSettings,
     starts_at: Annotated[str, Form(max_length=64, examples=["2026-12-01T10:00:00-06:00"])],
@@ -190,7 +189,7 @@ async def book_from_page(
     responses={**INVALID, 303: {"description": "written: back to the ticket's page"}},
 )
 async def write_from_page(
-    token: Token,
+    token: LinkToken,
     uow: Uow,
     settings: AppSettings,
     body: Annotated[str, Form(max_length=MAX_MESSAGE, examples=["The display now shows E-17."])],
