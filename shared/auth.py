@@ -61,6 +61,15 @@ def require_admin(principal: Principal) -> None:
         raise AdminOnly("This action is for admins.")
 
 
+async def staff_principal(principal: CurrentPrincipal) -> Principal:
+    """The caller, when an agent, admin or service (403 for portals and customers)."""
+    require_staff(principal)
+    return principal
+
+
+StaffPrincipal = Annotated[Principal, Depends(staff_principal)]
+
+
 def require_scope(principal: Principal, scope: str) -> None:
     if not principal.has_scope(scope):
         raise MissingScope(

@@ -15,6 +15,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.service_auth import ClientCredentialsAuth
 
 PLACEHOLDER_SECRET = "change-me"
+MIN_SECRET_LENGTH = 32
+MIN_DISTINCT_CHARACTERS = 12
+# Words that make a key guessable however long it is (compared without case, digits or punctuation).
+_PLACEHOLDER_WORDS = ("changeme", "secret", "password", "example", "placeholder", "default", "helpdesk")
+
+
+def weak_secret_reason(secret: str) -> str | None:
+    """Why ``secret`` is too weak to sign links and tokens in production, or ``None``.
+
+    Strong enough: at least 32 characters, at least 12 different ones, and not made of a
+    placeholder word (``secrets.token_urlsafe(48)`` passes; ``change-me`` × 4 does not)."""
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"it has {len(secret)} characters; use at least {MIN_SECRET_LENGTH}"
+    if len(set(secret)) < MIN_DISTINCT_CHARACTERS:
+        return f"it uses only {len(set(secret))} different characters; use a random key"
+    letters = "".join(ch for ch in secret.lower() if ch.isalpha())
+    if any(letters.replace(word, "") == "" for word in _PLACEHOLDER_WORDS if word in letters):
+        return "it is made of a placeholder word; use a random key"
+    return None
 
 
 def common(name: str, default: Any, **kwargs: Any) -> Any:
@@ -74,8 +93,11 @@ class ServiceSettings(BaseSettings):
             self.jwks_file = self.var_dir / "keys" / "jwks.json"
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.var_dir / f'{self.service_name}.db'}"
-        if self.env == "prod" and self.secret_key.get_secret_value() == PLACEHOLDER_SECRET:
-            raise ValueError("HELPDESK_SECRET_KEY must be set to a real secret in production")
+        if self.env == "prod" and (weak := weak_secret_reason(self.secret_key.get_secret_value())):
+            raise ValueError(
+                f"HELPDESK_SECRET_KEY is too weak for production: {weak} "
+                "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
         if self.env == "prod" and self.clock_offset_seconds:
             raise ValueError("HELPDESK_CLOCK_OFFSET_SECONDS is for tests; production runs on real time")
         return self

@@ -20,6 +20,7 @@ from shared.logging import configure_logging, request_id_var
 from shared.problems import install_problem_handlers, internal_error_response
 from shared.runtime import READINESS_CHECKS, Runtime
 from shared.settings import ServiceSettings
+from shared.text_guard import UnstorableTextGuard
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ def create_service_app(
         openapi_tags=openapi_tags,
     )
     install_problem_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(UnstorableTextGuard)
+    app.add_middleware(RequestIdMiddleware)  # added last: the outermost, so every answer has an id
     app.include_router(health_router(readiness_checks))
     for router in routers:
         app.include_router(router)

@@ -20,15 +20,9 @@ def notifier_of(request: Request) -> Notifier:
 AppNotifier = Annotated[Notifier, Depends(notifier_of)]
 
 
-async def ticket_reader(principal: CurrentPrincipal) -> Principal:
-    require_scope(principal, "tickets:read")
-    return principal
-
-
 async def webhook_manager(principal: CurrentPrincipal) -> Principal:
     require_scope(principal, "webhooks:manage")
     return principal
 
 
-TicketReader = Annotated[Principal, Depends(ticket_reader)]
 WebhookManager = Annotated[Principal, Depends(webhook_manager)]

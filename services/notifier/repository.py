@@ -314,8 +314,6 @@ async def list_notifications(
     ticket_id: UUID | None,
     state: str | None,
     recipient: str | None,
-    organization_scope: frozenset[UUID] | None,
-    kinds: Sequence[str] | None,
     limit: int,
     after: UUID | None,
 ) -> Sequence[Notification]:
@@ -326,10 +324,6 @@ async def list_notifications(
         query = query.where(col(Notification.state) == state)
     if recipient is not None:
         query = query.where(col(Notification.recipient) == recipient.lower())
-    if organization_scope is not None:
-        query = query.where(col(Notification.organization_id).in_(organization_scope))
-    if kinds is not None:
-        query = query.where(col(Notification.kind).in_(kinds))
     if after is not None:
         query = query.where(col(Notification.id) > after)
     return (await session.scalars(query)).all()

@@ -4,7 +4,7 @@ from datetime import date, time
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.notifier.office_hours import OfficeHours
 from shared.settings import ServiceSettings, common, service_config
@@ -74,6 +74,15 @@ class Settings(ServiceSettings):
         False, description="deliver webhooks to loopback/private addresses (tests, local runs only)"
     )
     sweep_interval_seconds: float = Field(2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _no_private_webhooks_in_production(self) -> Settings:
+        if self.env == "prod" and self.webhook_allow_private_addresses:
+            raise ValueError(
+                "NOTIFIER_WEBHOOK_ALLOW_PRIVATE_ADDRESSES is for tests and local runs: in production a "
+                "portal could make us call our own network"
+            )
+        return self
 
     @field_validator("office_days")
     @classmethod

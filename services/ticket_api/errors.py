@@ -45,6 +45,10 @@ class IdempotencyKeyReused(Unprocessable):
     slug, title = "idempotency-key-reused", "Idempotency-Key reused with a different request"
 
 
+class WrongCurrentPassword(Unprocessable):
+    slug, title = "wrong-current-password", "The current password is wrong"
+
+
 class FieldNotAllowed(Forbidden):
     slug, title = "field-not-allowed", "Field may not be changed by this caller"
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from services.ticket_api import credentials as cred
 from services.ticket_api import repository as repo
-from services.ticket_api.errors import AgentNotFound, ClientNotFound
+from services.ticket_api.errors import AgentNotFound, ClientNotFound, WrongCurrentPassword
 from services.ticket_api.lockout import Lockout
 from services.ticket_api.models import (
     Agent,
@@ -38,7 +38,7 @@ from shared import sign_in_links
 from shared.auth import require_admin
 from shared.ids import new_id
 from shared.principal import Principal, PrincipalKind
-from shared.problems import Forbidden, Problem, Unauthorized
+from shared.problems import Problem, Unauthorized
 from shared.signed_links import ExpiredLink, InvalidLink
 from shared.tokens import TokenIssuer, revoke_subject, revoke_token
 from shared.uow import UnitOfWork
@@ -225,7 +225,10 @@ async def set_password(uow: UnitOfWork, caller: Caller, agent_id: UUID, data: Pa
         and agent.password_hash is not None
         and not cred.password_matches(agent.password_hash, data.current_password or "")
     ):
-        raise Forbidden("The current password is wrong.")
+        raise WrongCurrentPassword(
+            "The current password is wrong.",
+            errors=[{"location": "body.current_password", "message": "does not match your password"}],
+        )
     agent.password_hash = cred.hash_password(data.password)
     agent.updated_at = utcnow()
     await uow.session.flush()

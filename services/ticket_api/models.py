@@ -342,8 +342,8 @@ class TicketCreate(Strict):
     subject: str = Field(min_length=1, max_length=300)
     description: str = Field(min_length=1, max_length=100_000)
     urgency: Urgency
-    impact: Impact | None = None
-    category: str | None = Field(default=None, max_length=100)
+    impact: Impact | None = Field(default=None, description="Agents and admins only (403 for others)")
+    category: str | None = Field(default=None, max_length=100, description="Agents and admins only")
     channel: Channel = Channel.API
 
     model_config = example(  # type: ignore[assignment]
@@ -352,8 +352,6 @@ class TicketCreate(Strict):
             "subject": "Printer offline",
             "description": "The office printer stopped answering this morning. Urgent!",
             "urgency": "high",
-            "impact": "team",
-            "category": "hardware",
         }
     )
 

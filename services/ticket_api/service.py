@@ -50,7 +50,7 @@ from shared import auth
 from shared import events as ev
 from shared.ids import new_id
 from shared.principal import Principal, PrincipalKind
-from shared.problems import Unprocessable
+from shared.problems import Forbidden, Unprocessable
 from shared.uow import UnitOfWork
 
 PRODUCER = ev.Service.TICKET_API
@@ -231,7 +231,7 @@ async def update_organization(
 
 async def create_contact(uow: UnitOfWork, caller: Caller, data: ContactCreate) -> Contact:
     if caller.principal.kind is PrincipalKind.CUSTOMER:
-        raise FieldNotAllowed("Customers cannot add contacts.")
+        raise Forbidden("Customers cannot add contacts; their organization's portal or an agent can.")
     email = data.email.lower()
     organization_id = data.organization_id
     if (
@@ -433,9 +433,20 @@ async def _record_ticket_event(
     )
 
 
+def refuse_staff_only_fields(caller: Caller, fields: set[str]) -> None:
+    """Impact, category, priority and assignee are staff's judgement, on create as on change:
+    a customer or portal naming one gets 403 naming it (never a silent P1)."""
+    forbidden = sorted(STAFF_ONLY_TICKET_FIELDS & fields) if not caller.principal.is_staff else []
+    if forbidden:
+        raise FieldNotAllowed(f"Only agents may set {', '.join(forbidden)}.", fields=forbidden)
+
+
 async def create_ticket(uow: UnitOfWork, caller: Caller, data: TicketCreate) -> Ticket:
     """Open a ticket for the contact named by email (created when new). The hot path: a
     handful of statements in one transaction."""
+    refuse_staff_only_fields(
+        caller, {name for name in data.model_fields_set if getattr(data, name) is not None}
+    )
     session = uow.session
     contact = await repo.upsert_contact(session, email=data.contact.email.lower(), name=data.contact.name)
     organization_id = await _ticket_organization(uow, caller, contact)
@@ -514,10 +525,8 @@ async def visible_ticket_by_number(uow: UnitOfWork, caller: Caller, number: int)
 
 async def update_ticket(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: TicketUpdate) -> Ticket:
     changes = data.model_dump(exclude_unset=True)
-    forbidden = sorted(STAFF_ONLY_TICKET_FIELDS & changes.keys()) if not caller.principal.is_staff else []
-    if forbidden:
-        raise FieldNotAllowed(f"Only agents may change {', '.join(forbidden)}.", fields=forbidden)
     ticket = await visible_ticket(uow, caller, ticket_id, for_update=True)
+    refuse_staff_only_fields(caller, set(changes))
     for required in ("subject", "urgency"):
         if required in changes and changes[required] is None:
             raise Unprocessable(f"{required} cannot be removed.")

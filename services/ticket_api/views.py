@@ -25,7 +25,7 @@ def ticket_number(number: int) -> str:
 def parse_ticket_number(text: str) -> int | None:
     """``TKT-42`` or ``42`` → 42; anything else → None."""
     digits = text.upper().removeprefix("TKT-")
-    return int(digits) if digits.isdigit() and len(digits) <= 18 else None
+    return int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 18 else None
 
 
 def ticket_document(ticket: Ticket | Row[Any]) -> dict[str, Any]:

@@ -92,8 +92,35 @@ async def test_other_organizations_data_answers_404(world: World) -> None:
     assert [a["organization_id"] for a in accounts.json()["items"]] == [str(world.globex.id)]
 
 
-async def test_a_customer_reads_its_invoice_and_pdf(world: World) -> None:
-    headers = bearer(customer(world.acme.id))
+async def test_customers_and_portals_without_billing_read_are_refused(world: World) -> None:
+    """A customer is one contact: the books list colleagues' tickets, time and agents. A portal
+    reads them only with the ``billing:read`` scope."""
+    refused = {
+        "customer": bearer(customer(world.acme.id)),
+        "portal without billing:read": bearer(
+            portal(world.acme.id, scopes=("tickets:read", "tickets:write"))
+        ),
+    }
+    acme = world.acme.id
+    for name, headers in refused.items():
+        for path in (
+            "/accounts",
+            f"/accounts/{acme}",
+            f"/accounts/{acme}/usage",
+            f"/accounts/{acme}/ledger",
+            "/invoices",
+            f"/invoices/{world.invoice_id}",
+            f"/invoices/{world.invoice_id}/pdf",
+            f"/tickets/{world.open_ticket.id}/close-preview",
+        ):
+            response = await world.client.get(API + path, headers=headers)
+            assert response.status_code == 403, (name, path, response.status_code)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "Replaced the toner" not in response.text
+
+
+async def test_a_portal_with_billing_read_reads_its_invoice_and_pdf(world: World) -> None:
+    headers = bearer(portal(world.acme.id, scopes=("billing:read",)))
     invoice = (await world.client.get(f"{API}/invoices/{world.invoice_id}", headers=headers)).json()
     assert invoice["number"] == "INV-2026-000001"
     assert invoice["ticket_number"] == "TKT-1"

@@ -4,6 +4,7 @@ unsafe production configurations."""
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from pydantic import AliasChoices, ValidationError
 
 from shared.events import Service
 from shared.migrate import service_settings
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, weak_secret_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,3 +62,38 @@ def test_production_refuses_the_placeholder_secret(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("HELPDESK_SECRET_KEY", raising=False)
     with pytest.raises(ValidationError, match="HELPDESK_SECRET_KEY"):
         service_settings(Service.TICKET_API)
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "",
+        "x",
+        "changeme",
+        "CHANGE-ME",
+        "change-me" * 4,
+        "ChangeMe-ChangeMe-ChangeMe-ChangeMe!",
+        "a" * 64,
+        "abcabcabcabcabcabcabcabcabcabcabcabc",
+        "short-but-random-Zq8",
+    ],
+)
+def test_production_refuses_weak_secrets(monkeypatch: pytest.MonkeyPatch, weak: str) -> None:
+    assert weak_secret_reason(weak) is not None
+    monkeypatch.setenv("HELPDESK_ENV", "prod")
+    monkeypatch.setenv("HELPDESK_SECRET_KEY", weak)
+    with pytest.raises(ValidationError, match="HELPDESK_SECRET_KEY is too weak"):
+        service_settings(Service.BILLING)
+
+
+def test_production_takes_a_random_key_and_refuses_private_webhook_targets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HELPDESK_ENV", "prod")
+    monkeypatch.setenv("HELPDESK_SECRET_KEY", secrets.token_urlsafe(48))
+    assert service_settings(Service.NOTIFIER).env == "prod"
+    monkeypatch.setenv("NOTIFIER_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
+    with pytest.raises(ValidationError, match="NOTIFIER_WEBHOOK_ALLOW_PRIVATE_ADDRESSES"):
+        service_settings(Service.NOTIFIER)
+    monkeypatch.setenv("HELPDESK_ENV", "dev")
+    assert service_settings(Service.NOTIFIER).webhook_allow_private_addresses

@@ -223,7 +223,8 @@ async def test_password_rules(api: Actors) -> None:
         json={"password": "a third long passphrase", "current_password": "nope"},
         headers=api.agent,
     )
-    assert own_wrong_current.status_code == 403
+    assert own_wrong_current.status_code == 422
+    assert own_wrong_current.json()["errors"][0]["location"] == "body.current_password"
     other = await api.client.put(
         f"/api/v1/agents/{auth.agent().subject_id}/password", json={"password": "x" * 20}, headers=api.agent
     )

@@ -5,11 +5,11 @@ import binascii
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from services.notifier import repository as repo
 from services.notifier import service
-from services.notifier.deps import AppNotifier, TicketReader, Uow
+from services.notifier.deps import AppNotifier, Uow
 from services.notifier.models import (
     DeliveryState,
     Notification,
@@ -18,12 +18,19 @@ from services.notifier.models import (
     NotificationPublic,
     SuppressionPublic,
 )
-from shared.auth import CurrentPrincipal, require_staff
+from shared.auth import CurrentPrincipal, StaffPrincipal, require_admin, staff_principal
 from shared.email_address import normalize_email
 from shared.pagination import InvalidCursor, Page, decode_cursor, page_of
 from shared.problems import Unprocessable, problem_responses
 
-router = APIRouter(prefix="/notifications", tags=["notifications"])
+# Sent mail carries personal data and signed links that act for its recipient: the log is for
+# agents and admins only (a portal sees the delivery states of its own webhooks, under /webhooks).
+router = APIRouter(
+    prefix="/notifications",
+    tags=["notifications"],
+    dependencies=[Depends(staff_principal)],
+    responses=problem_responses(401, 403),
+)
 
 
 def _public(notification: Notification) -> NotificationPublic:
@@ -33,12 +40,10 @@ def _public(notification: Notification) -> NotificationPublic:
 @router.get("/suppressions", responses=problem_responses(400, 401, 403, 422))
 async def list_suppressions(
     uow: Uow,
-    principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> Page[SuppressionPublic]:
     """Addresses the relay refused for good (5xx); nothing is sent to them until lifted."""
-    require_staff(principal)
     rows = await repo.list_suppressions(uow.session, limit=limit + 1, after=_decode_address(cursor))
     more = len(rows) > limit
     return Page[SuppressionPublic](
@@ -63,6 +68,7 @@ def _decode_address(cursor: str | None) -> str | None:
 @router.delete("/suppressions/{address}", status_code=204, responses=problem_responses(401, 403, 404, 422))
 async def lift_suppression(address: str, uow: Uow, principal: CurrentPrincipal) -> Response:
     """Allow mail to an address again (admins), e.g. after the customer fixed their mailbox."""
+    require_admin(principal)
     try:
         normalized = normalize_email(address)
     except ValueError as error:
@@ -75,24 +81,19 @@ async def lift_suppression(address: str, uow: Uow, principal: CurrentPrincipal) 
 @router.get("", responses=problem_responses(401, 403, 422))
 async def list_notifications(
     uow: Uow,
-    principal: TicketReader,
     ticket_id: UUID | None = None,
     state: DeliveryState | None = None,
     recipient: str | None = Query(None, max_length=320),
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> Page[NotificationPublic]:
-    """The notification log: what was sent to whom, when, and how it went. Filter by ticket
-    (`ticket_id`), `state` or `recipient`. Portals and customers see the mail their
-    organizations' contacts received; staff see everything."""
-    staff = principal.is_staff
+    """The notification log (agents and admins): what was sent to whom, when, and how it went.
+    Filter by ticket (`ticket_id`), `state` or `recipient`."""
     rows = await repo.list_notifications(
         uow.session,
         ticket_id=ticket_id,
         state=state.value if state else None,
         recipient=recipient,
-        organization_scope=principal.org_scope(),
-        kinds=None if staff else sorted(service.CUSTOMER_KINDS),
         limit=limit + 1,
         after=decode_cursor(cursor),
     )
@@ -100,7 +101,7 @@ async def list_notifications(
 
 
 @router.get("/{notification_id}", responses=problem_responses(401, 403, 404, 422))
-async def get_notification(notification_id: UUID, uow: Uow, principal: TicketReader) -> NotificationDetail:
+async def get_notification(notification_id: UUID, uow: Uow, principal: StaffPrincipal) -> NotificationDetail:
     """One notification with the text that was sent and its threading headers."""
     notification = await service.visible_notification(uow.session, principal, notification_id)
     detail = NotificationDetail.model_validate(notification, from_attributes=True)
