@@ -131,6 +131,25 @@ def internal_error_response(path: str) -> JSONResponse:
     )
 
 
+def _unsupported_media_type(request: Request, error: RequestValidationError) -> JSONResponse | None:
+    """415, not 422, when a JSON body was expected and the request sent another kind (a form,
+    say): the body was never read as JSON, so its fields cannot be named."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not content_type or content_type == "application/json" or content_type.endswith("+json"):
+        return None
+    at_body_root = any(tuple(item["loc"]) == ("body",) for item in error.errors())
+    if not at_body_root:
+        return None
+    return problem_response(
+        415,
+        "unsupported-media-type",
+        "Unsupported Media Type",
+        f"This route takes a JSON body (Content-Type: application/json), not {content_type}.",
+        instance=request.url.path,
+        headers={"Accept-Post": "application/json"},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Problems, validation errors and HTTP errors; unexpected exceptions are answered by
     ``shared.web.RequestIdMiddleware`` so the 500 still carries the request id."""
@@ -149,6 +168,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
+        if unsupported := _unsupported_media_type(request, error):
+            return unsupported
         errors = [
             {"location": _location(item["loc"]), "message": item["msg"], "type": item["type"]}
             for item in error.errors()

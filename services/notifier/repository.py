@@ -140,6 +140,12 @@ async def thread_message_ids(session: AsyncSession, ticket_id: UUID) -> list[str
     return list(dict.fromkeys(row.message_id for row in ordered))  # the first may be among the latest
 
 
+async def is_thread_message(session: AsyncSession, message_id: str) -> bool:
+    """Whether ``message_id`` is in a customer's thread (mail staff got is not)."""
+    found = await session.scalar(select(ThreadMessage.id).where(col(ThreadMessage.message_id) == message_id))
+    return found is not None
+
+
 async def add_thread_message(session: AsyncSession, ticket_id: UUID, message_id: str, at: datetime) -> None:
     row = {"id": new_id(), "ticket_id": ticket_id, "message_id": message_id, "created_at": at}
     await session.execute(insert(table_of(ThreadMessage)), row)

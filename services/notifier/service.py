@@ -337,7 +337,9 @@ async def queue_email(
                 _send_now_not_later(session, notifier, twin.id)
                 return twin.id
         return None
-    if ticket:
+    if ticket and customer_facing:
+        # The customer's thread holds only mail the customer got: a customer mail never answers
+        # (In-Reply-To) or names a mail sent to staff. Staff mail threads under the customer's.
         await repo.add_thread_message(session, ticket.id, message_id, now)
     if suppression is None:
         claimed = Notification(**values) if send_here else None
@@ -1290,7 +1292,7 @@ async def resend_notification(
             "updated_at": now,
         },
     )
-    if original.ticket_id:
+    if original.ticket_id and await repo.is_thread_message(session, original.message_id):
         await repo.add_thread_message(session, original.ticket_id, message_id, now)
     notifier.dispatcher.after_commit(session, Job(SEND_EMAIL, str(copy_id), 0))
     copy = await repo.get_notification(session, copy_id)

@@ -22,17 +22,39 @@ class RefusedDestination(Exception):
     """The URL points somewhere webhooks may not go (private, loopback, link-local …)."""
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64 (well-known and
+# local-use) and the deprecated IPv4-compatible form. 6to4, Teredo and IPv4-mapped addresses
+# are unpacked by the ipaddress module itself.
+_LAST_32_BITS_IPV4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to (6to4, Teredo, NAT64, mapped, compatible)."""
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if any(address in network for network in _LAST_32_BITS_IPV4):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+    return found
+
+
 def is_public(address: IpAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or (isinstance(address, ipaddress.IPv4Address) and address in ipaddress.IPv4Network("100.64.0.0/10"))
+    """A globally routable unicast address, and so is every IPv4 address it embeds
+    (``2002:7f00:1::`` is 6to4 of 127.0.0.1: not public)."""
+    candidates: list[IpAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        candidates.extend(embedded_ipv4(address))
+    return all(
+        candidate.is_global and not candidate.is_multicast and not candidate.is_unspecified
+        for candidate in candidates
     )
 
 

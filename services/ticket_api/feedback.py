@@ -55,6 +55,12 @@ async def open_link(uow: UnitOfWork, token: str, *, secret: str) -> FeedbackLink
     return FeedbackLink(ticket, email, rating)
 
 
+async def earlier_comment(uow: UnitOfWork, link: FeedbackLink) -> str:
+    """What the customer wrote last time about this ticket ('' when nothing yet)."""
+    feedback = await uow.session.get(Feedback, link.ticket.id)
+    return feedback.comment if feedback is not None else ""
+
+
 async def record(
     uow: UnitOfWork, link: FeedbackLink, *, rating: Rating, comment: str, request_id: str | None
 ) -> Feedback:
@@ -65,6 +71,7 @@ async def record(
         feedback = Feedback(ticket_id=ticket.id, rating=rating, comment=comment, email=link.email)
         uow.session.add(feedback)
     else:
+        comment = comment or feedback.comment  # a rating changed alone keeps the earlier words
         feedback.rating, feedback.comment, feedback.updated_at = rating, comment, now
     await uow.session.flush()
     contact = await repo.get_contact(uow.session, ticket.contact_id)

@@ -864,6 +864,8 @@ class SlotList(SQLModel):
     slots: list[SlotOffer]
     external_scheduling_url: str | None
     policy: str
+    # Set when booking would be refused (no signed SLA): say so before anyone picks a time.
+    not_bookable_reason: str | None = None
 
 
 class CallTaskStatus(StrEnum):

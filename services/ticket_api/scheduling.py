@@ -116,18 +116,25 @@ async def _consultant(uow: UnitOfWork, caller: Caller, ticket: Ticket, requested
     return agent
 
 
-def _require_signed_sla(organization: Organization | None) -> None:
+def why_not_bookable(organization: Organization | None) -> str | None:
+    """Why a customer of this organization cannot book yet (no signed SLA), or ``None``."""
     if organization is None:
-        raise SlaNotSigned(
+        return (
             "Appointments are for customers with a support agreement on file; this ticket belongs to no "
             "organization. Ask your consultant by replying to the ticket."
         )
     if organization.sla_signed_at is None:
-        raise SlaNotSigned(
+        return (
             f"{organization.name} has no signed SLA on file yet. Reply to your acknowledgment email with the "
-            "signed SLA (PDF) attached; once an agent confirms it, you can book.",
-            organization_id=str(organization.id),
+            "signed SLA (PDF) attached; once an agent confirms it, you can book."
         )
+    return None
+
+
+def _require_signed_sla(organization: Organization | None) -> None:
+    if reason := why_not_bookable(organization):
+        extra = {"organization_id": str(organization.id)} if organization is not None else {}
+        raise SlaNotSigned(reason, **extra)
 
 
 def _earliest(settings: Settings) -> datetime:
@@ -184,6 +191,7 @@ async def offer_slots(
         ],
         external_scheduling_url=agent.scheduling_url,
         policy=settings.appointment_policy_text,
+        not_bookable_reason=why_not_bookable(organization),
     )
 
 

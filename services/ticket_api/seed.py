@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ticket_api import credentials as cred
+from services.ticket_api import service
 from services.ticket_api.models import (
     PORTAL_SCOPES,
     Agent,
@@ -27,11 +28,17 @@ from services.ticket_api.models import (
     ApiClientKind,
     ApiClientSecret,
     Organization,
-    OrganizationDomain,
+    OrganizationCreate,
     SupportTier,
+    outbox,
 )
+from services.ticket_api.service import Caller
 from services.ticket_api.settings import Settings
 from shared.db import create_engine, session_maker
+from shared.ids import new_id
+from shared.outbox import Outbox
+from shared.principal import Principal, PrincipalKind
+from shared.uow import UnitOfWork
 
 ADMIN_EMAIL = "admin@helpdesk.test"
 DEMO_ORGANIZATION = "Demo Customer Ltd"
@@ -75,12 +82,20 @@ async def _admin(session: AsyncSession, known_password: str | None) -> dict[str,
 
 
 async def _demo_organization(session: AsyncSession) -> Organization:
+    """Made as an admin makes one, so its ``organization.created`` event sits in the outbox and
+    the worker's relay announces it: triage learns its calendar, billing opens its account."""
     organization = await session.scalar(select(Organization).where(Organization.name == DEMO_ORGANIZATION))
     if organization is None:
-        organization = Organization(name=DEMO_ORGANIZATION, support_tier=SupportTier.HOURLY)
-        session.add(organization)
-        await session.flush()
-        session.add(OrganizationDomain(domain=DEMO_DOMAIN, organization_id=organization.id))
+        seeder = Caller(
+            principal=Principal(kind=PrincipalKind.SERVICE, subject_id=new_id(), name="seed"), request_id=None
+        )
+        organization, _domains = await service.create_organization(
+            UnitOfWork(session, Outbox(outbox)),
+            seeder,
+            OrganizationCreate(
+                name=DEMO_ORGANIZATION, support_tier=SupportTier.HOURLY, email_domains=[DEMO_DOMAIN]
+            ),
+        )
     return organization
 
 

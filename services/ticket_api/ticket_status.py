@@ -64,6 +64,8 @@ class TicketStatusView:
 
     @property
     def status_text(self) -> str:
+        if self.status is TicketStatus.NEW and self.consultant:
+            return f"Received: {self.consultant} has it and will be in touch shortly."
         return STATUS_TEXT[self.status]
 
     @property

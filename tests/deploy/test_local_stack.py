@@ -84,8 +84,19 @@ def test_start_stack_boots_everything_and_leaves_nothing(tmp_path: Path) -> None
             assert missing.status_code == 404
             assert missing.headers["Content-Type"] == "application/problem+json"
         assert stack.mail_dir == var_dir.resolve() / "mail" and stack.mail_dir.is_dir()
-        if (ROOT / "services" / "ticket_api" / "seed.py").is_file():
-            assert stack.credentials(), "the seed writes credentials.json"
+        credentials = stack.credentials()
+        assert credentials, "the seed writes credentials.json"
+        with httpx.Client(base_url=stack.gateway_url, timeout=10) as client:
+            signed_in = client.post("/api/v1/auth/login", json=credentials["admin"]).json()
+            admin = {"Authorization": f"Bearer {signed_in['access_token']}"}
+            account = f"/api/v1/billing/accounts/{credentials['portal']['organization_id']}"
+            deadline = time.monotonic() + 30  # the worker's outbox relay announces the seed's organization
+            while (
+                answer := client.get(account, headers=admin)
+            ).status_code == 404 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert answer.status_code == 200, "the demo organization has a billing account"
+            assert answer.json()["support_tier"] == "hourly"
         assert "gateway" in stack.summary()
         # Services that call each other do so on this run's ports.
         assert stack.env["NOTIFIER_BILLING_BASE_URL"] == stack.service_url("billing")

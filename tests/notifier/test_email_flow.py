@@ -120,13 +120,11 @@ async def test_conversation_is_threaded_internal_notes_stay_inside_and_closure_h
     assert "ticket-status" not in str(to_consultant), "staff mail links to the staff URL"
     assert ticket_status_link(parts(reply)[0], env)["email"] == "jane@acme.test"
     assert to_consultant["Reply-To"] is None
-    # The closure chains every earlier message and carries signed happy and unhappy links.
-    assert closure["In-Reply-To"] == to_consultant["Message-ID"]
-    assert closure["References"].split() == [
-        ack["Message-ID"],
-        reply["Message-ID"],
-        to_consultant["Message-ID"],
-    ]
+    # The closure chains every earlier mail the customer got (never staff mail) and carries
+    # signed happy and unhappy links; the consultant's mail threads under the customer's.
+    assert closure["In-Reply-To"] == reply["Message-ID"]
+    assert closure["References"].split() == [ack["Message-ID"], reply["Message-ID"]]
+    assert to_consultant["In-Reply-To"] == reply["Message-ID"]
     text, html = parts(closure)
     links = [word for word in text.split() if "/api/v1/feedback/" in word]
     assert len(links) == 2 and all(link in html for link in links)

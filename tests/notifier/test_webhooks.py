@@ -69,6 +69,16 @@ def test_retry_schedule_spans_about_a_day_with_jitter_and_honours_retry_after() 
         "http://[::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
         "http://100.64.0.1/hook",
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://[2002:a9fe:a9fe::1]/latest/meta-data/",  # 6to4 of 169.254.169.254
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 (well-known prefix) of 127.0.0.1
+        "http://[64:ff9b:1::a01:203]/hook",  # local-use NAT64 of 10.1.2.3
+        "http://[::7f00:1]/hook",  # IPv4-compatible 127.0.0.1
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",  # Teredo
+        "http://[fd00::1]/hook",
+        "http://[fe80::1]/hook",
+        "http://224.0.0.1/hook",
+        "http://0.0.0.0/hook",
         "ftp://example.com/hook",
     ],
 )
@@ -79,6 +89,8 @@ async def test_private_and_odd_destinations_are_refused(url: str) -> None:
 
 async def test_public_destinations_are_pinned_to_the_checked_address() -> None:
     assert is_public(ipaddress.ip_address("93.184.216.34"))
+    assert is_public(ipaddress.ip_address("2606:2800:220:1:248:1893:25c8:1946"))
+    assert is_public(ipaddress.ip_address("2002:5db8:d822::1"))  # 6to4 of a public address
     destination = await checked_destination("https://93.184.216.34:8443/hook?x=1", allow_private=False)
     assert destination.url == "https://93.184.216.34:8443/hook?x=1"
     allowed = await checked_destination("http://localhost:8080/hook", allow_private=True)

@@ -127,3 +127,13 @@ async def test_readiness_reports_each_dependency(client: httpx.AsyncClient) -> N
         "status": "unavailable",
         "checks": {"database": "ok", "redis": "failing: ConnectionError"},
     }
+
+
+async def test_a_form_where_json_is_expected_is_415_not_422(client: httpx.AsyncClient) -> None:
+    form = await client.post("/things", data={"count": "1"})
+    assert form.status_code == 415
+    assert form.headers["content-type"] == "application/problem+json"
+    assert "application/json" in form.json()["detail"]
+    # A JSON body with a wrong field is still a 422 naming it.
+    wrong = await client.post("/things", json={"count": "many"})
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["location"] == "body.count"

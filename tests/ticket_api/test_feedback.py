@@ -65,10 +65,18 @@ async def test_opening_shows_the_choice_and_submitting_records_it_once_per_ticke
     assert again.status_code == 200
     stored = (await api.client.get(f"/api/v1/tickets/{ticket['id']}/feedback", headers=api.portal_a)).json()
     assert (stored["rating"], stored["comment"]) == ("happy", "Actually fine <b>now</b>")
+    # Opening a link again shows the words said before; a rating changed alone keeps them.
+    reopened = await api.client.get(unhappy)
+    assert "Actually fine &lt;b&gt;now&lt;/b&gt;</textarea>" in reopened.text
+    third = await api.client.post(unhappy, data={"rating": "unhappy"})
+    assert third.status_code == 200
+    stored = (await api.client.get(f"/api/v1/tickets/{ticket['id']}/feedback", headers=api.portal_a)).json()
+    assert (stored["rating"], stored["comment"]) == ("unhappy", "Actually fine <b>now</b>")
     events = await feedback_events(api)
     assert [(e["rating"], e["number"]) for e in events] == [
         ("unhappy", ticket["number"]),
         ("happy", ticket["number"]),
+        ("unhappy", ticket["number"]),
     ]
 
 

@@ -109,14 +109,26 @@ async def test_booking_from_the_link_follows_the_apis_rules(api: Actors) -> None
     ticket = await assigned_ticket(api, sign=False)
     booking = link(api, ticket) + "/appointment"
 
+    # No signed SLA yet: the page says so first, and offers no time it would then refuse.
+    unsigned_form = await api.client.get(booking)
+    assert unsigned_form.status_code == 200 and "no signed SLA on file" in unsigned_form.text
+    assert offered_starts(unsigned_form.text) == []
+    await api.client.patch(
+        f"/api/v1/organizations/{api.org_a['id']}", json={"sla_signed": True}, headers=api.admin
+    )
     form = await api.client.get(booking)
     assert form.status_code == 200, form.text
     assert "Book time with Alice" in form.text and "times in America/Chicago" in form.text
     assert "hours before" in form.text, "the cancellation policy"
+    assert "no signed SLA" not in form.text
     starts = offered_starts(form.text)
     assert starts and all(datetime.fromisoformat(s) > datetime.now(UTC) for s in starts)
     assert await booked(api, ticket) == [], "opening the page (a mail scanner) books nothing"
 
+    # A page opened before the SLA was withdrawn still cannot book past the rule.
+    await api.client.patch(
+        f"/api/v1/organizations/{api.org_a['id']}", json={"sla_signed": False}, headers=api.admin
+    )
     unsigned = await api.client.post(booking, data={"starts_at": starts[0]})
     assert unsigned.status_code == 409 and "no signed SLA on file" in unsigned.text
     await api.client.patch(

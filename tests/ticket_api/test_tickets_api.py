@@ -60,6 +60,7 @@ async def test_same_idempotency_key_and_body_returns_the_same_ticket(api: Actors
     assert first.status_code == second.status_code == 201
     assert second.json() == first.json()
     assert second.headers["idempotent-replayed"] == "true"
+    assert second.headers["location"] == first.headers["location"] == f"/api/v1/tickets/{first.json()['id']}"
     listing = await api.client.get("/api/v1/tickets", headers=api.admin)
     assert len(listing.json()["items"]) == 1
 
@@ -83,6 +84,7 @@ async def test_concurrent_requests_with_one_key_create_one_ticket(api: Actors) -
     )
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["id"] for r in responses}) == 1
+    assert {r.headers["location"] for r in responses} == {f"/api/v1/tickets/{responses[0].json()['id']}"}
     listing = await api.client.get("/api/v1/tickets", headers=api.admin)
     assert len(listing.json()["items"]) == 1
 

@@ -21,7 +21,7 @@ from shared.problems import problem_responses
 router = APIRouter(tags=["feedback"])
 
 
-def _form(number: str, token: str, rating: Rating) -> str:
+def _form(number: str, token: str, rating: Rating, comment: str) -> str:
     def option(value: Rating, label: str) -> str:
         checked = " checked" if value == rating else ""
         return (
@@ -34,7 +34,7 @@ def _form(number: str, token: str, rating: Rating) -> str:
         f'<form method="post" action="/api/v1/feedback/{escape(token)}">'
         f"{option(Rating.HAPPY, '&#128578; Happy')}{option(Rating.UNHAPPY, '&#128577; Not happy')}"
         "<label>Anything you want to tell us? (optional)"
-        '<textarea name="comment" maxlength="5000"></textarea></label>'
+        f'<textarea name="comment" maxlength="5000">{escape(comment)}</textarea></label>'
         '<button type="submit">Send</button></form>'
     )
 
@@ -49,7 +49,8 @@ async def feedback_form(token: LinkToken, uow: Uow, settings: AppSettings) -> HT
         link = await feedback.open_link(uow, token, secret=settings.secret_key.get_secret_value())
     except feedback.FeedbackLinkInvalid as error:
         return page("Feedback", f"<p>{escape(error.detail)}</p>", status=400)
-    return page("Feedback", _form(ticket_number(link.ticket.number), token, link.rating))
+    earlier = await feedback.earlier_comment(uow, link)
+    return page("Feedback", _form(ticket_number(link.ticket.number), token, link.rating, earlier))
 
 
 @router.post(
@@ -62,7 +63,8 @@ async def submit_feedback(
     rating: Annotated[Rating, Form(examples=["happy"])],
     comment: Annotated[str, Form(max_length=feedback.MAX_COMMENT)] = "",
 ) -> HTMLResponse:
-    """Record the rating (and comment); a later answer for the same ticket replaces it."""
+    """Record the rating (and comment); a later answer for the same ticket replaces the rating,
+    and its comment too unless it sends none (a new rating keeps the words said before)."""
     try:
         link = await feedback.open_link(uow, token, secret=settings.secret_key.get_secret_value())
     except feedback.FeedbackLinkInvalid as error:

@@ -95,6 +95,8 @@ def render_slots(offer: SlotList, number: str) -> str:
     if offer.external_scheduling_url:
         head += f'<p>Or use <a href="{escape(offer.external_scheduling_url)}">their own booking page</a>.</p>'
     policy = f"<p class=muted>{escape(offer.policy)}</p>"
+    if offer.not_bookable_reason:
+        return head + f"<p><strong>{escape(offer.not_bookable_reason)}</strong></p>" + policy
     if not offer.slots:
         return (
             head

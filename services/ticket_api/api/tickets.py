@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -59,7 +60,7 @@ async def create_ticket(
     if idempotency_key is not None:
         previous = await idempotency.previous_answer(uow, owner, idempotency_key, fingerprint)
         if previous is not None:
-            return previous
+            return _located(previous)
     ticket = await service.create_ticket(uow, caller, body)
     answer = dump_json(ticket_document(ticket)).decode()
     if idempotency_key is not None:
@@ -67,14 +68,16 @@ async def create_ticket(
             uow, caller=owner, key=idempotency_key, fingerprint=fingerprint, status=201, body=answer
         )
         if replayed is not None:
-            return replayed
+            return _located(replayed)
     await uow.commit()
-    return Response(
-        answer,
-        status_code=201,
-        media_type="application/json",
-        headers={"Location": f"/api/v1/tickets/{ticket.id}"},
-    )
+    return _located(Response(answer, status_code=201, media_type="application/json"))
+
+
+def _located(answer: Response) -> Response:
+    """A ticket's creation answer, first or replayed, says where the ticket is."""
+    if answer.status_code == 201:
+        answer.headers["Location"] = f"/api/v1/tickets/{json.loads(answer.body)['id']}"
+    return answer
 
 
 @router.get("", response_model=Page[TicketPublic], responses=problem_responses(400, 401, 422))
