@@ -150,6 +150,33 @@ def _unsupported_media_type(request: Request, error: RequestValidationError) -> 
     )
 
 
+def document_common_problems(openapi: dict[str, Any]) -> None:
+    """Add to each operation of an OpenAPI document the problems every route of its shape may
+    answer, so the document names every status a client can get: 400 for a bad ``cursor``,
+    415 for a body that is not JSON where JSON is taken, 422 for any parameter or body."""
+    for item in openapi.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            parameters = operation.get("parameters", [])
+            statuses = []
+            if any(p.get("name") == "cursor" and p.get("in") == "query" for p in parameters):
+                statuses.append(400)
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                statuses.append(415)
+            if parameters or "requestBody" in operation:
+                statuses.append(422)
+            for status in statuses:
+                responses.setdefault(
+                    str(status),
+                    {
+                        "description": HTTPStatus(status).phrase,
+                        "content": {
+                            PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}
+                        },
+                    },
+                )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Problems, validation errors and HTTP errors; unexpected exceptions are answered by
     ``shared.web.RequestIdMiddleware`` so the 500 still carries the request id."""

@@ -17,7 +17,7 @@ from shared.gc_tuning import tune
 from shared.health import Check, health_router
 from shared.ids import new_id
 from shared.logging import configure_logging, request_id_var
-from shared.problems import install_problem_handlers, internal_error_response
+from shared.problems import document_common_problems, install_problem_handlers, internal_error_response
 from shared.runtime import READINESS_CHECKS, Runtime
 from shared.settings import ServiceSettings
 from shared.text_guard import UnstorableTextGuard
@@ -117,6 +117,18 @@ def runtime_lifespan(
     return lifespan
 
 
+def _document_common_problems_in(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_common_problems(generate())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_service_app(
     *,
     title: str,
@@ -135,6 +147,7 @@ def create_service_app(
         openapi_tags=openapi_tags,
     )
     install_problem_handlers(app)
+    _document_common_problems_in(app)
     app.add_middleware(UnstorableTextGuard)
     app.add_middleware(RequestIdMiddleware)  # added last: the outermost, so every answer has an id
     app.include_router(health_router(readiness_checks))

@@ -372,6 +372,8 @@ async def _ticket_organization(uow: UnitOfWork, caller: Caller, contact: repo.Co
         return contact.organization_id
     if contact.organization_id is None and len(principal.organization_ids) == 1:
         (organization_id,) = principal.organization_ids
+        if await repo.get_organization(uow.session, organization_id) is None:
+            raise Unprocessable("The organization this client serves no longer exists; ask an admin.")
         await repo.touch(uow.session, Contact, contact.id, organization_id=organization_id)
         return organization_id
     raise Unprocessable(

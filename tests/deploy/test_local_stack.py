@@ -87,7 +87,10 @@ def test_start_stack_boots_everything_and_leaves_nothing(tmp_path: Path) -> None
         credentials = stack.credentials()
         assert credentials, "the seed writes credentials.json"
         with httpx.Client(base_url=stack.gateway_url, timeout=10) as client:
-            signed_in = client.post("/api/v1/auth/login", json=credentials["admin"]).json()
+            signed_in = client.post(
+                "/api/v1/auth/login",
+                json={"email": credentials["admin"]["email"], "password": credentials["admin"]["password"]},
+            ).json()
             admin = {"Authorization": f"Bearer {signed_in['access_token']}"}
             account = f"/api/v1/billing/accounts/{credentials['portal']['organization_id']}"
             deadline = time.monotonic() + 30  # the worker's outbox relay announces the seed's organization
