@@ -95,9 +95,12 @@ def test_jane_learns_her_consultant_and_where_to_book(
         browser.close()
     assert page.status_code == 200 and f"Book time with {consultant['name']}" in page.text
     assert "times in America/Chicago" in page.text and "cancelled free of charge" in page.text
-    assert 'name="starts_at"' in page.text, "no free slot offered"
+    # Acme has no signed SLA yet (S5 brings it): the page says so up front instead of offering
+    # times the booking would then refuse.
+    assert "has no signed SLA on file yet" in page.text and 'name="starts_at"' not in page.text
     slots = jane.get(f"/api/v1/tickets/{jane_ticket.id}/appointment-slots")
     assert slots["agent_name"] == consultant["name"] and slots["slots"]
+    assert "no signed SLA" in slots["not_bookable_reason"], "the API says so too"
 
 
 def test_the_consultant_is_notified(tuesday: Scene, cast: Cast, jane_ticket: EmailedTicket) -> None:
