@@ -46,6 +46,10 @@ def render_text(values: Mapping[str, str], template: str | None = None) -> str:
     return PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
 
 
+# The loopback address the local gateway connects to the services from (all of 127/8 is loopback).
+GATEWAY_SOURCE_ADDRESS = "127.0.0.2"
+
+
 @dataclass(frozen=True)
 class LocalGateway:
     """Values for a local (non-container) gateway; ``run_dir`` holds pid, temp files and the conf."""
@@ -77,6 +81,10 @@ class LocalGateway:
             "GW_BURST_PER_CLIENT": str(self.burst_per_client),
             "GW_RATE_PER_IP": self.rate_per_ip,
             "GW_BURST_PER_IP": str(self.burst_per_ip),
+            # The services trust X-Forwarded-For only from this address (uvicorn
+            # --forwarded-allow-ips): a process calling a service port directly from 127.0.0.1
+            # cannot claim another client address (and so dodge the per-address sign-in lockout).
+            "GW_PROXY_BIND_DIRECTIVE": f"proxy_bind {GATEWAY_SOURCE_ADDRESS};",
         }
         for service in SERVICES:
             values[f"GW_{service.upper()}_UPSTREAM"] = self.upstreams[service]

@@ -368,6 +368,9 @@ class Stack:
                     api_workers,
                     "--timeout-keep-alive",
                     UVICORN_KEEPALIVE_SECONDS,
+                    # X-Forwarded-For counts only when the gateway sent it (its own source address).
+                    "--forwarded-allow-ips",
+                    gw.GATEWAY_SOURCE_ADDRESS,
                     # The gateway keeps the access log (JSON, with request ids and timings).
                     "--no-access-log",
                 ],

@@ -100,6 +100,19 @@ def test_start_stack_boots_everything_and_leaves_nothing(tmp_path: Path) -> None
                 time.sleep(0.5)
             assert answer.status_code == 200, "the demo organization has a billing account"
             assert answer.json()["support_tier"] == "hourly"
+        # A process calling a service port directly cannot claim another address with
+        # X-Forwarded-For (only the gateway's is trusted): its failed sign-ins count against the
+        # address it really has, whatever it claims, and lock it after five.
+        with httpx.Client(base_url=stack.service_url("ticket_api"), timeout=10) as direct:
+            statuses = [
+                direct.post(
+                    "/api/v1/auth/login",
+                    json={"email": f"nobody{attempt}@helpdesk.test", "password": "wrong guess"},
+                    headers={"X-Forwarded-For": f"203.0.113.{attempt}"},
+                ).status_code
+                for attempt in range(6)
+            ]
+        assert statuses == [401] * 5 + [429], statuses
         assert "gateway" in stack.summary()
         # Services that call each other do so on this run's ports.
         assert stack.env["NOTIFIER_BILLING_BASE_URL"] == stack.service_url("billing")
