@@ -60,7 +60,7 @@ from shared import events as ev
 from shared import sign_in_links
 from shared.auth import require_admin, require_staff
 from shared.clock import utcnow
-from shared.consumer import TransientError
+from shared.consumer import TransientError, is_transient
 from shared.db import SessionMaker
 from shared.ids import new_id
 from shared.mail_ids import make_message_id, make_reply_token, plus_address
@@ -1063,6 +1063,8 @@ async def send_claimed(notifier: Notifier, notification: Notification) -> str:
         log.warning("relay refused %s for good: %s", notification.recipient, error)
         return "failed"
     except Exception as error:
+        if is_transient(error):  # the database (attachments) or a peer briefly down: not the mail's fault
+            return await _retry_email(notifier, notification, repr(error))
         log.exception("could not build or send notification %s", notification_id)
         async with notifier.sessions() as session, session.begin():
             await repo.finish_notification(

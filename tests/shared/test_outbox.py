@@ -102,7 +102,8 @@ async def drain_triage_queue(database_url: str, redis_url: str, handler: Any = r
         return None
 
     options = worker_settings(ev.Service.TRIAGE, settings, startup=noop, shutdown=noop)
-    options.update(burst=True, handle_signals=False, ctx={"consumer": consumer}, poll_delay=0.01)
+    options.update(burst=True, handle_signals=False, poll_delay=0.01)
+    options["ctx"]["consumer"] = consumer
     worker = Worker(**options)
     try:
         await worker.main()
