@@ -34,7 +34,10 @@ class Runtime:
     readers: SessionMaker
 
     @classmethod
-    async def open(cls, settings: ServiceSettings, outbox_table: Table) -> Runtime:
+    async def open(
+        cls, settings: ServiceSettings, outbox_table: Table, *, wait_for_redis: bool = True
+    ) -> Runtime:
+        """``wait_for_redis=False`` (an API process): start even while Redis is down."""
         clock.set_offset(settings.clock_offset_seconds)
         engine = create_engine(
             settings.database_url,
@@ -43,7 +46,7 @@ class Runtime:
             echo=settings.db_echo,
         )
         sessions = session_maker(engine)
-        redis = await queue.connect(settings.redis_url)
+        redis = await queue.connect(settings.redis_url, wait=wait_for_redis)
 
         async def publish(event: queue.Event) -> int:
             return await queue.publish(redis, event)

@@ -40,7 +40,6 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     TransientError,
     ConnectionError,  # ConnectionRefusedError, ConnectionResetError, BrokenPipeError
     TimeoutError,  # asyncio.TimeoutError too
-    OSError,  # network unreachable, host down
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,  # the connection pool's wait ran out
@@ -83,6 +82,8 @@ def is_transient(error: BaseException) -> bool:
     restarting, pool or lock timeouts, serialization failures, a peer down (``TransientError``)."""
     for part in _chain(error):
         if isinstance(part, _TRANSIENT_TYPES):
+            return True
+        if type(part) is OSError:  # network unreachable, host down (not a missing file)
             return True
         if isinstance(part, sa_exc.DBAPIError) and part.connection_invalidated:
             return True
