@@ -16,10 +16,12 @@ from typing import Any
 
 from arq import Retry
 from arq import worker as arq_worker
+from arq.connections import create_pool
 from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob
 from arq.utils import timestamp_ms
 from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
 
 from shared import dead_letters
 from shared.consumer import EventConsumer, is_transient
@@ -46,6 +48,7 @@ CONSUME_TIMEOUT_SECONDS = JOB_TIMEOUT_SECONDS - 5
 MAX_TRIES = 200
 NON_TRANSIENT_TRIES = 5
 MAX_BACKOFF_SECONDS = 300
+MAX_RECONNECT_DELAY_SECONDS = 15.0
 
 
 # Starts a job unless it is running (its in-progress key exists) or not due (gone from the queue,
@@ -60,12 +63,54 @@ return score
 """
 
 
+def reconnect_delay_seconds(failures: int) -> float:
+    """Backoff between tries to reach Redis again: 0.5, 1, 2 … seconds, capped at 15."""
+    return float(min(0.5 * 2 ** min(max(failures - 1, 0), 10), MAX_RECONNECT_DELAY_SECONDS))
+
+
 class Worker(arq_worker.Worker):
     """arq's worker, starting each job in one round trip to Redis (:data:`_START_JOB`), and not
     asking about the jobs it is running itself (they stay in the queue until they finish, so
-    every poll lists them again). Everything else (running, retrying, finishing) is arq's."""
+    every poll lists them again); it outlives a Redis outage (arq's own ends the process on the
+    first failed poll): it waits for Redis at start and, polling, backs off and polls again. A job
+    whose end could not be recorded meanwhile runs again once its in-progress key expires (the
+    consumer absorbs the repeat). Everything else (running, retrying, finishing) is arq's."""
 
     _start_job: AsyncScript | None = None
+    _redis_failures: int = 0
+
+    async def main(self) -> None:
+        while self._pool is None:
+            try:
+                self._pool = await create_pool(
+                    self.redis_settings,
+                    job_deserializer=self.job_deserializer,
+                    job_serializer=self.job_serializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
+                )
+            except (OSError, RedisError, TimeoutError) as error:
+                await self._redis_unavailable(error)
+        self._redis_failures = 0
+        await super().main()
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            await self._redis_unavailable(error)
+            return
+        if self._redis_failures:
+            log.info("Redis answers again after %s failed polls", self._redis_failures)
+            self._redis_failures = 0
+
+    async def _redis_unavailable(self, error: BaseException) -> None:
+        self._redis_failures += 1
+        delay = reconnect_delay_seconds(self._redis_failures)
+        log.warning("Redis unavailable (%r); trying again in %.1f s", error, delay)
+        await asyncio.sleep(delay)
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         if self._start_job is None:
