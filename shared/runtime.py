@@ -6,9 +6,10 @@ module globals.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Annotated
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
@@ -32,6 +33,7 @@ class Runtime:
     outbox: Outbox
     verifier: TokenVerifier
     readers: SessionMaker
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     async def open(
@@ -60,7 +62,14 @@ class Runtime:
         outbox = Outbox(outbox_table, sessions, publish)
         return cls(settings, engine, sessions, redis, outbox, verifier, reader_maker(engine))
 
+    def start_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` until the runtime closes (a loop that keeps a cache filled, say)."""
+        self.background.append(asyncio.ensure_future(coroutine))
+
     async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         await self.outbox.drain()
         await self.redis.aclose()
         await self.engine.dispose()
