@@ -125,10 +125,15 @@ class Worker(arq_worker.Worker):
                 self.sem.release()
                 return
             self.job_counter += 1
-            score = await self._start_job(
-                keys=[in_progress_key_prefix + job_id, self.queue_name],
-                args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
-            )
+            try:
+                score = await self._start_job(
+                    keys=[in_progress_key_prefix + job_id, self.queue_name],
+                    args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
+                )
+            except BaseException:  # Redis gone meanwhile: give the slot back, the poll backs off
+                self.job_counter -= 1
+                self.sem.release()
+                raise
             if not score:
                 # Running elsewhere, finished, or deferred again by whoever enqueued it.
                 self.job_counter -= 1

@@ -10,10 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import health_check_key_suffix, in_progress_key_prefix
 from arq.worker import func
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.events import Service
 from shared.queue import queue_name
@@ -167,8 +169,27 @@ async def test_a_worker_outlives_a_redis_restart_and_takes_jobs_again() -> None:
     assert runs == [("survivor", 0), ("survivor", 1)]
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _until(condition: Callable[[], bool], within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+async def test_a_start_that_fails_on_redis_gives_its_slot_back() -> None:
+    """Else every poll failing that way during an outage would leak a slot, until none is left."""
+    server = RedisServer()
+    server.start()
+    pool = ArqRedis.from_url(server.url)
+    runs: list[tuple[str, int]] = []
+    starved = worker(server.url, "starved", runs, redis_pool=pool, max_jobs=2)
+    try:
+        await asyncio.to_thread(server.stop)
+        for _ in range(2):  # as many as there are slots
+            with pytest.raises(RedisConnectionError):
+                await starved.start_jobs([b"job-0"])
+        assert starved.job_counter == 0
+        assert not starved.sem.locked(), "both slots are free"
+    finally:
+        await pool.aclose()
+    assert runs == []
