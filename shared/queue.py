@@ -37,6 +37,17 @@ def queue_name(service: Service) -> str:
     return f"{QUEUE_PREFIX}{service.value}"
 
 
+# Set (without expiry) by the first relay of each service that sees Redis: gone means Redis lost
+# its data (restarted without its append-only file, flushed), and with it queued jobs.
+QUEUES_ALIVE_PREFIX = "helpdesk:queues-alive:"
+
+
+async def queues_lost(redis: ArqRedis, service: Service) -> bool:
+    """True once each time this service's marker is missing (it is set again here): the jobs of
+    recently published events may be gone. Also true on the very first start."""
+    return bool(await redis.set(f"{QUEUES_ALIVE_PREFIX}{service.value}", "1", nx=True))
+
+
 def job_id(event: Event, queue: str) -> str:
     return f"{event.id}:{queue}"
 

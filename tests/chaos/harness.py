@@ -4,7 +4,8 @@ A private PostgreSQL cluster and a private Redis (free ports, temporary director
 stack started by ``deploy.local.stack`` and supervised as ``make run`` supervises it. While a
 bounded load comes in (tickets through the gateway's API, mails through the inbound SMTP
 listener, each retried by its client until accepted, with the same Idempotency-Key or
-Message-ID), the faults come one after another: ``kill -9`` of each worker, a Redis restart, a
+Message-ID), the faults come one after another: ``kill -9`` of each worker, a Redis restart,
+Redis killed and back without its data (every queued job, result and cached revocation gone), a
 PostgreSQL fast shutdown and restart, a paused SMTP sink. A prober calls the APIs throughout.
 
 Afterwards every accepted ticket must exist once, with exactly one acknowledgment and one
@@ -366,6 +367,7 @@ def _inject_faults(
     sink = stack.children["smtp_sink"]
     outages: list[tuple[str, str, Callable[[], None], Callable[[], None]]] = [
         ("Redis restart", "redis", redis_server.stop, redis_server.start),
+        ("Redis crash losing its data", "redis wiped", redis_server.crash_and_lose_data, redis_server.start),
         ("PostgreSQL fast shutdown and restart", "postgres", lambda: cluster.stop("fast"), cluster.start),
         (
             "SMTP sink paused",

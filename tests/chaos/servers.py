@@ -116,3 +116,12 @@ class RedisServer:
             self.process.terminate()  # SIGTERM: Redis writes its append-only file and exits
             self.process.wait(timeout=20)
         self.process = None
+
+    def crash_and_lose_data(self) -> None:
+        """``kill -9``, then its files gone: it comes back empty (as one without persistence)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=20)
+        self.process = None
+        for path in self.directory.iterdir():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
