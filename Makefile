@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: bootstrap run check-run test bench migrate lint fmt clean
+.PHONY: bootstrap run check-run test chaos bench migrate lint fmt clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -20,6 +20,12 @@ check-run: bootstrap
 test: bootstrap
 	@scripts/ensure_test_services.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## chaos: fault injection on a private PostgreSQL cluster and Redis under load (kill -9 of each worker,
+## a Redis restart, a PostgreSQL fast shutdown and restart, a paused SMTP sink); prints sent / stored /
+## duplicated / lost, exits 1 if anything was lost or duplicated (CHAOS_ARGS="--rate 10 --outage 10")
+chaos: bootstrap
+	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 ## bench: measure the running system on PostgreSQL: one table, and var/bench/<time>.json + latest.json
 ## (BENCH_ARGS="--quick" for a smoke pass of a few minutes, "--only intake reads" for some sections)

@@ -12,21 +12,26 @@ from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 
 from sqlalchemy import Column, MetaData, String, Table, Uuid
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import utcnow
 from shared.db import SessionMaker, UtcDateTime, dialect_of, insert_ignoring_conflicts
 from shared.events import Event
 from shared.outbox import Outbox
+from shared.transient import TransientError, is_transient
+
+__all__ = [
+    "EventConsumer",
+    "EventHandler",
+    "Outcome",
+    "TransientError",
+    "is_transient",
+    "processed_event_table",
+]
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[AsyncSession, Event], Awaitable[None]]
-
-
-class TransientError(Exception):
-    """Raised by a handler for a failure worth retrying later (a peer down, a timeout)."""
 
 
 class Outcome(StrEnum):
@@ -43,13 +48,6 @@ def processed_event_table(metadata: MetaData) -> Table:
         Column("event_type", String(100), nullable=False),
         Column("processed_at", UtcDateTime, nullable=False),
     )
-
-
-def is_transient(error: BaseException) -> bool:
-    """Errors that a later attempt may not meet: connection loss, lock timeouts, peers down."""
-    if isinstance(error, TransientError | OperationalError | ConnectionError | TimeoutError | OSError):
-        return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 class EventConsumer:

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from shared.problems import problem_responses, unavailable_response
+
 Check = Callable[[Request], Awaitable[None]]
 
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -20,7 +22,12 @@ def health_router(checks: Mapping[str, Check]) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: the database and Redis answer")
+    @router.get(
+        "/readyz",
+        summary="Readiness: the database and Redis answer",
+        description="200 when every check passes, else 503 problem+json naming the failing ones.",
+        responses=problem_responses(503),
+    )
     async def readyz(request: Request) -> JSONResponse:
         results: dict[str, str] = {}
         for name, check in checks.items():
@@ -29,9 +36,9 @@ def health_router(checks: Mapping[str, Check]) -> APIRouter:
                 results[name] = "ok"
             except Exception as error:
                 results[name] = f"failing: {type(error).__name__}"
-        ready = all(value == "ok" for value in results.values())
-        return JSONResponse(
-            {"status": "ok" if ready else "unavailable", "checks": results}, status_code=200 if ready else 503
-        )
+        if all(value == "ok" for value in results.values()):
+            return JSONResponse({"status": "ok", "checks": results})
+        failing = "; ".join(f"{name}: {value}" for name, value in results.items() if value != "ok")
+        return unavailable_response(request.url.path, failing, slug="not-ready", checks=results)
 
     return router

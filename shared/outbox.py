@@ -168,10 +168,34 @@ class Outbox:
                 )
         return len(rows)
 
-    async def run_relay(self, *, interval_seconds: float, grace_seconds: float) -> None:
-        """Relay forever (until cancelled), surviving database and Redis outages."""
+    async def replay_recent(self, within_seconds: float) -> int:
+        """Mark the events published in the last ``within_seconds`` unpublished again, so the
+        relay publishes them anew (Redis lost the jobs: consumers absorb those already applied)."""
+        assert self.sessions is not None
+        since = utcnow() - timedelta(seconds=within_seconds)
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(self.table).where(self.table.c.published_at > since).values(published_at=None)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def run_relay(
+        self,
+        *,
+        interval_seconds: float,
+        grace_seconds: float,
+        queues_lost: Callable[[], Awaitable[bool]] | None = None,
+        replay_window_seconds: float = 0.0,
+    ) -> None:
+        """Relay forever (until cancelled), surviving database and Redis outages. With
+        ``queues_lost`` (true once after Redis lost its data: a restart without its file, a
+        flush), the events published in the last ``replay_window_seconds`` are published again:
+        their jobs may have been lost with it, queued, deferred for a retry, or running."""
         while True:
             try:
+                if queues_lost is not None and await queues_lost():
+                    count = await self.replay_recent(replay_window_seconds)
+                    log.warning("Redis lost its queues: publishing the last %s events again", count)
                 while await self.relay_once(grace_seconds=grace_seconds) > 0:
                     pass
             except asyncio.CancelledError:

@@ -34,6 +34,9 @@ class Principal:
     # The access token this principal came with (for logout), when it came with one.
     token_id: str | None = None
     token_expires_at: int | None = None
+    # The sign-in session (refresh-token family) the token was issued in: closing the session
+    # revokes every access token it issued.
+    session_id: UUID | None = None
 
     @property
     def is_staff(self) -> bool:

@@ -177,6 +177,27 @@ def document_common_problems(openapi: dict[str, Any]) -> None:
                 )
 
 
+# How long a client should wait before retrying while the database or Redis is unreachable (a
+# restart takes seconds).
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable_response(
+    path: str, detail: str, *, slug: str = "service-unavailable", **extra: Any
+) -> JSONResponse:
+    """The 503 answer while something this service needs (the database, Redis) does not answer:
+    nothing was done, the same request may be sent again after ``Retry-After`` seconds."""
+    return problem_response(
+        503,
+        slug,
+        "Service temporarily unavailable",
+        detail,
+        instance=path,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        **extra,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Problems, validation errors and HTTP errors; unexpected exceptions are answered by
     ``shared.web.RequestIdMiddleware`` so the 500 still carries the request id."""

@@ -16,7 +16,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from shared.events import Event, Service, recipients
 
@@ -35,6 +35,17 @@ KEEP_RESULT_SECONDS = 300
 
 def queue_name(service: Service) -> str:
     return f"{QUEUE_PREFIX}{service.value}"
+
+
+# Set (without expiry) by the first relay of each service that sees Redis: gone means Redis lost
+# its data (restarted without its append-only file, flushed), and with it queued jobs.
+QUEUES_ALIVE_PREFIX = "helpdesk:queues-alive:"
+
+
+async def queues_lost(redis: ArqRedis, service: Service) -> bool:
+    """True once each time this service's marker is missing (it is set again here): the jobs of
+    recently published events may be gone. Also true on the very first start."""
+    return bool(await redis.set(f"{QUEUES_ALIVE_PREFIX}{service.value}", "1", nx=True))
 
 
 def job_id(event: Event, queue: str) -> str:
@@ -59,11 +70,20 @@ def redis_settings(redis_url: str) -> RedisSettings:
     return settings
 
 
-async def connect(redis_url: str) -> ArqRedis:
-    """A Redis pool that enqueues JSON jobs."""
-    return await create_pool(
-        redis_settings(redis_url), job_serializer=serialize, job_deserializer=deserialize
-    )
+async def connect(redis_url: str, *, wait: bool = True) -> ArqRedis:
+    """A Redis pool that enqueues JSON jobs. With ``wait`` it fails unless Redis answers (after a
+    few tries); without, an API process starts anyway and connects on first use (meanwhile its
+    requests that need Redis answer 503)."""
+    settings = redis_settings(redis_url)
+    try:
+        return await create_pool(settings, job_serializer=serialize, job_deserializer=deserialize)
+    except (OSError, RedisError, TimeoutError):
+        if wait:
+            raise
+    log.warning("Redis does not answer at %s:%s; connecting on first use", settings.host, settings.port)
+    pool: ArqRedis = ArqRedis.from_url(redis_url, socket_connect_timeout=settings.conn_timeout)
+    pool.job_serializer, pool.job_deserializer = serialize, deserialize
+    return pool
 
 
 # What arq's enqueue_job does (create the job unless its id is queued or its result kept), for

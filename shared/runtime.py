@@ -6,9 +6,10 @@ module globals.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Annotated
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
@@ -32,9 +33,13 @@ class Runtime:
     outbox: Outbox
     verifier: TokenVerifier
     readers: SessionMaker
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, settings: ServiceSettings, outbox_table: Table) -> Runtime:
+    async def open(
+        cls, settings: ServiceSettings, outbox_table: Table, *, wait_for_redis: bool = True
+    ) -> Runtime:
+        """``wait_for_redis=False`` (an API process): start even while Redis is down."""
         clock.set_offset(settings.clock_offset_seconds)
         engine = create_engine(
             settings.database_url,
@@ -43,7 +48,7 @@ class Runtime:
             echo=settings.db_echo,
         )
         sessions = session_maker(engine)
-        redis = await queue.connect(settings.redis_url)
+        redis = await queue.connect(settings.redis_url, wait=wait_for_redis)
 
         async def publish(event: queue.Event) -> int:
             return await queue.publish(redis, event)
@@ -57,7 +62,14 @@ class Runtime:
         outbox = Outbox(outbox_table, sessions, publish)
         return cls(settings, engine, sessions, redis, outbox, verifier, reader_maker(engine))
 
+    def start_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` until the runtime closes (a loop that keeps a cache filled, say)."""
+        self.background.append(asyncio.ensure_future(coroutine))
+
     async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         await self.outbox.drain()
         await self.redis.aclose()
         await self.engine.dispose()

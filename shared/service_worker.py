@@ -3,13 +3,16 @@ idempotent consumer, run the outbox relay in the background."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Table
 
 from shared.consumer import EventConsumer, EventHandler
+from shared.events import Service
 from shared.logging import configure_logging
+from shared.queue import queues_lost
 from shared.runtime import Runtime
 from shared.settings import ServiceSettings
 from shared.worker import Hook, start_background, stop_background
@@ -25,14 +28,7 @@ def lifecycle_hooks(
         ctx["consumer"] = EventConsumer(
             table=processed_event, sessions=runtime.sessions, handlers=handlers, outbox=runtime.outbox
         )
-        start_background(
-            ctx,
-            "outbox-relay",
-            runtime.outbox.run_relay(
-                interval_seconds=settings.outbox_relay_interval_seconds,
-                grace_seconds=settings.outbox_relay_grace_seconds,
-            ),
-        )
+        start_relay(ctx, runtime, settings)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         await stop_background(ctx)
@@ -40,3 +36,19 @@ def lifecycle_hooks(
             await ctx["runtime"].close()
 
     return startup, shutdown
+
+
+def start_relay(ctx: dict[str, Any], runtime: Runtime, settings: ServiceSettings) -> None:
+    """Run the service's outbox relay for the worker's lifetime; it publishes recent events
+    again when Redis lost its queues."""
+    service = Service(settings.service_name)
+    start_background(
+        ctx,
+        "outbox-relay",
+        runtime.outbox.run_relay(
+            interval_seconds=settings.outbox_relay_interval_seconds,
+            grace_seconds=settings.outbox_relay_grace_seconds,
+            queues_lost=functools.partial(queues_lost, runtime.redis, service),
+            replay_window_seconds=settings.outbox_replay_window_seconds,
+        ),
+    )

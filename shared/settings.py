@@ -86,6 +86,9 @@ class ServiceSettings(BaseSettings):
     worker_poll_delay_seconds: float = Field(0.05, gt=0)
     outbox_relay_interval_seconds: float = Field(1.0, gt=0)
     outbox_relay_grace_seconds: float = Field(5.0, ge=0)
+    # When Redis lost its data, events published this recently are published again (their jobs
+    # may have been queued, deferred for a retry or running): longer than any backlog or backoff.
+    outbox_replay_window_seconds: float = Field(3600.0, ge=0)
 
     @model_validator(mode="after")
     def _defaults_and_safety(self) -> ServiceSettings:

@@ -28,17 +28,28 @@ from jwt.algorithms import OKPAlgorithm
 from redis.asyncio import Redis
 
 from shared.principal import Principal, PrincipalKind
+from shared.transient import TransientError
 
 ALGORITHM = "EdDSA"  # pinned: never taken from a token's header
 LEEWAY_SECONDS = 30
 JWKS_REFRESH_SECONDS = 10.0  # at most this often when an unknown kid shows up
 JWKS_MAX_AGE_SECONDS = 300.0  # and at least this often, so a retired key stops verifying
-REVOKED_JTI = "helpdesk:revoked:jti:"
-REVOKED_SUBJECT = "helpdesk:revoked:sub:"
+# Revocations as every service reads them in Redis: a cache of ticket_api's ``revocation`` table,
+# which ticket_api reloads whenever the REVOCATIONS_LOADED marker is missing (a Redis restart or
+# flush lost them). Without the marker the cache is not trusted: requests answer 503, never pass.
+REVOKED_PREFIX = "helpdesk:revoked:"
+REVOKED_JTI = f"{REVOKED_PREFIX}jti:"
+REVOKED_SUBJECT = f"{REVOKED_PREFIX}sub:"
+REVOKED_SESSION = f"{REVOKED_PREFIX}sid:"
+REVOCATIONS_LOADED = f"{REVOKED_PREFIX}loaded"
 
 
 class InvalidToken(Exception):
     """The token is malformed, forged, expired, for someone else, or revoked."""
+
+
+class RevocationsUnavailable(TransientError):
+    """Redis lost the revocations (restarted, flushed) and ticket_api has not reloaded them yet."""
 
 
 # --- keys --------------------------------------------------------------------------------
@@ -148,6 +159,8 @@ class TokenIssuer:
             claims["agent_id"] = str(principal.agent_id)
         if principal.contact_id:
             claims["contact_id"] = str(principal.contact_id)
+        if principal.session_id:
+            claims["sid"] = str(principal.session_id)
         token = jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
         return IssuedToken(token, jti, datetime.fromtimestamp(issued_at + ttl_seconds, UTC))
 
@@ -265,28 +278,18 @@ class TokenVerifier:
     async def _check_revocation(self, claims: dict[str, Any]) -> None:
         if self.revocations is None:
             return
-        jti_revoked, subject_revoked_at = await self.revocations.mget(
-            [f"{REVOKED_JTI}{claims['jti']}", f"{REVOKED_SUBJECT}{claims['sub']}"]
-        )
+        keys = [REVOCATIONS_LOADED, f"{REVOKED_JTI}{claims['jti']}", f"{REVOKED_SUBJECT}{claims['sub']}"]
+        if claims.get("sid"):
+            keys.append(f"{REVOKED_SESSION}{claims['sid']}")
+        loaded, jti_revoked, subject_revoked_at, *session_revoked = await self.revocations.mget(keys)
+        if loaded is None:
+            raise RevocationsUnavailable("revocations are being reloaded into Redis")
         if jti_revoked is not None:
             raise InvalidToken("the token was revoked")
         if subject_revoked_at is not None and int(claims["iat"]) <= int(subject_revoked_at):
             raise InvalidToken("the credential behind this token was revoked")
-
-
-async def revoke_token(store: Redis, principal: Principal, *, now: float | None = None) -> None:
-    """Refuse the principal's current access token from now until it would have expired."""
-    if principal.token_id is None or principal.token_expires_at is None:
-        return
-    remaining = principal.token_expires_at - int(now if now is not None else time.time()) + LEEWAY_SECONDS
-    if remaining > 0:
-        await store.set(f"{REVOKED_JTI}{principal.token_id}", "1", ex=remaining)
-
-
-async def revoke_subject(store: Redis, subject_id: UUID, *, max_token_ttl: int) -> None:
-    """Refuse every token issued to ``subject_id`` up to now (a revoked client, a disabled agent)."""
-    now = int(time.time())
-    await store.set(f"{REVOKED_SUBJECT}{subject_id}", str(now), ex=max_token_ttl + LEEWAY_SECONDS)
+        if session_revoked and session_revoked[0] is not None:
+            raise InvalidToken("the session of this token was closed")
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -301,6 +304,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
             scopes=frozenset(str(claims.get("scope", "")).split()),
             token_id=str(claims["jti"]),
             token_expires_at=int(claims["exp"]),
+            session_id=UUID(claims["sid"]) if claims.get("sid") else None,
         )
     except (KeyError, ValueError) as error:
         raise InvalidToken(f"the token's claims are incomplete ({error})") from None

@@ -17,10 +17,16 @@ from shared.gc_tuning import tune
 from shared.health import Check, health_router
 from shared.ids import new_id
 from shared.logging import configure_logging, request_id_var
-from shared.problems import document_common_problems, install_problem_handlers, internal_error_response
+from shared.problems import (
+    document_common_problems,
+    install_problem_handlers,
+    internal_error_response,
+    unavailable_response,
+)
 from shared.runtime import READINESS_CHECKS, Runtime
 from shared.settings import ServiceSettings
 from shared.text_guard import UnstorableTextGuard
+from shared.transient import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +85,21 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+        except Exception as error:
+            path = scope.get("path", "")
+            if is_transient(error):
+                log.warning("unavailable on %s %s: %r", scope.get("method"), path, error)
+                if started:
+                    raise
+                detail = (
+                    "A service this request needs does not answer just now; nothing was done. Retry later."
+                )
+                await unavailable_response(path, detail)(scope, receive, send_with_id)
+                return
+            log.exception("unhandled error on %s %s", scope.get("method"), path)
             if started:
                 raise
-            await internal_error_response(scope.get("path", ""))(scope, receive, send_with_id)
+            await internal_error_response(path)(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
 
@@ -102,7 +118,8 @@ def runtime_lifespan(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.runtime = await Runtime.open(settings, outbox)
+        # Up even while Redis is down: its requests answer 503 meanwhile, never a refused connection.
+        app.state.runtime = await Runtime.open(settings, outbox, wait_for_redis=False)
         if on_start is not None:
             await on_start(app, app.state.runtime)
         if settings.env != "test":

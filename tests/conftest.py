@@ -15,11 +15,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from deploy.local.probes import free_ports, redis_answers
 from shared.events import Service
 from shared.migrate import upgrade
+from shared.tokens import REVOCATIONS_LOADED
 
 PG_SERVER = os.environ.get("HELPDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 TEST_DATABASE = f"helpdesk_test_{os.getpid()}"
@@ -117,6 +119,7 @@ async def truncate_schema(url: str, schema: str) -> None:
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Redis for this run: HELPDESK_TEST_REDIS_URL, else a private redis-server on a free port."""
     if url := os.environ.get("HELPDESK_TEST_REDIS_URL"):
+        _revocations_loaded(url)
         yield url
         return
     (port,) = free_ports(1)
@@ -143,16 +146,26 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         while not redis_answers(url, timeout=0.2):
             assert server.poll() is None and time.monotonic() < deadline, "redis-server did not start"
             time.sleep(0.05)
+        _revocations_loaded(url)
         yield url
     finally:
         server.terminate()
         server.wait(timeout=10)
 
 
+def _revocations_loaded(url: str) -> None:
+    """Mark the revocations loaded, as a running ticket_api does (tests without one use tokens)."""
+    with SyncRedis.from_url(url) as client:
+        client.set(REVOCATIONS_LOADED, "0")
+
+
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """The run's Redis, emptied, as ticket_api leaves it once it loaded the revocations (none)."""
     client = Redis.from_url(redis_url)
     await client.flushdb()
+    await client.set(REVOCATIONS_LOADED, "0")
     yield client
     await client.flushdb()
+    await client.set(REVOCATIONS_LOADED, "0")
     await client.aclose()

@@ -25,6 +25,23 @@ from typing import IO
 
 _PR_SET_PDEATHSIG = 1
 
+# A dead child is started again after 0.5, 1, 2 … s, at most RESTART_DELAY_MAX apart; a child
+# that ran STABLE_SECONDS before it died starts again from the shortest delay.
+RESTART_DELAY_FIRST = 0.5
+RESTART_DELAY_MAX = 30.0
+STABLE_SECONDS = 30.0
+
+
+def restart_delay(quick_deaths: int) -> float:
+    """Seconds to wait before starting a child that died ``quick_deaths`` times in a row soon
+    after its start (1 for the first death): exponential, capped."""
+    return float(min(RESTART_DELAY_FIRST * 2 ** min(max(quick_deaths - 1, 0), 16), RESTART_DELAY_MAX))
+
+
+def quick_deaths_after(previous: int, ran_seconds: float) -> int:
+    """The count of quick deaths in a row once a child that ran ``ran_seconds`` dies."""
+    return 1 if ran_seconds >= STABLE_SECONDS else previous + 1
+
 
 def _child_setup() -> None:
     # Runs in the child between fork and exec: keep it minimal and never raise.
@@ -92,6 +109,12 @@ class Child:
     cwd: Path
     pid_dir: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # Supervision (see Child.supervise): when it started, how often it died quickly in a row,
+    # when it is due to start again, how often it was restarted.
+    started_at: float = field(default=0.0, repr=False)
+    quick_deaths: int = field(default=0, repr=False)
+    restart_at: float | None = field(default=None, repr=False)
+    restarts: int = field(default=0, repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
     _log_offset: int = field(default=0, repr=False)
 
@@ -125,8 +148,26 @@ class Child:
             # PDEATHSIG fires when the spawning *thread* ends, so only a main-thread spawn gets it.
             preexec_fn=_child_setup if threading.current_thread() is threading.main_thread() else None,
         )
+        self.started_at = time.monotonic()
+        self.restart_at = None
         if self.pid_file:
             write_pid_file(self.pid_file, self.process.pid)
+
+    def supervise(self, now: float) -> str | None:
+        """If the child died, schedule its restart with backoff; if a restart is due, do it.
+        Returns what happened, for the supervisor's log, or None."""
+        if self.process is None or self.running():
+            return None
+        if self.restart_at is None:
+            self.quick_deaths = quick_deaths_after(self.quick_deaths, now - self.started_at)
+            delay = restart_delay(self.quick_deaths)
+            self.restart_at = now + delay
+            return f"{self.name} exited with code {self.returncode()}; restarting in {delay:g} s"
+        if now < self.restart_at:
+            return None
+        self.start()
+        self.restarts += 1
+        return f"{self.name} restarted (pid {self.pid}, restart {self.restarts})"
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -5,8 +5,9 @@
 
 Knobs come from the environment (and ``.env``): ``HELPDESK_VAR_DIR`` (default ./var),
 ``HELPDESK_REDIS_URL`` (started locally when nothing answers there), ``HELPDESK_*_PORT`` and the
-services' own settings. Exit codes: 0 after a clean stop or check, 1 if the stack failed to
-start or a process died, 2 for bad usage.
+services' own settings. Once up, a process that exits is started again with backoff (0.5 s,
+doubling to 30 s while it keeps dying right after its start); nothing else stops. Exit codes: 0
+after a clean stop or check, 1 if the stack failed to start, 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -74,14 +75,11 @@ class Supervisor:
             _say("all processes stopped")
 
     def _watch(self) -> int:
+        """Supervise until a stop signal: a process that dies is started again with backoff
+        (hand-written, ``Stack.supervise``); the rest of the stack keeps running meanwhile."""
         while self.stop_signal is None:
-            dead = self.stack.dead_children()
-            if dead:
-                try:
-                    self.stack.check_alive()
-                except StackError as error:
-                    _shout(f"a process died, so the whole stack stops:\n{error}")
-                return 1
+            for note in self.stack.supervise():
+                _say(note)
             time.sleep(0.5)
         _say(f"got {signal.Signals(self.stop_signal).name}; stopping")
         return 0

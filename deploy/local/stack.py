@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -126,6 +127,9 @@ class Stack:
     log: Callable[[str], None] = field(default=lambda message: None, repr=False)
     _gateway: gw.LocalGateway | None = field(default=None, init=False, repr=False)
     _claimed: bool = field(default=False, init=False, repr=False)
+    _supervising: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _supervisor: threading.Thread | None = field(default=None, init=False, repr=False)
 
     # ----- where things are -------------------------------------------------------------
     @property
@@ -199,8 +203,34 @@ class Stack:
             self.stop()
             raise
 
+    def supervise(self) -> list[str]:
+        """One pass of the supervisor (``make run`` makes one every half second): a child that
+        died is started again after a backoff (0.5 s doubling to 30 s while it keeps dying within
+        30 s of its start; see ``procs.Child.supervise``). Nothing else stops. Returns what it did."""
+        with self._supervising:
+            if self._stopping.is_set():
+                return []
+            now = time.monotonic()
+            return [note for child in self.children.values() if (note := child.supervise(now))]
+
+    def supervise_in_background(self, interval: float = 0.2) -> None:
+        """Supervise from a thread until ``stop()`` (for tests; ``make run`` supervises in its
+        main thread, so restarted children also get PDEATHSIG)."""
+
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                for note in self.supervise():
+                    self.log(note)
+
+        self._supervisor = threading.Thread(target=loop, name="stack-supervisor", daemon=True)
+        self._supervisor.start()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop every child: everything but Redis together, then Redis (workers need it to stop)."""
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+            self._supervisor = None
         others = [child for name, child in self.children.items() if name != "redis"]
         stop_all(list(reversed(others)), timeout)
         if "redis" in self.children:
@@ -328,8 +358,9 @@ class Stack:
                 port,
                 "--save",
                 "",
+                # Queued jobs survive a Redis restart (production's setting too, deploy/compose.yaml).
                 "--appendonly",
-                "no",
+                "yes",
                 "--dir",
                 str(redis_dir),
                 "--daemonize",
@@ -498,7 +529,7 @@ class Stack:
             rows.append(
                 ("inbound SMTP", f"smtp://127.0.0.1:{self.ports.inbound_smtp}", "mail to open tickets")
             )
-        redis_note = "started by this run, no persistence" if self.start_redis else "external"
+        redis_note = "started by this run, append-only file in var/redis" if self.start_redis else "external"
         rows.append(("Redis", mask_url(self.redis_url), redis_note))
         rows.append(
             (

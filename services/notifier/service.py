@@ -60,7 +60,7 @@ from shared import events as ev
 from shared import sign_in_links
 from shared.auth import require_admin, require_staff
 from shared.clock import utcnow
-from shared.consumer import TransientError
+from shared.consumer import TransientError, is_transient
 from shared.db import SessionMaker
 from shared.ids import new_id
 from shared.mail_ids import make_message_id, make_reply_token, plus_address
@@ -108,12 +108,19 @@ class Notifier:
     billing_client: httpx.AsyncClient
     relay: Relay
     clock: Callable[[], datetime] = field(default=utcnow)
+    # Mail the relay accepted whose "sent" could not be written yet (the database down): by id,
+    # when. Until it is written, an attempt that finds the row again records it, never resends.
+    sent_unrecorded: dict[UUID, datetime] = field(default_factory=dict)
+    _recording: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def secret(self) -> str:
         return self.settings.secret_key.get_secret_value()
 
     async def close(self) -> None:
+        for task in self._recording:
+            task.cancel()
+        await asyncio.gather(*self._recording, return_exceptions=True)
         await self.dispatcher.drain()
         await self.webhook_client.aclose()
         await self.billing_client.aclose()
@@ -1020,6 +1027,9 @@ async def send_claimed(notifier: Notifier, notification: Notification) -> str:
         if renewed is None:
             return "skipped"
         notification = renewed
+    if notification_id in notifier.sent_unrecorded:  # handed over already; only the record is missing
+        await _record_sent(notifier, notification_id)
+        return "sent"
     try:
         files = await load_attachments(notifier, notification)
         await notifier.relay.send(
@@ -1051,6 +1061,8 @@ async def send_claimed(notifier: Notifier, notification: Notification) -> str:
         log.warning("relay refused %s for good: %s", notification.recipient, error)
         return "failed"
     except Exception as error:
+        if is_transient(error):  # the database (attachments) or a peer briefly down: not the mail's fault
+            return await _retry_email(notifier, notification, repr(error))
         log.exception("could not build or send notification %s", notification_id)
         async with notifier.sessions() as session, session.begin():
             await repo.finish_notification(
@@ -1061,8 +1073,20 @@ async def send_claimed(notifier: Notifier, notification: Notification) -> str:
                 updated_at=notifier.clock(),
             )
         return "failed"
+    # The relay has it: it must not go out again. Remembered at once, written as soon as the
+    # database lets us (retried through an outage, in the background).
+    notifier.sent_unrecorded[notification_id] = notifier.clock()
+    await _record_sent(notifier, notification_id)
+    return "sent"
+
+
+# Writing "sent" is retried this long (backoff 0.5 s doubling to 10 s) through a database outage.
+RECORD_SENT_SECONDS = 3600.0
+
+
+async def _write_sent(notifier: Notifier, notification_id: UUID) -> None:
+    sent_at = notifier.sent_unrecorded[notification_id]
     async with notifier.single_statements() as session, session.begin():
-        sent_at = notifier.clock()
         await repo.finish_notification(
             session,
             notification_id,
@@ -1071,7 +1095,40 @@ async def send_claimed(notifier: Notifier, notification: Notification) -> str:
             last_error=None,
             updated_at=sent_at,
         )
-    return "sent"
+    notifier.sent_unrecorded.pop(notification_id, None)
+
+
+async def _record_sent(notifier: Notifier, notification_id: UUID) -> None:
+    """Write that the relay accepted the mail; if the database does not answer, keep trying in
+    the background (the job is done: the mail went out)."""
+    try:
+        await _write_sent(notifier, notification_id)
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        log.warning("mail %s sent, but not yet recorded (%r); retrying", notification_id, error)
+        task = asyncio.ensure_future(_keep_recording_sent(notifier, notification_id))
+        notifier._recording.add(task)
+        task.add_done_callback(notifier._recording.discard)
+
+
+async def _keep_recording_sent(notifier: Notifier, notification_id: UUID) -> None:
+    started, delay = time.monotonic(), 0.5
+    while notification_id in notifier.sent_unrecorded:
+        await asyncio.sleep(delay)
+        try:
+            await _write_sent(notifier, notification_id)
+        except Exception as error:
+            if not is_transient(error) or time.monotonic() - started > RECORD_SENT_SECONDS:
+                log.error(
+                    "mail.sent_unrecorded: %s was sent but could not be recorded (%r); another "
+                    "process may send it again, with the same Message-ID",
+                    notification_id,
+                    error,
+                    extra={"alarm": "mail.sent_unrecorded", "notification_id": str(notification_id)},
+                )
+                return
+            delay = min(delay * 2, 10.0)
 
 
 async def _retry_email(notifier: Notifier, notification: Notification, error: str) -> str:

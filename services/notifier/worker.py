@@ -12,6 +12,7 @@ from shared.consumer import EventConsumer
 from shared.events import Service
 from shared.logging import configure_logging
 from shared.runtime import Runtime
+from shared.service_worker import start_relay
 from shared.worker import start_background, stop_background, worker_settings
 
 settings = Settings()
@@ -25,14 +26,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["consumer"] = EventConsumer(
         table=processed_event, sessions=runtime.sessions, handlers=handlers(notifier), outbox=runtime.outbox
     )
-    start_background(
-        ctx,
-        "outbox-relay",
-        runtime.outbox.run_relay(
-            interval_seconds=settings.outbox_relay_interval_seconds,
-            grace_seconds=settings.outbox_relay_grace_seconds,
-        ),
-    )
+    start_relay(ctx, runtime, settings)
     start_background(ctx, "sweeper", run_sweeper(notifier))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.ticket_api import revocations
 from services.ticket_api.api import router, well_known
 from services.ticket_api.identity import Identity
 from services.ticket_api.models import outbox
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             keys.publish(settings.jwks_file)
         issuer = TokenIssuer(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
         app.state.identity = Identity(issuer=issuer, redis=runtime.redis, settings=settings)
+        runtime.start_background(revocations.keep_loaded(runtime.sessions, runtime.redis))
 
     return create_service_app(
         title="Helpdesk ticket API",

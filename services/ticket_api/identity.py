@@ -4,9 +4,8 @@ refresh tokens for agents, logout, and the management of clients and their secre
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -14,6 +13,7 @@ from sqlalchemy import select, update
 
 from services.ticket_api import credentials as cred
 from services.ticket_api import repository as repo
+from services.ticket_api import revocations
 from services.ticket_api.errors import AgentNotFound, ClientNotFound, WrongCurrentPassword
 from services.ticket_api.lockout import Lockout
 from services.ticket_api.models import (
@@ -40,7 +40,7 @@ from shared.ids import new_id
 from shared.principal import Principal, PrincipalKind
 from shared.problems import Problem, Unauthorized
 from shared.signed_links import ExpiredLink, InvalidLink
-from shared.tokens import TokenIssuer, revoke_subject, revoke_token
+from shared.tokens import TokenIssuer
 from shared.uow import UnitOfWork
 
 
@@ -58,15 +58,11 @@ class InvalidScope(Problem):
 
 @dataclass(frozen=True)
 class Identity:
-    """What sign-in needs besides the database: the token issuer, Redis (lockout, revocation)."""
+    """What sign-in needs besides the database: the token issuer, Redis (revocations' cache)."""
 
     issuer: TokenIssuer
     redis: Redis
     settings: Settings
-
-    @property
-    def lockout(self) -> Lockout:
-        return Lockout(self.redis)
 
     def _access(self, principal: Principal) -> TokenResponse:
         ttl = self.settings.access_token_ttl_seconds
@@ -90,7 +86,8 @@ async def client_credentials(
 ) -> TokenResponse:
     """RFC 6749 §4.4: a portal (or service) trades its id and secret for an access token."""
     subjects = (f"client:{client_id}", f"ip:{address}")
-    await identity.lockout.check(*subjects)
+    lockout = Lockout(uow)
+    await lockout.check(*subjects)
     client = await uow.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
     now = utcnow()
     secret = await uow.session.scalar(
@@ -104,12 +101,12 @@ async def client_credentials(
         and (secret.expires_at is None or secret.expires_at > now)
     )
     if not valid:
-        await identity.lockout.failed(*subjects)
+        await lockout.failed(*subjects)
         raise InvalidClient(
             "Unknown client, wrong secret, or a revoked or expired credential.", error="invalid_client"
         )
     assert client is not None
-    await identity.lockout.succeeded(subjects[0])
+    await lockout.succeeded(subjects[0])
     granted = set(client.scopes)
     requested = set(scope.split()) if scope else granted
     if not requested <= granted:
@@ -129,12 +126,14 @@ async def client_credentials(
 # --- agents: password, refresh, logout ---------------------------------------------------------
 
 
-def agent_principal(agent: Agent) -> Principal:
+def agent_principal(agent: Agent, session_id: UUID | None = None) -> Principal:
+    """The agent signed in; ``session_id``: the sign-in session (refresh-token family)."""
     return Principal(
         kind=PrincipalKind.ADMIN if agent.role == AgentRole.ADMIN else PrincipalKind.AGENT,
         subject_id=agent.id,
         name=agent.name,
         agent_id=agent.id,
+        session_id=session_id,
     )
 
 
@@ -156,14 +155,16 @@ async def login(
     uow: UnitOfWork, identity: Identity, *, email: str, password: str, address: str
 ) -> TokenResponse:
     subjects = (f"agent:{email}", f"ip:{address}")
-    await identity.lockout.check(*subjects)
+    lockout = Lockout(uow)
+    await lockout.check(*subjects)
     agent = await repo.get_agent_by_email(uow.session, email)
     if agent is None or not agent.active or not cred.password_matches(agent.password_hash, password):
-        await identity.lockout.failed(*subjects)
+        await lockout.failed(*subjects)
         raise Unauthorized("Wrong email or password.")
-    await identity.lockout.succeeded(subjects[0])
-    response = identity._access(agent_principal(agent))
-    response.refresh_token = await _new_refresh_token(uow, identity, agent, new_id())
+    await lockout.succeeded(subjects[0])
+    session_id = new_id()
+    response = identity._access(agent_principal(agent, session_id))
+    response.refresh_token = await _new_refresh_token(uow, identity, agent, session_id)
     return response
 
 
@@ -179,7 +180,7 @@ async def refresh(uow: UnitOfWork, identity: Identity, *, refresh_token: str) ->
             "The refresh token is unknown, expired or revoked; sign in again.", error="invalid_grant"
         )
     if stored.used_at is not None:
-        await _revoke_family(uow, stored.family_id)
+        await close_session(uow, identity, stored.family_id)
         await uow.commit()
         raise InvalidGrant(
             "This refresh token was already used; the session is closed.", error="invalid_grant"
@@ -188,29 +189,41 @@ async def refresh(uow: UnitOfWork, identity: Identity, *, refresh_token: str) ->
     if agent is None or not agent.active:
         raise InvalidGrant("The account is disabled.", error="invalid_grant")
     stored.used_at = now
-    response = identity._access(agent_principal(agent))
+    response = identity._access(agent_principal(agent, stored.family_id))
     response.refresh_token = await _new_refresh_token(uow, identity, agent, stored.family_id)
     return response
 
 
-async def _revoke_family(uow: UnitOfWork, family_id: UUID) -> None:
+async def close_session(uow: UnitOfWork, identity: Identity, family_id: UUID) -> None:
+    """End a sign-in session: its refresh tokens and every access token it issued stop working."""
     await uow.session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
         .values(revoked_at=utcnow())
     )
+    await revocations.revoke_session(
+        uow.session, identity.redis, family_id, max_token_ttl=identity.settings.access_token_ttl_seconds
+    )
 
 
 async def logout(uow: UnitOfWork, identity: Identity, caller: Caller, *, refresh_token: str | None) -> None:
-    """End the session: the access token used here stops working at once, and so does the
-    refresh token (with its family) when given."""
-    await revoke_token(identity.redis, caller.principal)
+    """End the session: the access token used here stops working at once, and so do the
+    session's refresh tokens and other access tokens (the session of the token, and of the
+    refresh token when given)."""
+    principal = caller.principal
+    await revocations.revoke_token(uow.session, identity.redis, principal)
+    if principal.session_id is not None:
+        await close_session(uow, identity, principal.session_id)
     if refresh_token:
         stored = await uow.session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == cred.digest(refresh_token))
         )
-        if stored is not None and stored.agent_id == caller.principal.agent_id:
-            await _revoke_family(uow, stored.family_id)
+        if (
+            stored is not None
+            and stored.agent_id == principal.agent_id
+            and stored.family_id != principal.session_id
+        ):
+            await close_session(uow, identity, stored.family_id)
 
 
 async def set_password(uow: UnitOfWork, caller: Caller, agent_id: UUID, data: PasswordChange) -> None:
@@ -308,7 +321,9 @@ async def revoke_client(uow: UnitOfWork, identity: Identity, caller: Caller, cli
     if client.revoked_at is None:
         client.revoked_at = utcnow()
         await uow.session.flush()
-    await revoke_subject(identity.redis, client.id, max_token_ttl=identity.settings.access_token_ttl_seconds)
+    await revocations.revoke_subject(
+        uow.session, identity.redis, client.id, max_token_ttl=identity.settings.access_token_ttl_seconds
+    )
 
 
 # --- customers: sign-in by emailed link ----------------------------------------------------
@@ -327,7 +342,7 @@ async def request_sign_in_link(
 ) -> None:
     """Mail a sign-in link if ``email`` is a contact (and, when given, opened ``ticket_number``).
     The answer is the same either way, so nobody learns who is a customer."""
-    lockout = identity.lockout
+    lockout = Lockout(uow)
     await lockout.limit(f"sign-in-link:ip:{address}", per_hour=SIGN_IN_LINKS_PER_HOUR * 4)
     await lockout.limit(f"sign-in-link:email:{email}", per_hour=SIGN_IN_LINKS_PER_HOUR)
     contact = await repo.get_contact_by_email(uow.session, email)
@@ -369,8 +384,9 @@ async def redeem_sign_in_link(uow: UnitOfWork, identity: Identity, *, token: str
         ) from None
     except InvalidLink:
         raise InvalidGrant("This is not a valid sign-in link.", error="invalid_grant") from None
-    first_use = await identity.redis.set(
-        f"helpdesk:sign-in-link:{nonce}", "1", nx=True, ex=max(1, expires - int(time.time()) + 60)
+    # Marked used in the database (committed by the route), whatever becomes of Redis.
+    first_use = await revocations.use_once(
+        uow.session, revocations.SIGN_IN_LINK, nonce, expires_at=datetime.fromtimestamp(expires + 60, UTC)
     )
     if not first_use:
         raise InvalidGrant("This sign-in link was already used; ask for a new one.", error="invalid_grant")

@@ -661,6 +661,31 @@ class RefreshToken(Base, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+class Revocation(Base, table=True):
+    """What may no longer be used, kept until it would have expired anyway: one access token
+    (kind ``jti``), every token a subject got up to a moment (``sub``, ``value`` that second: a
+    revoked client), every access token of a session (``sid``: logout, a reused refresh token),
+    a used sign-in link (``sign-in-link``, its nonce). The truth behind Redis's copy, which
+    every service checks and ticket_api reloads from here when Redis lost it (revocations.py)."""
+
+    __tablename__ = "revocation"
+    kind: str = Field(max_length=16, primary_key=True)
+    key: str = Field(max_length=100, primary_key=True)
+    value: str = Field(max_length=32)
+    expires_at: datetime = Field(sa_type=UtcDateTime, nullable=False, index=True)
+
+
+class SignInCounter(Base, table=True):
+    """Failed sign-ins of one subject (an account, a client, an address) in a sliding window,
+    and how long it is locked; or requests of one subject in an hour (lockout.py)."""
+
+    __tablename__ = "sign_in_counter"
+    subject: str = Field(max_length=400, primary_key=True)
+    count: int = Field(nullable=False)
+    window_ends_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    locked_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
 # --- sign-in -------------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """The local run: ``start_stack`` boots the real stack and leaves nothing behind; the ``make run``
-supervisor stops everything on SIGTERM or when a child dies, refuses a second run on the same var
-dir, and names a taken port. Real processes throughout (nginx, redis-server, uvicorn, arq)."""
+supervisor stops everything on SIGTERM, restarts a child that dies (with backoff, nothing else
+stops), refuses a second run on the same var dir, and names a taken port. Real processes
+throughout (nginx, redis-server, uvicorn, arq)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,15 @@ import pytest
 
 from deploy.local import gateway as gw
 from deploy.local.probes import free_ports
-from deploy.local.procs import kill_stale, pid_alive, read_live_pid, write_pid_file
+from deploy.local.procs import (
+    Child,
+    kill_stale,
+    pid_alive,
+    quick_deaths_after,
+    read_live_pid,
+    restart_delay,
+    write_pid_file,
+)
 from deploy.local.stack import ROOT, SERVICES, Ports, StackError, start_stack
 
 needs_binaries = pytest.mark.skipif(
@@ -233,12 +242,38 @@ def test_supervisor_refuses_a_second_run_and_stops_cleanly_on_sigterm(supervisor
 
 @pytest.mark.stack
 @needs_binaries
-def test_supervisor_stops_everything_when_a_child_dies(supervisor: Supervisor) -> None:
+def test_supervisor_restarts_a_dead_child_and_stops_nothing_else(supervisor: Supervisor) -> None:
     supervisor.wait_for("Ctrl-C stops everything")
     pids = supervisor.child_pids()
     os.kill(pids["triage-worker"], signal.SIGKILL)
-    assert supervisor.process.wait(timeout=30) == 1
-    time.sleep(0.2)  # let the reader thread drain the pipe
-    output = "".join(supervisor.output)
-    assert "a process died" in output and "triage-worker exited" in output
-    assert not [name for name, pid in pids.items() if pid_alive(pid)]
+    supervisor.wait_for("triage-worker exited with code -9; restarting in 0.5 s")
+    supervisor.wait_for("triage-worker restarted")
+    assert supervisor.process.poll() is None, "the supervisor keeps running"
+    after = supervisor.child_pids()
+    assert after["triage-worker"] != pids["triage-worker"] and pid_alive(after["triage-worker"])
+    others = {name: pid for name, pid in pids.items() if name != "triage-worker"}
+    assert {name: after[name] for name in others} == others, "nothing else was touched"
+    assert all(pid_alive(pid) for pid in others.values())
+
+
+def test_restart_delays_double_while_a_child_keeps_dying_young() -> None:
+    assert [restart_delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert restart_delay(40) == 30.0
+    assert quick_deaths_after(3, ran_seconds=1.0) == 4
+    assert quick_deaths_after(3, ran_seconds=600.0) == 1, "a child that ran a while starts afresh"
+
+
+def test_a_child_that_dies_is_started_again_after_its_delay(tmp_path: Path) -> None:
+    child = Child(name="short", argv=["true"], log_path=tmp_path / "short.log", env=os.environ, cwd=tmp_path)
+    child.start()
+    assert child.process is not None
+    child.process.wait()
+    now = time.monotonic()
+    assert child.supervise(now) == "short exited with code 0; restarting in 0.5 s"
+    assert child.supervise(now + 0.4) is None, "not before its delay"
+    first = child.pid
+    assert child.supervise(now + 0.5) is not None
+    assert child.pid != first and child.restarts == 1
+    child.process.wait()
+    assert child.supervise(time.monotonic()) == "short exited with code 0; restarting in 1 s"
+    child.stop()

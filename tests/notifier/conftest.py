@@ -92,9 +92,9 @@ class Env:
             options.update(
                 burst=True,
                 handle_signals=False,
-                ctx={"consumer": self.consumer, "notifier": self.notifier},
                 poll_delay=0.01,
             )
+            options["ctx"].update(consumer=self.consumer, notifier=self.notifier)
             worker = Worker(**options)
             try:
                 await worker.main()

@@ -4,6 +4,7 @@ subscriber's consumer exactly once, whatever crashes between commit, publish and
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from services.triage.models import processed_event as triage_processed_event
 from services.triage.settings import Settings as TriageSettings
 from shared import events as ev
 from shared.consumer import EventConsumer, TransientError
-from shared.queue import queue_name
+from shared.queue import queue_name, queues_lost
 from shared.runtime import Runtime
 from shared.uow import UnitOfWork
 from shared.worker import Worker, worker_settings
@@ -102,7 +103,8 @@ async def drain_triage_queue(database_url: str, redis_url: str, handler: Any = r
         return None
 
     options = worker_settings(ev.Service.TRIAGE, settings, startup=noop, shutdown=noop)
-    options.update(burst=True, handle_signals=False, ctx={"consumer": consumer}, poll_delay=0.01)
+    options.update(burst=True, handle_signals=False, poll_delay=0.01)
+    options["ctx"]["consumer"] = consumer
     worker = Worker(**options)
     try:
         await worker.main()
@@ -260,3 +262,40 @@ async def test_concurrent_commits_are_all_published_and_marked_in_batches(
     assert sum(marks) == 40
     assert len(marks) < 40, "concurrent requests' events are marked together"
     assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 0, "every event is marked"
+
+
+async def test_redis_losing_its_queues_loses_no_event(
+    clean: str, redis_url: str, redis: Redis, ticket_api_runtime: Runtime
+) -> None:
+    """Published events whose jobs were still queued when Redis lost its data (a restart without
+    its file, SHUTDOWN NOSAVE, a flush) are published again by the relay, and applied once."""
+    lost = functools.partial(queues_lost, ticket_api_runtime.redis, ev.Service.TICKET_API)
+    assert await lost(), "the first relay of all sets the marker"
+    assert not await lost(), "then Redis has lost nothing"
+    events = [agent_created() for _ in range(3)]
+    async with ticket_api_runtime.sessions() as session:
+        uow = UnitOfWork(session, ticket_api_runtime.outbox)
+        for event in events:
+            await uow.record(event)
+        await uow.commit()
+    await ticket_api_runtime.outbox.drain()
+    assert await redis.zcard(TRIAGE_QUEUE) == 3
+    assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 0, "all marked published"
+
+    await redis.flushdb()
+    relay = asyncio.ensure_future(
+        ticket_api_runtime.outbox.run_relay(
+            interval_seconds=0.05, grace_seconds=0, queues_lost=lost, replay_window_seconds=600
+        )
+    )
+    try:
+        for _ in range(100):
+            if await redis.zcard(TRIAGE_QUEUE) == 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+    assert await redis.zcard(TRIAGE_QUEUE) == 3
+    await drain_triage_queue(clean, redis_url)
+    assert sorted(await effects(clean)) == sorted(event.id for event in events)

@@ -67,9 +67,10 @@ async def api(
         else sqlite_copy(sqlite_template, Service.TICKET_API, tmp_path)
     )
     app = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t.test"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t.test") as client,
+    ):
         yield client
 
 

@@ -9,7 +9,11 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, ConfigDict
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from deploy.local.probes import free_ports
 from shared.logging import request_id_var
 from shared.problems import Conflict
 from shared.web import create_service_app
@@ -35,6 +39,28 @@ async def conflict() -> None:
 @router.get("/boom")
 async def boom() -> None:
     raise RuntimeError("secret internals")
+
+
+(CLOSED_PORT,) = free_ports(1)
+
+
+@router.get("/database")
+async def database_down() -> None:
+    engine = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{CLOSED_PORT}/x")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+
+@router.get("/redis")
+async def redis_down() -> None:
+    client = Redis.from_url(f"redis://127.0.0.1:{CLOSED_PORT}/0")
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
 
 
 @router.get("/request-id")
@@ -123,9 +149,16 @@ async def test_readiness_reports_each_dependency(client: httpx.AsyncClient) -> N
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json() == {
-        "status": "unavailable",
+    assert ready.headers["content-type"] == "application/problem+json"
+    assert ready.headers["retry-after"] == "5"
+    assert ready.json() | {"request_id": None} == {
+        "type": "urn:helpdesk:problem:not-ready",
+        "title": "Service temporarily unavailable",
+        "status": 503,
+        "detail": "redis: failing: ConnectionError",
+        "instance": "/readyz",
         "checks": {"database": "ok", "redis": "failing: ConnectionError"},
+        "request_id": None,
     }
 
 
@@ -137,3 +170,16 @@ async def test_a_form_where_json_is_expected_is_415_not_422(client: httpx.AsyncC
     # A JSON body with a wrong field is still a 422 naming it.
     wrong = await client.post("/things", json={"count": "many"})
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["location"] == "body.count"
+
+
+@pytest.mark.parametrize("path", ["/database", "/redis"])
+async def test_the_database_or_redis_down_is_a_503_to_retry_later(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    body = response.json()
+    assert body["type"] == "urn:helpdesk:problem:service-unavailable"
+    assert body["request_id"] == response.headers["x-request-id"]

@@ -6,17 +6,21 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import health_check_key_suffix, in_progress_key_prefix
 from arq.worker import func
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.events import Service
 from shared.queue import queue_name
-from shared.worker import Worker
+from shared.worker import Worker, reconnect_delay_seconds
+from tests.chaos.servers import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "test:start_jobs"
@@ -124,3 +128,68 @@ async def test_the_entry_points_check_answers_from_the_workers_health_key(
     assert await check() == 1
     await redis.set(queue_name(Service.BILLING) + health_check_key_suffix, b"j_complete=0 ...", ex=10)
     assert await check() == 0
+
+
+def test_reconnect_backoff_doubles_up_to_fifteen_seconds() -> None:
+    assert [reconnect_delay_seconds(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert reconnect_delay_seconds(50) == 15.0
+
+
+async def test_a_worker_outlives_a_redis_restart_and_takes_jobs_again() -> None:
+    """arq's own worker ends on the first poll that fails; ours waits and polls again."""
+    server = RedisServer()
+    server.start()
+    runs: list[tuple[str, int]] = []
+    survivor = Worker(
+        functions=[func(record, name="record")],
+        queue_name=QUEUE,
+        redis_settings=RedisSettings.from_dsn(server.url),
+        handle_signals=False,
+        poll_delay=0.01,
+        ctx={"name": "survivor", "runs": runs},
+    )
+    running = asyncio.ensure_future(survivor.main())
+    try:
+        pool = await enqueue(server.url, 1)
+        await pool.aclose()
+        await _until(lambda: len(runs) == 1)
+        await asyncio.to_thread(server.stop)
+        await asyncio.sleep(2)
+        assert not running.done(), "the worker keeps going while Redis is down"
+        await asyncio.to_thread(server.start)
+        pool = ArqRedis.from_url(server.url)
+        assert await pool.enqueue_job("record", 1, _job_id="job-after", _queue_name=QUEUE)
+        await pool.aclose()
+        await _until(lambda: len(runs) == 2)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await survivor.close()
+        await asyncio.to_thread(server.stop)
+    assert runs == [("survivor", 0), ("survivor", 1)]
+
+
+async def _until(condition: Callable[[], bool], within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_start_that_fails_on_redis_gives_its_slot_back() -> None:
+    """Else every poll failing that way during an outage would leak a slot, until none is left."""
+    server = RedisServer()
+    server.start()
+    pool = ArqRedis.from_url(server.url)
+    runs: list[tuple[str, int]] = []
+    starved = worker(server.url, "starved", runs, redis_pool=pool, max_jobs=2)
+    try:
+        await asyncio.to_thread(server.stop)
+        for _ in range(2):  # as many as there are slots
+            with pytest.raises(RedisConnectionError):
+                await starved.start_jobs([b"job-0"])
+        assert starved.job_counter == 0
+        assert not starved.sem.locked(), "both slots are free"
+    finally:
+        await pool.aclose()
+    assert runs == []

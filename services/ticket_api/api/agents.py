@@ -6,12 +6,11 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from services.ticket_api import repository as repo
-from services.ticket_api import service
+from services.ticket_api import revocations, service
 from services.ticket_api.deps import CurrentCaller, SignIn, Uow, WritingCaller
 from services.ticket_api.models import Agent, AgentCreate, AgentPublic, AgentUpdate
 from shared.pagination import Page, decode_cursor, page_of
 from shared.problems import problem_responses
-from shared.tokens import revoke_subject
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 
@@ -55,7 +54,9 @@ async def update_agent(
 ) -> AgentPublic:
     """Change an agent (admins). Deactivating one ends their sessions at once."""
     agent = await service.update_agent(uow, caller, agent_id, body)
-    await uow.commit()
     if body.active is False:
-        await revoke_subject(sign_in.redis, agent.id, max_token_ttl=sign_in.settings.access_token_ttl_seconds)
+        await revocations.revoke_subject(
+            uow.session, sign_in.redis, agent.id, max_token_ttl=sign_in.settings.access_token_ttl_seconds
+        )
+    await uow.commit()
     return _public(agent)

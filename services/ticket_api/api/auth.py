@@ -140,6 +140,7 @@ async def request_sign_in_link(
 async def redeem_sign_in_link(body: SignInLinkRedeem, uow: Uow, sign_in: SignIn) -> Response:
     """Trade the token of a sign-in link (it works once, for a few minutes) for an access token."""
     answer = await identity.redeem_sign_in_link(uow, sign_in, token=body.token)
+    await uow.commit()
     return _token_answer(answer)
 
 
