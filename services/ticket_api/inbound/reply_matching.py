@@ -5,7 +5,10 @@ current key or an older one still listed) or received for a ticket; (2) the plus
 (``support+<token>@…``, MAC-verified); (3) the ``[TKT-n]`` subject tag, only when the sender
 belongs to the ticket's organization or is the ticket's contact. A Message-ID we merely
 *received* proves nothing about who writes now, so it gets the same sender check as the
-subject tag; a MAC-verified one of ours does not (only a recipient of our mail has it).
+subject tag. A MAC-verified one of ours, or a reply token, proves which ticket is meant but not
+who writes (a forwarded mail, a CC or a leaked thread hands it to anyone): it matches, and a
+sender who is not one of the ticket's people is kept on it for agents only, flagged "sender not
+on ticket" (``sender_may_join`` decides who is).
 
 A match on a closed ticket reopens it within the reopen window; after that the message
 opens a new ticket linked to the old one.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -177,6 +177,21 @@ class _Work:
     now: datetime
     values: dict[str, Any] = field(default_factory=dict)
     review: list[str] = field(default_factory=list)
+    identity_doubts: tuple[str, ...] = ()  # why From cannot be trusted to name who wrote
+
+    @property
+    def identity_trusted(self) -> bool:
+        return not self.identity_doubts
+
+
+@dataclass(frozen=True)
+class _Match:
+    """The ticket a message refers to, how, and whether its sender is one of the ticket's
+    people (its contact, or a contact of its organization)."""
+
+    ticket: Ticket
+    matched_by: MatchedBy
+    sender_on_ticket: bool
 
 
 class Inbound:
@@ -324,6 +339,9 @@ class Inbound:
             work.review.append("no usable sender address (From or envelope)")
             work.values["outcome"] = InboundOutcome.FLAGGED
             return
+        if match is not None and not match.sender_on_ticket:
+            await self._note_from_outside(uow, caller, work, match, decisions, stored)
+            return
         contact = await repo.upsert_contact(
             uow.session,
             email=work.sender,
@@ -338,7 +356,7 @@ class Inbound:
             ticket = await self._open_ticket(uow, caller, work, contact, body)
             work.values["outcome"] = InboundOutcome.TICKET_CREATED
         else:
-            found, matched_by = match
+            found, matched_by = match.ticket, match.matched_by
             work.values["matched_by"] = matched_by.value
             follow_up = follow_up_for(
                 _facts(found, ""), now=work.now, reopen_window=self.config.reopen_window
@@ -379,13 +397,14 @@ class Inbound:
 
     # --- matching ---------------------------------------------------------------------------
 
-    async def _match(
-        self, uow: UnitOfWork, work: _Work, envelope: Envelope
-    ) -> tuple[Ticket, MatchedBy] | None:
-        """The ticket this message belongs to, by the rules of reply_matching (in order)."""
+    async def _match(self, uow: UnitOfWork, work: _Work, envelope: Envelope) -> _Match | None:
+        """The ticket this message belongs to, by the rules of reply_matching (in order), and
+        whether its sender is one of that ticket's people. A reference of ours (a MAC-verified
+        Message-ID or reply token) says which ticket is meant, not who writes: it matches
+        whoever sends it, and ``sender_on_ticket`` tells the caller how far to trust them."""
         session = uow.session
         parsed = work.parsed
-        sender = await self._sender(uow, work.sender)
+        sender = await self._sender(uow, work.sender if work.identity_trusted else None)
         candidates = thread_ids(parsed.in_reply_to, parsed.references)
         if work.classification.kind is InboundKind.BOUNCE:
             candidates += [mid for mid in parsed.embedded_message_ids if mid not in candidates]
@@ -404,8 +423,9 @@ class Inbound:
             ticket = await repo.get_ticket(session, ticket_id, for_update=True)
             if ticket is None:
                 continue
-            if verified or (sender is not None and sender_may_join(sender, await self._facts(uow, ticket))):
-                return ticket, MatchedBy.IN_REPLY_TO
+            on_ticket = sender is not None and sender_may_join(sender, await self._facts(uow, ticket))
+            if verified or on_ticket:
+                return _Match(ticket, MatchedBy.IN_REPLY_TO, on_ticket)
         recipients = [*envelope.recipients, *(a.email for a in (*parsed.to, *parsed.cc))]
         recipients += parsed.header_values("Delivered-To") + parsed.header_values("X-Original-To")
         owner = ticket_of_reply_address(
@@ -414,14 +434,15 @@ class Inbound:
         if owner is not None:
             ticket = await repo.get_ticket(session, owner, for_update=True)
             if ticket is not None:
-                return ticket, MatchedBy.REPLY_TOKEN
+                on_ticket = sender is not None and sender_may_join(sender, await self._facts(uow, ticket))
+                return _Match(ticket, MatchedBy.REPLY_TOKEN, on_ticket)
         number = ticket_number_in_subject(parsed.subject)
         if number is not None and sender is not None:
             ticket = await repo.get_ticket_by_number(session, number)
             if ticket is not None and sender_may_join(sender, await self._facts(uow, ticket)):
                 locked = await repo.get_ticket(session, ticket.id, for_update=True)
                 assert locked is not None
-                return locked, MatchedBy.SUBJECT_TAG
+                return _Match(locked, MatchedBy.SUBJECT_TAG, True)
             if ticket is not None:
                 work.review.append(
                     f"subject names {ticket_number(number)} but the sender is not on that ticket"
@@ -571,12 +592,68 @@ class Inbound:
                 await tickets._set_status(uow, caller, ticket, target, "customer replied by email")
         return message
 
+    async def _internal_note(
+        self,
+        uow: UnitOfWork,
+        caller: tickets.Caller,
+        work: _Work,
+        ticket: Ticket,
+        heading: str,
+        reasons: Sequence[str],
+        limit: int,
+    ) -> None:
+        """The message as an internal note by the system on ``ticket``: agents see it, the
+        customer's page and mail do not, and the ticket's status and requester stay."""
+        note = (
+            f"[{heading}] {work.parsed.subject}\n({'; '.join(reasons[:3])})\n\n"
+            + strip_quotes_and_signature(work.parsed.text)[:limit]
+        ).strip()
+        message = await self._add_message(
+            uow, caller, ticket, note, Visibility.INTERNAL, AuthorKind.SYSTEM, None, work
+        )
+        work.values["ticket_message_id"] = message.id
+        work.values["outcome"] = InboundOutcome.RECORDED_ON_TICKET
+
+    async def _note_from_outside(
+        self,
+        uow: UnitOfWork,
+        caller: tickets.Caller,
+        work: _Work,
+        match: _Match,
+        decisions: list[Decision],
+        stored: dict[int, str],
+    ) -> None:
+        """A person's mail that refers to a ticket (one of our Message-IDs, a reply token) but
+        whose sender is not one of its people, or whose From we could not trust: the reference
+        proves which ticket is meant, not who writes. Kept on that ticket for agents only and
+        flagged; nobody is told anything (no contact is made, no acknowledgment, no notice of
+        refused attachments), and its PDFs sign no SLA."""
+        ticket = match.ticket
+        work.values["ticket_id"] = ticket.id
+        work.values["matched_by"] = match.matched_by.value
+        number = ticket_number(ticket.number)
+        if work.identity_doubts:
+            doubts = "; ".join(work.identity_doubts)
+            reason = f"sender not on ticket: the sender could not be verified ({doubts})"
+        else:
+            reason = (
+                f"sender not on ticket: {work.sender} is neither a participant of {number} "
+                f"nor a contact of its organization (matched by {match.matched_by.value.replace('_', ' ')})"
+            )
+        work.review.append(reason)
+        who = "whose sender could not be verified" if work.identity_doubts else "who is not on this ticket"
+        await self._internal_note(
+            uow, caller, work, ticket, f"mail from {work.sender}, {who}", (reason,), MAX_BODY_CHARS
+        )
+        rows = self._attachment_rows(work, decisions, stored, ticket.id, Visibility.INTERNAL)
+        await inbound_repo.add_attachments(uow.session, rows)
+
     async def _machine_message(
         self,
         uow: UnitOfWork,
         caller: tickets.Caller,
         work: _Work,
-        match: tuple[Ticket, MatchedBy] | None,
+        match: _Match | None,
         decisions: list[Decision],
         stored: dict[int, str],
     ) -> None:
@@ -584,22 +661,21 @@ class Inbound:
         ticket they belong to as an internal note (our own mail is already there), never a
         ticket, never an acknowledgment, never a status change."""
         classification = work.classification
-        ticket = match[0] if match else None
+        ticket = match.ticket if match else None
         if match is not None:
-            work.values["ticket_id"] = match[0].id
-            work.values["matched_by"] = match[1].value
+            work.values["ticket_id"] = match.ticket.id
+            work.values["matched_by"] = match.matched_by.value
         if ticket is not None and classification.kind is not InboundKind.OWN:
             what = classification.kind.value.replace("_", " ")
-            note = (
-                f"[{what} from {work.sender or 'an unknown sender'}] {work.parsed.subject}\n"
-                f"({'; '.join(classification.reasons[:3])})\n\n"
-                + strip_quotes_and_signature(work.parsed.text)[:MACHINE_NOTE_CHARS]
-            ).strip()
-            message = await self._add_message(
-                uow, caller, ticket, note, Visibility.INTERNAL, AuthorKind.SYSTEM, None, work
+            await self._internal_note(
+                uow,
+                caller,
+                work,
+                ticket,
+                f"{what} from {work.sender or 'an unknown sender'}",
+                classification.reasons,
+                MACHINE_NOTE_CHARS,
             )
-            work.values["ticket_message_id"] = message.id
-            work.values["outcome"] = InboundOutcome.RECORDED_ON_TICKET
             rows = self._attachment_rows(work, decisions, stored, ticket.id, Visibility.INTERNAL)
         else:
             rows = self._attachment_rows(work, decisions, stored, None, Visibility.INTERNAL)

@@ -1,0 +1,225 @@
+"""Holding a reference is not being the customer: crafted messages of each class through both
+ways in (the SMTP listener and ``POST /api/v1/inbound/email``), with what was stored, the flag
+and its reason, what each party is sent (the events the notifier mails from) and what the
+customer's ticket page shows."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+import aiosmtplib
+import pytest
+from sqlalchemy import select
+
+from services.ticket_api.inbound.service import Inbound
+from services.ticket_api.inbound.smtp_listener import start_server
+from services.ticket_api.models import Contact, outbox
+from shared.events import Event
+from shared.mail_ids import make_message_id, make_reply_token, plus_address
+from shared.signed_links import TICKET_STATUS, sign
+from tests import auth
+from tests.auth import bearer
+from tests.ticket_api.conftest import Actors
+from tests.ticket_api.inbound import messages as mail
+
+JANE = "jane@acme.test"
+MALLORY = "mallory@evil.test"
+SUPPORT = "support@helpdesk.test"
+REPLY = re.compile(r"OK: (\w+) ([0-9a-f-]{36})")
+
+
+@dataclass
+class Door:
+    """One way in, and what the tests read back through the API."""
+
+    api: Actors
+    via: str
+    smtp_port: int
+
+    @property
+    def secret(self) -> str:
+        return self.api.runtime.settings.secret_key.get_secret_value()
+
+    async def deliver(
+        self, raw: bytes, *, sender: str = JANE, recipients: tuple[str, ...] = (SUPPORT,)
+    ) -> dict[str, Any]:
+        """Hand ``raw`` in through this door; the stored record of it, as agents see it."""
+        if self.via == "smtp":
+            async with aiosmtplib.SMTP(hostname="127.0.0.1", port=self.smtp_port, timeout=30) as client:
+                _, answer = await client.sendmail(sender, list(recipients), raw)
+            match = REPLY.search(answer)
+            assert match, answer
+            inbound_id = match.group(2)
+        else:
+            query = urlencode([("sender", sender), *(("recipient", r) for r in recipients)])
+            response = await self.api.client.post(
+                f"/api/v1/inbound/email?{query}",
+                content=raw,
+                headers={"Content-Type": "message/rfc822", **bearer(auth.service("mta"))},
+            )
+            assert response.status_code in (200, 201), response.text
+            inbound_id = response.json()["id"]
+        record = await self.api.client.get(f"/api/v1/inbound/emails/{inbound_id}", headers=self.api.agent)
+        assert record.status_code == 200, record.text
+        result: dict[str, Any] = record.json()
+        return result
+
+    async def janes_ticket(self) -> dict[str, Any]:
+        """Jane (of Acme) writes in; her ticket."""
+        record = await self.deliver(mail.plain())
+        assert record["outcome"] == "ticket_created"
+        return await self.ticket(record["ticket_id"])
+
+    async def ticket(self, ticket_id: str) -> dict[str, Any]:
+        response = await self.api.client.get(f"/api/v1/tickets/{ticket_id}", headers=self.api.agent)
+        assert response.status_code == 200, response.text
+        ticket: dict[str, Any] = response.json()
+        return ticket
+
+    async def messages(self, ticket_id: str) -> list[dict[str, Any]]:
+        response = await self.api.client.get(f"/api/v1/tickets/{ticket_id}/messages", headers=self.api.agent)
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    async def customer_page(self, ticket: dict[str, Any], email: str = JANE) -> str:
+        """The customer's ticket page, behind the signed link of our mail."""
+        token = sign(
+            {"ticket_id": ticket["id"], "email": email},
+            purpose=TICKET_STATUS,
+            secret=self.secret,
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        )
+        page = await self.api.client.get(f"/api/v1/ticket-status/{token}")
+        assert page.status_code == 200, page.text
+        return page.text
+
+    async def contact_emails(self) -> list[str]:
+        async with self.api.runtime.sessions() as session:
+            return sorted((await session.scalars(select(Contact.email))).all())
+
+    async def events(self, event_type: str) -> list[dict[str, Any]]:
+        async with self.api.runtime.sessions() as session:
+            rows = (await session.scalars(select(outbox.c.event).order_by(outbox.c.created_at))).all()
+        return [e.data for e in map(Event.model_validate_json, rows) if e.type == event_type]
+
+    async def mailed_to(self, address: str) -> list[str]:
+        """What the notifier would send ``address``, from the events recorded: acknowledgments
+        of new tickets, notices of refused attachments (it mails customers nothing else for
+        inbound mail; internal messages never)."""
+        sent = [
+            f"acknowledgment of {e['number']}"
+            for e in await self.events("ticket.created")
+            if e["contact"]["email"] == address and e["acknowledge"]
+        ]
+        sent += [
+            f"attachments refused on {e['ticket_number']}"
+            for e in await self.events("email.attachments_refused")
+            if e["recipient"] == address
+        ]
+        return sent
+
+    def our_message_id(self, ticket: dict[str, Any]) -> str:
+        return make_message_id(UUID(ticket["id"]), secret=self.secret, domain="helpdesk.test")
+
+    def reply_address(self, ticket: dict[str, Any]) -> str:
+        return plus_address(SUPPORT, make_reply_token(UUID(ticket["id"]), secret=self.secret))
+
+
+@pytest.fixture(params=["smtp", "http"])
+async def door(request: pytest.FixtureRequest, api: Actors) -> AsyncIterator[Door]:
+    runtime = api.runtime
+    inbound = Inbound(sessions=runtime.sessions, outbox=runtime.outbox, settings=runtime.settings)  # type: ignore[arg-type]
+    server = await start_server(inbound, runtime.settings, host="127.0.0.1", port=0)  # type: ignore[arg-type]
+    try:
+        yield Door(api, request.param, server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _assert_kept_off_the_page(
+    door: Door, ticket: dict[str, Any], record: dict[str, Any], words: str
+) -> None:
+    """``record`` is on ``ticket`` for agents only; Jane's page, her ticket and what she is
+    sent are as before; the sender was sent nothing."""
+    assert record["needs_review"] is True
+    assert record["ticket_id"] == ticket["id"] and record["acknowledge"] is None
+    assert await door.contact_emails() == [JANE], "nobody else became a contact"
+    note = next(m for m in await door.messages(ticket["id"]) if m["id"] == record["ticket_message_id"])
+    assert (note["visibility"], note["author_kind"]) == ("internal", "system") and words in note["body"]
+    after = await door.ticket(ticket["id"])
+    assert (after["status"], after["contact_id"]) == (ticket["status"], ticket["contact_id"])
+    page = await door.customer_page(ticket)
+    assert words not in page
+    assert [e["visibility"] for e in await door.events("ticket.message_added")] == ["internal"]
+
+
+# --- a valid reference from the wrong sender -----------------------------------------------
+
+
+async def test_a_stranger_replying_to_our_message_id_joins_flagged_for_agents_only(door: Door) -> None:
+    ticket = await door.janes_ticket()
+    raw = mail.gmail_reply(
+        in_reply_to=door.our_message_id(ticket),
+        subject=f"Re: [{ticket['number']}] Printer offline",
+        reply="Please send all invoices of Acme to me from now on.",
+        quoted="We have your request.",
+        sender=f"Mallory <{MALLORY}>",
+        message_id="<m.1@evil.test>",
+    )
+    record = await door.deliver(raw, sender=MALLORY)
+    assert (record["outcome"], record["matched_by"]) == ("recorded_on_ticket", "in_reply_to")
+    assert record["review_reason"].startswith("sender not on ticket: mallory@evil.test is neither")
+    await _assert_kept_off_the_page(door, ticket, record, "invoices of Acme")
+    assert await door.mailed_to(MALLORY) == []
+    assert await door.mailed_to(JANE) == [f"acknowledgment of {ticket['number']}"]
+    # Jane herself, replying to the same mail, is the customer.
+    own = await door.deliver(
+        mail.gmail_reply(
+            in_reply_to=door.our_message_id(ticket),
+            subject="Re: Printer offline",
+            reply="It shows E42.",
+            quoted="x",
+            message_id="<jane.2@mail.acme.test>",
+        )
+    )
+    assert (own["outcome"], own["needs_review"]) == ("message_added", False)
+    assert "It shows E42." in await door.customer_page(ticket)
+
+
+async def test_a_stranger_writing_to_the_reply_address_joins_flagged_for_agents_only(door: Door) -> None:
+    ticket = await door.janes_ticket()
+    address = door.reply_address(ticket)
+    raw = mail.plain(
+        sender=f"Mallory <{MALLORY}>",
+        to=address,
+        subject="Change of address",
+        body="Our bank details changed, pay to the new account.\n",
+        message_id="<m.2@evil.test>",
+    )
+    record = await door.deliver(raw, sender=MALLORY, recipients=(address,))
+    assert (record["outcome"], record["matched_by"]) == ("recorded_on_ticket", "reply_token")
+    assert "sender not on ticket" in record["review_reason"]
+    await _assert_kept_off_the_page(door, ticket, record, "bank details")
+    assert await door.mailed_to(MALLORY) == []
+
+
+async def test_a_colleague_of_the_organization_with_our_reference_is_a_customer(door: Door) -> None:
+    ticket = await door.janes_ticket()
+    raw = mail.gmail_reply(
+        in_reply_to=door.our_message_id(ticket),
+        subject="Re: Printer offline",
+        reply="Same on the 2nd floor.",
+        quoted="x",
+        sender="Bob <bob@acme.test>",
+        message_id="<bob.1@acme.test>",
+    )
+    record = await door.deliver(raw, sender="bob@acme.test")
+    assert (record["outcome"], record["needs_review"]) == ("message_added", False)
+    assert "Same on the 2nd floor." in await door.customer_page(ticket)
