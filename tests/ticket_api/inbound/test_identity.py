@@ -70,6 +70,20 @@ class Door:
         result: dict[str, Any] = record.json()
         return result
 
+    async def reply(
+        self, in_reply_to: str, text: str, *, message_id: str, sender: str = "Jane Doe <jane@acme.test>"
+    ) -> dict[str, Any]:
+        """A Gmail reply under ``in_reply_to``, from ``sender``; its record."""
+        raw = mail.gmail_reply(
+            in_reply_to=in_reply_to,
+            subject="Re: Printer offline",
+            reply=text,
+            quoted="We have your request.",
+            sender=sender,
+            message_id=message_id,
+        )
+        return await self.deliver(raw, sender=sender.rpartition("<")[2].rstrip(">"))
+
     async def janes_ticket(self) -> dict[str, Any]:
         """Jane (of Acme) writes in; her ticket."""
         record = await self.deliver(mail.plain())
@@ -180,15 +194,7 @@ async def test_a_stranger_replying_to_our_message_id_joins_flagged_for_agents_on
     assert await door.mailed_to(MALLORY) == []
     assert await door.mailed_to(JANE) == [f"acknowledgment of {ticket['number']}"]
     # Jane herself, replying to the same mail, is the customer.
-    own = await door.deliver(
-        mail.gmail_reply(
-            in_reply_to=door.our_message_id(ticket),
-            subject="Re: Printer offline",
-            reply="It shows E42.",
-            quoted="x",
-            message_id="<jane.2@mail.acme.test>",
-        )
-    )
+    own = await door.reply(door.our_message_id(ticket), "It shows E42.", message_id="<jane.2@mail.acme.test>")
     assert (own["outcome"], own["needs_review"]) == ("message_added", False)
     assert "It shows E42." in await door.customer_page(ticket)
 
@@ -212,14 +218,32 @@ async def test_a_stranger_writing_to_the_reply_address_joins_flagged_for_agents_
 
 async def test_a_colleague_of_the_organization_with_our_reference_is_a_customer(door: Door) -> None:
     ticket = await door.janes_ticket()
-    raw = mail.gmail_reply(
-        in_reply_to=door.our_message_id(ticket),
-        subject="Re: Printer offline",
-        reply="Same on the 2nd floor.",
-        quoted="x",
+    record = await door.reply(
+        door.our_message_id(ticket),
+        "Same on the 2nd floor.",
         sender="Bob <bob@acme.test>",
         message_id="<bob.1@acme.test>",
     )
-    record = await door.deliver(raw, sender="bob@acme.test")
     assert (record["outcome"], record["needs_review"]) == ("message_added", False)
     assert "Same on the 2nd floor." in await door.customer_page(ticket)
+
+
+# --- our Message-IDs: every character counts, mail in flight still threads ------------------
+
+
+async def test_a_reply_to_mail_sent_before_the_full_mac_still_threads_an_altered_one_not(
+    door: Door,
+) -> None:
+    from tests.notifier.test_mail_ids import v1_message_id
+
+    ticket = await door.janes_ticket()
+    sent_before = v1_message_id(UUID(ticket["id"]), door.secret, "helpdesk.test")
+    reply = await door.reply(sent_before, "Still broken.", message_id="<jane.3@mail.acme.test>")
+    assert (reply["outcome"], reply["ticket_id"]) == ("message_added", ticket["id"])
+    current = door.our_message_id(ticket)
+    last = current[-len("@helpdesk.test>") - 1]
+    altered = current.replace(f"{last}@", f"{'a' if last != 'a' else 'b'}@")
+    stray = await door.reply(
+        altered, "Let me in.", sender=f"Mallory <{MALLORY}>", message_id="<m.4@evil.test>"
+    )
+    assert stray["ticket_id"] != ticket["id"] and stray["matched_by"] is None
