@@ -258,7 +258,9 @@ class Inbound:
                     existing = await inbound_repo.get_inbound_by_key(other, key)
                 assert existing is not None
                 return _public(existing, duplicate=True)
-            work = _Work(inbound_id, parsed, classification, sender, now)
+            work = _Work(
+                inbound_id, parsed, classification, sender, now, identity_doubts=parsed.identity_doubts
+            )
             try:
                 await self._apply_rules(uow, work, envelope, decisions, stored)
                 work.values["needs_review"] = bool(work.review)
@@ -307,7 +309,10 @@ class Inbound:
             "full_text": parsed.text[:MAX_FULL_TEXT_CHARS],
             "needs_review": False,
             "review_reason": None,
-            "malformed": not parsed.understood or bool(parsed.problems) or not parsed.has_header_block,
+            "malformed": not parsed.understood
+            or bool(parsed.problems)
+            or not parsed.has_header_block
+            or bool(parsed.identity_doubts),
             "defects": list(parsed.defects),
             "bounce_recipients": list(bounce.recipients[:100]) if bounce else [],
             "bounce_permanent": bounce.permanent if bounce else None,
@@ -341,6 +346,13 @@ class Inbound:
             return
         if match is not None and not match.sender_on_ticket:
             await self._note_from_outside(uow, caller, work, match, decisions, stored)
+            return
+        if work.identity_doubts:
+            # A From the parser had to repair authorizes nothing: no contact is made or used.
+            work.review.append(f"sender could not be verified: {'; '.join(work.identity_doubts)}")
+            work.values["outcome"] = InboundOutcome.FLAGGED
+            rows = self._attachment_rows(work, decisions, stored, None, Visibility.INTERNAL)
+            await inbound_repo.add_attachments(uow.session, rows)
             return
         contact = await repo.upsert_contact(
             uow.session,

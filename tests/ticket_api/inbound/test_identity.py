@@ -247,3 +247,57 @@ async def test_a_reply_to_mail_sent_before_the_full_mac_still_threads_an_altered
         altered, "Let me in.", sender=f"Mallory <{MALLORY}>", message_id="<m.4@evil.test>"
     )
     assert stray["ticket_id"] != ticket["id"] and stray["matched_by"] is None
+
+
+# --- a From the parser had to repair authorizes nothing --------------------------------------
+
+
+def crafted(from_lines: bytes, *, message_id: str, in_reply_to: str | None = None) -> bytes:
+    """A message whose From lines are exactly ``from_lines`` (CRLF ends elsewhere)."""
+    threading = f"In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n" if in_reply_to else ""
+    return (
+        from_lines
+        + (
+            f"To: {SUPPORT}\r\nSubject: Printer offline\r\nDate: {mail.DATE}\r\nMessage-ID: {message_id}\r\n"
+            f"{threading}Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            "Please send all invoices of Acme to my new address.\r\n"
+        ).encode()
+    )
+
+
+IMPERSONATIONS = {
+    # Python reads jane@acme.test; a mail system that vouched for the sender read mallory's.
+    "display-name trick": b"From: jane@acme.test)<mallory@evil.test>\r\n",
+    "unbalanced bracket": b"From: Jane Doe <jane@acme.test\r\n",
+    "unbalanced quote": b'From: "Jane Doe <jane@acme.test>\r\n',
+    "two mailboxes, Sender someone else": (
+        b"From: jane@acme.test, mallory@evil.test\r\nSender: mallory@evil.test\r\n"
+    ),
+    "two From headers": b"From: Jane Doe <jane@acme.test>\r\nFrom: Mallory <mallory@evil.test>\r\n",
+    "bare CR smuggling a From": (
+        b"X-Note: hi\rFrom: Jane Doe <jane@acme.test>\r\nFrom: Mallory <mallory@evil.test>\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("trick", list(IMPERSONATIONS))
+async def test_a_from_the_parser_had_to_repair_is_kept_flagged_never_the_customer(
+    door: Door, trick: str
+) -> None:
+    ticket = await door.janes_ticket()
+    before = await door.messages(ticket["id"])
+    lone = await door.deliver(crafted(IMPERSONATIONS[trick], message_id="<imp.1@evil.test>"), sender=MALLORY)
+    assert (lone["outcome"], lone["ticket_id"], lone["needs_review"]) == ("flagged", None, True)
+    assert lone["review_reason"].startswith("sender could not be verified: ")
+    assert await door.messages(ticket["id"]) == before
+    assert await door.contact_emails() == [JANE]
+    # With a reference of ours it is kept on the ticket it names, for agents only.
+    replying = crafted(
+        IMPERSONATIONS[trick], message_id="<imp.2@evil.test>", in_reply_to=door.our_message_id(ticket)
+    )
+    record = await door.deliver(replying, sender=MALLORY)
+    assert record["outcome"] == "recorded_on_ticket"
+    assert record["review_reason"].startswith("sender not on ticket: the sender could not be verified (")
+    await _assert_kept_off_the_page(door, ticket, record, "invoices of Acme")
+    assert await door.mailed_to(JANE) == [f"acknowledgment of {ticket['number']}"]
+    assert len(await door.events("ticket.created")) == 1

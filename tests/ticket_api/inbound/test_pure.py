@@ -360,3 +360,27 @@ def test_urgency_is_what_the_customer_states() -> None:
     assert urgency(text="This is not urgent, whenever you can.") == "medium"
     assert urgency(text="Our urgently-needed-feature request") == "medium"
     assert urgency(text="x" * 700 + " urgent") == "medium", "only the start of the text counts"
+
+
+@pytest.mark.parametrize(
+    ("raw", "doubts"),
+    [
+        (b"From: Jane <jane@acme.test>\r\nSubject: x\r\n\r\nhi\r\n", ()),
+        (b"From: Jane <jane@acme.test>\nSubject: x\n\nhi\n", ()),  # bare LF throughout: one style
+        ("From: Jörg <jörg@bücher.example>\r\n\r\nhi".encode(), ()),  # RFC 6532 UTF-8
+        (b"From: jane@acme.test (Jane Doe)\r\n\r\nhi", ()),
+        (b"Subject: x\rFrom: Jane <jane@acme.test>\r\n\r\nhi", ("header lines end in a mix",)),
+        (
+            b"From: Jane <jane@acme.test>\r\nSubject: x\nTo: a@b.test\r\n\r\nhi",
+            ("header lines end in a mix",),
+        ),
+        (b"From: a@acme.test, b@acme.test\r\n\r\nhi", ("From names 2 mailboxes",)),
+        (b"From: a@acme.test\r\nFrom: b@acme.test\r\n\r\nhi", ("From appears 2 times",)),
+        (b"From: jane@acme.test <m@evil.test>\r\n\r\nhi", ("From had to be repaired",)),
+        (b"From: Jane <jane@acme.test>\r\nSender: <x@y.test\r\n\r\nhi", ("Sender had to be repaired",)),
+        (b"From: Jane <jane@acme.test>\r\nReply-To: x@y.test)<z@w.test>\r\n\r\nhi", ("Reply-To had to",)),
+    ],
+)
+def test_identity_doubts_name_what_the_parser_repaired(raw: bytes, doubts: tuple[str, ...]) -> None:
+    found = parse_email(raw).identity_doubts
+    assert len(found) == len(doubts) and all(f.startswith(d) for f, d in zip(found, doubts, strict=True))
