@@ -34,6 +34,7 @@ class MatchedBy(StrEnum):
     IN_REPLY_TO = "in_reply_to"
     REPLY_TOKEN = "reply_token"
     SUBJECT_TAG = "subject_tag"
+    OWN_MESSAGE_ID = "own_message_id"  # our own mail sent back in: its Message-ID names the ticket
 
 
 class FollowUp(StrEnum):

@@ -416,6 +416,11 @@ class Inbound:
         whoever sends it, and ``sender_on_ticket`` tells the caller how far to trust them."""
         session = uow.session
         parsed = work.parsed
+        if work.classification.kind is InboundKind.OWN and parsed.message_id:
+            own = ticket_of_our_message_id(parsed.message_id, secret=self.config.secret)
+            ticket = await repo.get_ticket(session, own, for_update=True) if own else None
+            if ticket is not None:
+                return _Match(ticket, MatchedBy.OWN_MESSAGE_ID, False)
         sender = await self._sender(uow, work.sender if work.identity_trusted else None)
         candidates = thread_ids(parsed.in_reply_to, parsed.references)
         if work.classification.kind is InboundKind.BOUNCE:
@@ -455,7 +460,7 @@ class Inbound:
                 locked = await repo.get_ticket(session, ticket.id, for_update=True)
                 assert locked is not None
                 return _Match(locked, MatchedBy.SUBJECT_TAG, True)
-            if ticket is not None:
+            if ticket is not None and work.classification.from_a_person:
                 work.review.append(
                     f"subject names {ticket_number(number)} but the sender is not on that ticket"
                 )
@@ -677,7 +682,14 @@ class Inbound:
         if match is not None:
             work.values["ticket_id"] = match.ticket.id
             work.values["matched_by"] = match.matched_by.value
-        if ticket is not None and classification.kind is not InboundKind.OWN:
+        if classification.kind is InboundKind.OWN:
+            # A loop (a forwarding rule, a misrouted relay): linked to its ticket, where the
+            # mail already is, never acknowledged; someone should find out why it came back.
+            work.review.append(f"our own mail came back in ({'; '.join(classification.reasons[:3])})")
+            if ticket is not None:
+                work.values["outcome"] = InboundOutcome.RECORDED_ON_TICKET
+            rows = self._attachment_rows(work, decisions, stored, None, Visibility.INTERNAL)
+        elif ticket is not None:
             what = classification.kind.value.replace("_", " ")
             await self._internal_note(
                 uow,

@@ -301,3 +301,38 @@ async def test_a_from_the_parser_had_to_repair_is_kept_flagged_never_the_custome
     await _assert_kept_off_the_page(door, ticket, record, "invoices of Acme")
     assert await door.mailed_to(JANE) == [f"acknowledgment of {ticket['number']}"]
     assert len(await door.events("ticket.created")) == 1
+
+
+# --- our own acknowledgment sent back in ----------------------------------------------------
+
+
+async def test_our_acknowledgment_sent_back_in_is_linked_to_its_ticket_as_our_own_mail(door: Door) -> None:
+    ticket = await door.janes_ticket()
+    ours = door.our_message_id(ticket)
+    acknowledgment = mail.plain(
+        sender=f"Helpdesk Support <{SUPPORT}>",
+        to=JANE,
+        subject=f"[{ticket['number']}] We have received your request: Printer offline",
+        body=f"Your request has been logged as ticket {ticket['number']}.\n",
+        message_id=ours,
+        headers={
+            "In-Reply-To": "<cafe.1@mail.acme.test>",
+            "References": "<cafe.1@mail.acme.test>",
+            "Auto-Submitted": "auto-replied",
+            "Reply-To": door.reply_address(ticket),
+            "X-Helpdesk-Ticket": ticket["number"],
+        },
+    )
+    record = await door.deliver(acknowledgment, sender=SUPPORT)
+    assert (record["kind"], record["outcome"], record["ticket_id"], record["matched_by"]) == (
+        "own",
+        "recorded_on_ticket",
+        ticket["id"],
+        "own_message_id",
+    )
+    assert record["acknowledge"] is None and record["needs_review"] is True
+    assert record["review_reason"].startswith("our own mail came back in (")
+    assert "not on that ticket" not in record["review_reason"]
+    assert await door.messages(ticket["id"]) == [], "the mail is already there: nothing added"
+    assert await door.mailed_to(SUPPORT) == [] and len(await door.events("ticket.created")) == 1
+    assert (await door.ticket(ticket["id"]))["status"] == ticket["status"]

@@ -281,7 +281,14 @@ async def test_our_own_mail_coming_back_is_a_loop(world: InboundWorld) -> None:
         message_id=world.our_message_id(ticket_id),
     )
     result = await world.receive(raw)
-    assert (result.kind, result.outcome) == (InboundKind.OWN, InboundOutcome.STORED)
+    assert (result.kind, result.outcome, result.ticket_id) == (
+        InboundKind.OWN,
+        InboundOutcome.RECORDED_ON_TICKET,
+        ticket_id,
+    )
+    assert result.matched_by == "own_message_id" and result.acknowledge is None
+    assert result.needs_review and (result.review_reason or "").startswith("our own mail came back in (")
+    assert "not on that ticket" not in (result.review_reason or "")
     assert await world.messages(ticket_id) == [] and len(await world.events("ticket.created")) == 1
 
 
