@@ -67,7 +67,7 @@ from services.ticket_api.transitions import status_after_public_message
 from services.ticket_api.views import organization_ref, ticket_number
 from shared import events as ev
 from shared.db import SessionMaker
-from shared.email_address import normalize_email
+from shared.email_address import display_address, normalize_email
 from shared.ids import new_id
 from shared.outbox import Outbox
 from shared.principal import Principal, PrincipalKind
@@ -649,18 +649,25 @@ class Inbound:
         work.values["ticket_id"] = ticket.id
         work.values["matched_by"] = match.matched_by.value
         number = ticket_number(ticket.number)
+        sender = display_address(work.sender or "")  # a look-alike domain shows its xn-- form
         if work.identity_doubts:
             doubts = "; ".join(work.identity_doubts)
             reason = f"sender not on ticket: the sender could not be verified ({doubts})"
         else:
             reason = (
-                f"sender not on ticket: {work.sender} is neither a participant of {number} "
+                f"sender not on ticket: {sender} is neither a participant of {number} "
                 f"nor a contact of its organization (matched by {match.matched_by.value.replace('_', ' ')})"
             )
         work.review.append(reason)
         who = "whose sender could not be verified" if work.identity_doubts else "who is not on this ticket"
         await self._internal_note(
-            uow, caller, work, ticket, f"mail from {work.sender}, {who}", (reason,), MAX_BODY_CHARS
+            uow,
+            caller,
+            work,
+            ticket,
+            f"mail from {sender}, {who}",
+            (reason,),
+            MAX_BODY_CHARS,
         )
         rows = self._attachment_rows(work, decisions, stored, ticket.id, Visibility.INTERNAL)
         await inbound_repo.add_attachments(uow.session, rows)
@@ -696,7 +703,7 @@ class Inbound:
                 caller,
                 work,
                 ticket,
-                f"{what} from {work.sender or 'an unknown sender'}",
+                f"{what} from {display_address(work.sender) if work.sender else 'an unknown sender'}",
                 classification.reasons,
                 MACHINE_NOTE_CHARS,
             )

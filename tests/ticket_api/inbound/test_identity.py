@@ -51,8 +51,9 @@ class Door:
     ) -> dict[str, Any]:
         """Hand ``raw`` in through this door; the stored record of it, as agents see it."""
         if self.via == "smtp":
+            options = [] if sender.isascii() else ["SMTPUTF8"]
             async with aiosmtplib.SMTP(hostname="127.0.0.1", port=self.smtp_port, timeout=30) as client:
-                _, answer = await client.sendmail(sender, list(recipients), raw)
+                _, answer = await client.sendmail(sender, list(recipients), raw, mail_options=options)
             match = REPLY.search(answer)
             assert match, answer
             inbound_id = match.group(2)
@@ -336,3 +337,38 @@ async def test_our_acknowledgment_sent_back_in_is_linked_to_its_ticket_as_our_ow
     assert await door.messages(ticket["id"]) == [], "the mail is already there: nothing added"
     assert await door.mailed_to(SUPPORT) == [] and len(await door.events("ticket.created")) == 1
     assert (await door.ticket(ticket["id"]))["status"] == ticket["status"]
+
+
+# --- internationalized addresses -------------------------------------------------------------
+
+
+async def test_a_customer_with_a_utf8_address_is_acknowledged_and_a_look_alike_domain_stands_out(
+    door: Door,
+) -> None:
+    jorg = "jörg@bücher.example"
+    raw = (  # RFC 6532: UTF-8 in the headers, as a client sends it over SMTPUTF8
+        f"From: Jörg <{jorg}>\r\nTo: {SUPPORT}\r\nSubject: Drucker offline\r\nDate: {mail.DATE}\r\n"
+        "Message-ID: <intl.1@xn--bcher-kva.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Der Drucker antwortet nicht.\r\n"
+    ).encode()
+    record = await door.deliver(raw, sender=jorg)
+    assert (record["outcome"], record["needs_review"], record["acknowledge"]) == (
+        "ticket_created",
+        False,
+        True,
+    )
+    assert record["from_address"] == jorg
+    ticket = await door.ticket(record["ticket_id"])
+    assert await door.mailed_to(jorg) == [f"acknowledgment of {ticket['number']}"]
+    # A stranger from a look-alike of a domain (a Cyrillic "а") holding our reference: agents see
+    # the xn-- form beside it.
+    janes = await door.janes_ticket()
+    look_alike = "jane@аcme.test"
+    stranger = await door.reply(
+        door.our_message_id(janes),
+        "New bank details.",
+        sender=f"Jane Doe <{look_alike}>",
+        message_id="<intl.2@evil.test>",
+    )
+    assert stranger["outcome"] == "recorded_on_ticket"
+    assert "jane@аcme.test (xn--cme-5cd.test, mixed scripts) is neither" in stranger["review_reason"]
