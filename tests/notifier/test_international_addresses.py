@@ -4,19 +4,16 @@ it does not the mail fails saying so (the address is not suppressed: it is not a
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from services.notifier import repository as repo
 from services.notifier.models import DeliveryState
-from services.notifier.smtp import Relay
 from shared.email_address import display_address
 from tests.notifier.conftest import Env, TicketStory, organization
+from tests.notifier.test_smtp_failures import PickyRelay, relay  # noqa: F401 (the fixture)
 
 
 def envelopes(env: Env) -> list[dict[str, Any]]:
@@ -45,34 +42,11 @@ async def test_an_internationalized_domain_travels_in_its_a_label_form_without_s
     assert envelopes(env)[0]["rcpt_tos"] == ["jane@xn--bcher-kva.example"]
 
 
-class AsciiOnlyRelay:
-    """A relay that does not offer SMTPUTF8 (and takes everything else)."""
-
-    def __init__(self) -> None:
-        self.delivered: list[list[str]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.delivered.append(list(envelope.rcpt_tos))
-        return "250 OK"
-
-
-@pytest.fixture
-async def ascii_relay(env: Env) -> AsyncIterator[AsciiOnlyRelay]:
-    handler = AsciiOnlyRelay()
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTP(handler, hostname="old.relay.test", enable_SMTPUTF8=False, loop=loop), "127.0.0.1", 0
-    )
-    env.notifier.settings = env.settings.model_copy(update={"smtp_port": server.sockets[0].getsockname()[1]})
-    env.notifier.relay = Relay(env.notifier.settings)
-    yield handler
-    server.close()
-    await server.wait_closed()
-
-
 async def test_without_smtputf8_at_the_relay_the_mail_fails_saying_so(
-    env: Env, ascii_relay: AsciiOnlyRelay
+    env: Env,
+    relay: PickyRelay,  # noqa: F811 (the fixture)
 ) -> None:
+    """The picky relay (aiosmtpd's defaults) does not offer SMTPUTF8."""
     story = TicketStory(org=organization(sla_signed=True), contact_email="jörg@bücher.example")
     await env.deliver(story.created())
     [ack] = await env.notifications()
@@ -81,11 +55,11 @@ async def test_without_smtputf8_at_the_relay_the_mail_fails_saying_so(
     assert "UnicodeEncodeError" not in (ack.last_error or "")
     async with env.runtime.sessions() as session:
         assert await repo.get_suppression(session, "jörg@bücher.example") is None, "not the address's fault"
-    assert ascii_relay.delivered == []
+    assert relay.delivered == []
     # An internationalized domain alone needs no SMTPUTF8: the same relay takes it.
     other = TicketStory(org=organization(sla_signed=True), contact_email="jane@bücher.example")
     await env.deliver(other.created())
-    assert ascii_relay.delivered == [["jane@xn--bcher-kva.example"]]
+    assert relay.delivered == [["jane@xn--bcher-kva.example"]]
 
 
 @pytest.mark.parametrize(
