@@ -240,7 +240,11 @@ class Inbound:
         sender = _address(parsed.from_address.email if parsed.from_address else None) or _address(
             envelope.sender
         )
-        decisions = select(parsed.attachments, self.config.attachment_limits) if parsed.understood else []
+        decisions = (
+            await asyncio.to_thread(select, parsed.attachments, self.config.attachment_limits)
+            if parsed.understood and parsed.attachments
+            else []
+        )
         stored: dict[int, str] = {}
         for index, decision in enumerate(decisions):
             if decision.accepted:

@@ -372,3 +372,44 @@ async def test_a_customer_with_a_utf8_address_is_acknowledged_and_a_look_alike_d
     )
     assert stranger["outcome"] == "recorded_on_ticket"
     assert "jane@аcme.test (xn--cme-5cd.test, mixed scripts) is neither" in stranger["review_reason"]
+
+
+# --- "signed SLA received" by content; programs refused and the sender told -------------------
+
+
+async def test_a_program_declared_a_pdf_is_refused_and_only_a_real_pdf_awaits_sla_review(door: Door) -> None:
+    from tests.ticket_api.inbound.test_pure import EXE
+
+    files = [
+        ("SLA signed.pdf", "application/pdf", EXE),
+        ("report.pdf.exe", "application/pdf", EXE),
+        ("SLA.pdf", "application/pdf", b"%PDF-1.4 nothing a parser opens"),
+    ]
+    record = await door.deliver(mail.with_attachments(files, subject="Our SLA"))
+    assert record["outcome"] == "ticket_created"
+    assert "signed SLA received" not in (record["review_reason"] or "")
+    attachments = await door.api.client.get(
+        f"/api/v1/tickets/{record['ticket_id']}/attachments", headers=door.api.agent
+    )
+    assert [(a["filename"], a["content_type"]) for a in attachments.json()] == [
+        ("SLA signed.pdf", "application/octet-stream"),  # declared a PDF: by content, it is not
+        ("report.pdf.exe", "application/octet-stream"),
+        ("SLA.pdf", "application/octet-stream"),
+    ]
+    (refused,) = await door.events("email.attachments_refused")
+    assert refused["recipient"] == JANE
+    assert [(r["filename"], r["reason"]) for r in refused["refused"]] == [
+        ("SLA signed.pdf", "it is a Windows program: we do not accept programs as attachments"),
+        ("report.pdf.exe", "it is a Windows program: we do not accept programs as attachments"),
+    ]
+    sla = await door.api.client.get("/api/v1/inbound/sla-documents", headers=door.api.agent)
+    assert sla.json() == []
+    # A real PDF is what "signed SLA received — needs review" is for.
+    real = await door.deliver(
+        mail.with_attachments(
+            [("scan", "application/octet-stream", mail.PDF)], message_id="<sla.2@acme.test>"
+        )
+    )
+    assert "signed SLA received — needs review" in real["review_reason"]
+    (review,) = (await door.api.client.get("/api/v1/inbound/sla-documents", headers=door.api.agent)).json()
+    assert review["inbound_email_id"] == real["id"]

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from services.ticket_api.inbound.attachments import AttachmentLimits, BlobStore, safe_filename, select
+from services.ticket_api.inbound.attachments import AttachmentLimits, BlobStore, is_pdf, safe_filename, select
 from services.ticket_api.inbound.loops import OwnAddresses, classify
 from services.ticket_api.inbound.parsing import AttachmentPart, html_to_text, parse_email
 from services.ticket_api.inbound.quotes import strip_quotes_and_signature
@@ -294,7 +294,7 @@ def test_attachment_limits_and_names(tmp_path: object) -> None:
     assert [(d.filename, d.content_type, d.accepted) for d in decisions] == [
         ("passwd", "text/plain", True),
         ("big", "x/y", False),
-        ("ok.pdf", "application/pdf", True),
+        ("ok.pdf", "application/octet-stream", True),  # declared a PDF, is not one
         ("attachment", "application/octet-stream", False),
     ]
     assert safe_filename("C:\\Users\\jane\\report.docx") == "report.docx"
@@ -384,3 +384,32 @@ def test_urgency_is_what_the_customer_states() -> None:
 def test_identity_doubts_name_what_the_parser_repaired(raw: bytes, doubts: tuple[str, ...]) -> None:
     found = parse_email(raw).identity_doubts
     assert len(found) == len(doubts) and all(f.startswith(d) for f, d in zip(found, doubts, strict=True))
+
+
+EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + b"\x00" * 54 + b"This program cannot be run in DOS mode."
+
+
+@pytest.mark.parametrize(
+    ("name", "declared", "data", "refused", "pdf"),
+    [
+        ("SLA signed.pdf", "application/pdf", mail.PDF, None, True),
+        ("scan", "application/octet-stream", mail.PDF, None, True),  # by content, not by name
+        ("SLA.pdf", "application/pdf", b"%PDF-1.4 but nothing a parser opens", None, False),
+        ("SLA.pdf", "application/pdf", EXE, "a Windows program", False),
+        ("report.pdf.exe", "application/pdf", EXE, "a Windows program", False),
+        ("report.pdf.exe", "application/pdf", b"plain text", "a program (a .exe file)", False),
+        ("tool", "application/octet-stream", b"\x7fELF\x02\x01\x01", "a Linux program", False),
+        ("notes.txt", "text/plain", b"MZ is not a program here", "a Windows program", False),
+        ("notes.txt", "text/plain", b"just notes", None, False),
+    ],
+)
+def test_attachments_are_judged_by_content_and_programs_refused(
+    name: str, declared: str, data: bytes, refused: str | None, pdf: bool
+) -> None:
+    limits = AttachmentLimits(max_bytes=1 << 20, max_count=5, max_total_bytes=1 << 21)
+    (decision,) = select([AttachmentPart(name, declared, data)], limits)
+    assert decision.pdf is pdf and is_pdf(decision) is pdf
+    if refused is None:
+        assert decision.accepted
+    else:
+        assert decision.refused_reason == f"it is {refused}: we do not accept programs as attachments"
