@@ -142,6 +142,34 @@ def message_key(parsed: ParsedEmail, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def content_digest(parsed: ParsedEmail, decisions: Sequence[Decision]) -> str:
+    """What makes two messages with one Message-ID the same message: who, subject, text and
+    attachments (not the bytes: relays add headers, and a redelivery is still the same)."""
+    digest = hashlib.sha256()
+    sender = parsed.from_address.email.lower() if parsed.from_address else ""
+    for part in (sender, parsed.subject, parsed.text):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    for decision in decisions:
+        digest.update(decision.filename.encode("utf-8", "surrogatepass") + b"\0")
+        digest.update(hashlib.sha256(decision.part.data).digest())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A message as it was read, before any transaction: what claiming and the rules need."""
+
+    raw: bytes
+    parsed: ParsedEmail
+    envelope: Envelope
+    classification: Classification
+    sender: str | None
+    now: datetime
+    decisions: list[Decision]
+    stored: dict[int, str]
+    digest: str | None
+
+
 def _public(row: InboundEmail | Row[Any], *, duplicate: bool = False) -> InboundEmailPublic:
     public = InboundEmailPublic.model_validate(row, from_attributes=True)
     return public.model_copy(update={"duplicate": duplicate}) if duplicate else public
@@ -249,24 +277,62 @@ class Inbound:
         for index, decision in enumerate(decisions):
             if decision.accepted:
                 stored[index] = await asyncio.to_thread(self.store.put, decision.part.data)
+        digest = content_digest(parsed, decisions) if parsed.understood else None
+        prepared = _Prepared(raw, parsed, envelope, classification, sender, now, decisions, stored, digest)
+        first = await self._claim_and_apply(prepared, key, None)
+        if first is not None:
+            return first
+        existing = await self._existing(key)
+        if digest is None or existing.content_sha256 in (None, digest):
+            return _public(existing, duplicate=True)  # delivered before: the first result stands
+        # The same Message-ID with other content: a client bug or an attack; kept, flagged.
+        reused_key = "reused:" + hashlib.sha256(f"{key}\n{digest}".encode()).hexdigest()
+        again = await self._claim_and_apply(prepared, reused_key, existing)
+        return again if again is not None else _public(await self._existing(reused_key), duplicate=True)
+
+    async def _existing(self, key: str) -> InboundEmail:
+        async with self.sessions() as session:
+            existing = await inbound_repo.get_inbound_by_key(session, key)
+        assert existing is not None
+        return existing
+
+    async def _claim_and_apply(
+        self, prepared: _Prepared, key: str, reused: InboundEmail | None
+    ) -> InboundEmailPublic | None:
+        """Claim ``key`` for the message and apply the rules in one transaction; None when the
+        key was taken (delivered before, or concurrently). A message re-using the Message-ID of
+        ``reused`` with other content is stored and flagged, never acted on."""
+        p = prepared
         async with self.sessions() as session:
             uow = UnitOfWork(session, self.outbox)
             inbound_id = new_id()
-            claimed = await inbound_repo.claim_inbound(
-                session,
-                self._record_values(inbound_id, raw, parsed, key, envelope, classification, sender, now),
+            values = self._record_values(
+                inbound_id, p.raw, p.parsed, key, p.envelope, p.classification, p.sender, p.now
             )
-            if not claimed:  # delivered before (or concurrently): the first result stands
+            claimed = await inbound_repo.claim_inbound(session, {**values, "content_sha256": p.digest})
+            if not claimed:
                 await uow.rollback()
-                async with self.sessions() as other:
-                    existing = await inbound_repo.get_inbound_by_key(other, key)
-                assert existing is not None
-                return _public(existing, duplicate=True)
+                return None
             work = _Work(
-                inbound_id, parsed, classification, sender, now, identity_doubts=parsed.identity_doubts
+                inbound_id,
+                p.parsed,
+                p.classification,
+                p.sender,
+                p.now,
+                identity_doubts=p.parsed.identity_doubts,
             )
             try:
-                await self._apply_rules(uow, work, envelope, decisions, stored)
+                if reused is None:
+                    await self._apply_rules(uow, work, p.envelope, p.decisions, p.stored)
+                else:
+                    first = f"{reused.received_at:%Y-%m-%d %H:%M} UTC as {reused.id}"
+                    work.review.append(
+                        f"Message-ID {p.parsed.message_id} re-used with different content (first received "
+                        f"{first}): a client bug or an attack, not acted on"
+                    )
+                    work.values["outcome"] = InboundOutcome.FLAGGED
+                    rows = self._attachment_rows(work, p.decisions, p.stored, None, Visibility.INTERNAL)
+                    await inbound_repo.add_attachments(session, rows)
                 work.values["needs_review"] = bool(work.review)
                 work.values["review_reason"] = "; ".join(work.review)[:2000] or None
                 row = await inbound_repo.finish_inbound(session, inbound_id, **work.values)

@@ -413,3 +413,28 @@ async def test_a_program_declared_a_pdf_is_refused_and_only_a_real_pdf_awaits_sl
     assert "signed SLA received — needs review" in real["review_reason"]
     (review,) = (await door.api.client.get("/api/v1/inbound/sla-documents", headers=door.api.agent)).json()
     assert review["inbound_email_id"] == real["id"]
+
+
+# --- a Message-ID re-used with different content ------------------------------------------------
+
+
+async def test_a_message_id_re_used_with_other_words_is_kept_and_flagged_not_dropped(door: Door) -> None:
+    ticket = await door.janes_ticket()  # Message-ID <cafe.1@mail.acme.test>
+    forged = mail.plain(
+        sender=f"Mallory <{MALLORY}>",
+        subject=f"Re: [{ticket['number']}] Printer offline",
+        body="Cancel my contract, please.\n",
+    )
+    record = await door.deliver(forged, sender=MALLORY)
+    assert (record["outcome"], record["ticket_id"], record["needs_review"], record["duplicate"]) == (
+        "flagged",
+        None,
+        True,
+        False,
+    )
+    assert "re-used with different content" in record["review_reason"]
+    assert await door.messages(ticket["id"]) == []
+    assert "Cancel my contract" not in await door.customer_page(ticket)
+    assert await door.mailed_to(MALLORY) == [] and len(await door.events("ticket.created")) == 1
+    raw = await door.api.client.get(f"/api/v1/inbound/emails/{record['id']}/raw", headers=door.api.agent)
+    assert raw.status_code == 200 and b"Cancel my contract" in raw.content, "kept"
