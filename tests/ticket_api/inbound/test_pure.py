@@ -31,6 +31,10 @@ from shared.ids import new_id
 from shared.mail_ids import make_message_id, make_reply_token, plus_address
 from tests.ticket_api.inbound import messages as mail
 
+FAKE_ATTRIBUTION = (
+    "The van broke down.\nOn Monday the old driver wrote:\nthe brakes are worn.\nPlease send a mechanic."
+)
+
 SECRET = "test-secret"
 OWN = OwnAddresses("support@helpdesk.test", frozenset({"accounting@helpdesk.test"}))
 QUOTED = "We have your request.\nTicket TKT-7"
@@ -181,6 +185,12 @@ def test_reply_styles_of_common_clients(raw: bytes, expected: str) -> None:
             "See the forward.\n\n---------- Forwarded message ---------\nFrom: a@b.test\n\nThe original.",
         ),
         ("A line saying I wrote: this is fine", "A line saying I wrote: this is fine"),
+        (FAKE_ATTRIBUTION, FAKE_ATTRIBUTION),
+        (
+            "Still broken.\n\nOn Monday the old driver wrote:\n\nno quote here\n\n"
+            "On Tue, 24 Nov 2026 at 09:00, Support <s@h.test> wrote:\n> old",
+            "Still broken.\n\nOn Monday the old driver wrote:\n\nno quote here",
+        ),
     ],
     ids=[
         "outlook-fr",
@@ -193,6 +203,8 @@ def test_reply_styles_of_common_clients(raw: bytes, expected: str) -> None:
         "all-quoted",
         "forward",
         "not-an-attribution",
+        "fake-attribution-in-new-text",
+        "fake-attribution-then-a-real-one",
     ],
 )
 def test_quotes_and_signatures(text: str, expected: str) -> None:
