@@ -115,6 +115,8 @@ _REPLY_PREFIX = re.compile(
 
 
 def subject_for_new_ticket(subject: str) -> str:
-    """A ticket's subject from a mail's: without reply/forward prefixes, never empty."""
-    cleaned = _REPLY_PREFIX.sub("", subject).strip()
-    return (cleaned or subject.strip() or "(no subject)")[:300]
+    """A ticket's subject from a mail's: without reply/forward prefixes and without the
+    ``[TKT-n]`` tags of other tickets (the new ticket's acknowledgment puts its own first),
+    never empty."""
+    untagged = " ".join(_SUBJECT_TAG.sub(" ", subject).split())
+    return (_REPLY_PREFIX.sub("", untagged).strip() or untagged or "(no subject)")[:300]

@@ -438,3 +438,24 @@ async def test_a_message_id_re_used_with_other_words_is_kept_and_flagged_not_dro
     assert await door.mailed_to(MALLORY) == [] and len(await door.events("ticket.created")) == 1
     raw = await door.api.client.get(f"/api/v1/inbound/emails/{record['id']}/raw", headers=door.api.agent)
     assert raw.status_code == 200 and b"Cancel my contract" in raw.content, "kept"
+
+
+# --- a fake attribution inside new text; other tickets' subject tags -------------------------
+
+
+async def test_new_text_with_a_fake_attribution_is_kept_whole_and_other_tags_leave_the_subject(
+    door: Door,
+) -> None:
+    from tests.ticket_api.inbound.test_pure import FAKE_ATTRIBUTION
+
+    record = await door.deliver(
+        mail.plain(subject="Re: [TKT-999999] Fwd: [ TKT-5 ] Van broken", body=FAKE_ATTRIBUTION + "\n")
+    )
+    assert record["outcome"] == "ticket_created"
+    ticket = await door.ticket(record["ticket_id"])
+    assert ticket["description"] == FAKE_ATTRIBUTION
+    assert ticket["subject"] == "Van broken"
+    (created,) = await door.events("ticket.created")
+    assert created["subject"] == "Van broken", "the acknowledgment's subject is the ticket's"
+    page = await door.customer_page(ticket)
+    assert "Please send a mechanic." in page and "TKT-999999" not in page

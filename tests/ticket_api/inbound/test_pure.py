@@ -267,6 +267,10 @@ def test_subject_tags_and_subjects() -> None:
     assert ticket_number_in_subject("TKT-42 without brackets") is None
     assert subject_for_new_ticket("RE: AW: Fwd: Printer") == "Printer"
     assert subject_for_new_ticket("   ") == "(no subject)"
+    # Other tickets' tags go: the new ticket's acknowledgment puts its own tag first.
+    assert subject_for_new_ticket("Re: [TKT-12] Fwd: [ tkt-7 ] Printer [TKT-3]") == "Printer"
+    assert subject_for_new_ticket("[TKT-12]") == "(no subject)"
+    assert subject_for_new_ticket("Re:") == "Re:"
 
 
 def test_who_may_join_by_subject_tag() -> None:
