@@ -335,6 +335,7 @@ async def test_our_acknowledgment_sent_back_in_is_linked_to_its_ticket_as_our_ow
     assert record["review_reason"].startswith("our own mail came back in (")
     assert "not on that ticket" not in record["review_reason"]
     assert await door.messages(ticket["id"]) == [], "the mail is already there: nothing added"
+    assert "Your request has been logged" not in await door.customer_page(ticket)
     assert await door.mailed_to(SUPPORT) == [] and len(await door.events("ticket.created")) == 1
     assert (await door.ticket(ticket["id"]))["status"] == ticket["status"]
 
@@ -404,6 +405,12 @@ async def test_a_program_declared_a_pdf_is_refused_and_only_a_real_pdf_awaits_sl
     ]
     sla = await door.api.client.get("/api/v1/inbound/sla-documents", headers=door.api.agent)
     assert sla.json() == []
+    ticket = await door.ticket(record["ticket_id"])
+    assert "Please find the documents attached." in await door.customer_page(ticket)
+    assert await door.mailed_to(JANE) == [
+        f"acknowledgment of {ticket['number']}",
+        f"attachments refused on {ticket['number']}",
+    ]
     # A real PDF is what "signed SLA received — needs review" is for.
     real = await door.deliver(
         mail.with_attachments(
