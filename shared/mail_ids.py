@@ -3,8 +3,20 @@
 Outbound mail about a ticket carries a Message-ID ``<hd.<nonce>.<id>.<mac>@domain>`` and a
 Reply-To ``support+<id><mac>@domain``. A reply quoting either (In-Reply-To/References, or the
 address it was sent to) leads back to the id without a lookup, and nobody can make one up for
-another id without the secret. Ids and MACs are lower-case base32 (mail systems may fold the
-case of local parts), the MAC is 80 bits of HMAC-SHA256 under a key per purpose.
+another id without the secret. Ids and MACs are lower-case base32, the MAC is 80 bits of
+HMAC-SHA256 under a key per purpose.
+
+Every character counts: a Message-ID's MAC covers all of it (nonce, id and domain), a reply
+token's covers its id, and both are canonical: a reference that does not re-encode to exactly
+itself (another case, padding bits set, another nonce) is refused, so no altered copy of a real
+reference names anything. Mail systems may fold the case of a whole local part, so a reply
+token wholly in upper case is the same token; one with mixed case is not.
+
+Message-IDs made before the MAC covered every character (v1: the MAC covered the id alone)
+still check, canonically, so replies to mail sent before keep threading; their nonce and domain
+were never covered and cannot be now. That grants nothing (a reference names a ticket, it does
+not say who writes) and ends with the key: v1 ids are made by no code any more, so once
+``HELPDESK_SECRET_KEY`` is rotated and the old key dropped, none checks.
 
 Keys rotate without losing threads: new ids are made with the current key, and an id made
 with an older key still checks while that key is listed after it (:data:`MacKeys`).
@@ -25,9 +37,7 @@ from uuid import UUID
 MacKeys = str | bytes | Sequence[str | bytes]
 
 _MAC_BYTES = 10
-_ID_CHARS = 26  # 16 bytes in unpadded base32
-_MAC_CHARS = 16  # 10 bytes in base32
-_MESSAGE_ID = re.compile(r"^<?hd\.([a-z0-9]{1,32})\.([a-z2-7]{26})\.([a-z2-7]{16})@([^<>@\s]+)>?$")
+_MESSAGE_ID = re.compile(r"^hd\.([0-9a-f]{16})\.([a-z2-7]{26})\.([a-z2-7]{16})@([^<>@\s]{1,200})$")
 _REPLY_TOKEN = re.compile(r"^([a-z2-7]{26})([a-z2-7]{16})$")
 
 
@@ -36,15 +46,17 @@ def _b32(raw: bytes) -> str:
 
 
 def _unb32(text: str) -> bytes | None:
+    """The bytes of canonical lower-case base32 (unused padding bits zero), else None."""
     try:
-        return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
+        raw = base64.b32decode(text.upper() + "=" * (-len(text) % 8))
     except (binascii.Error, ValueError):
         return None
+    return raw if _b32(raw) == text else None
 
 
-def _mac(secret: str | bytes, purpose: bytes, raw_id: bytes) -> bytes:
+def _mac(secret: str | bytes, purpose: bytes, data: bytes) -> bytes:
     key = hmac.new(secret.encode() if isinstance(secret, str) else secret, purpose, hashlib.sha256).digest()
-    return hmac.new(key, raw_id, hashlib.sha256).digest()[:_MAC_BYTES]
+    return hmac.new(key, data, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
 def _keys(secret: MacKeys) -> Sequence[str | bytes]:
@@ -54,33 +66,48 @@ def _keys(secret: MacKeys) -> Sequence[str | bytes]:
     return keys
 
 
-def _check(secret: MacKeys, purpose: bytes, id_text: str, mac_text: str) -> UUID | None:
-    raw_id, mac = _unb32(id_text), _unb32(mac_text)
-    if raw_id is None or mac is None or len(raw_id) != 16:
-        return None
-    if not any(hmac.compare_digest(mac, _mac(key, purpose, raw_id)) for key in _keys(secret)):
-        return None
-    return UUID(bytes=raw_id)
+def _macs_match(secret: MacKeys, purpose: bytes, data: bytes, mac_text: str) -> bool:
+    mac = _unb32(mac_text)
+    return mac is not None and any(
+        hmac.compare_digest(mac, _mac(key, purpose, data)) for key in _keys(secret)
+    )
 
 
-_MESSAGE_ID_PURPOSE = b"helpdesk/message-id/v1"
+_MESSAGE_ID_PURPOSE = b"helpdesk/message-id/v1"  # the MAC of the id alone: checked, never made
+_MESSAGE_ID_PURPOSE_V2 = b"helpdesk/message-id/v2"  # the MAC of every other character
 _REPLY_TOKEN_PURPOSE = b"helpdesk/reply-token/v1"
+
+
+def _covered(nonce: str, id_text: str, domain: str) -> bytes:
+    """What the MAC of a Message-ID covers: every character of it but the MAC."""
+    return f"hd.{nonce}.{id_text}@{domain}".encode()
 
 
 def make_message_id(owner_id: UUID, *, secret: MacKeys, domain: str) -> str:
     """A new, unique Message-ID (with angle brackets) that names ``owner_id``."""
-    raw = owner_id.bytes
-    nonce = secrets.token_hex(8)
-    mac = _mac(_keys(secret)[0], _MESSAGE_ID_PURPOSE, raw)
-    return f"<hd.{nonce}.{_b32(raw)}.{_b32(mac)}@{domain}>"
+    nonce, id_text = secrets.token_hex(8), _b32(owner_id.bytes)
+    mac = _mac(_keys(secret)[0], _MESSAGE_ID_PURPOSE_V2, _covered(nonce, id_text, domain))
+    return f"<hd.{nonce}.{id_text}.{_b32(mac)}@{domain}>"
 
 
 def owner_of_message_id(message_id: str, *, secret: MacKeys) -> UUID | None:
-    """The id a Message-ID of ours names, or ``None`` (not ours, altered, or forged)."""
-    match = _MESSAGE_ID.match(message_id.strip().lower()) if len(message_id) <= 255 else None
+    """The id a Message-ID of ours names, or ``None`` (not ours, altered, or forged). The
+    angle brackets are optional; nothing else may differ from what we made."""
+    text = message_id.strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1]
+    match = _MESSAGE_ID.match(text) if len(text) <= 255 else None
     if match is None:
         return None
-    return _check(secret, _MESSAGE_ID_PURPOSE, match.group(2), match.group(3))
+    nonce, id_text, mac_text, domain = match.groups()
+    raw_id = _unb32(id_text)
+    if raw_id is None or len(raw_id) != 16:
+        return None
+    if _macs_match(secret, _MESSAGE_ID_PURPOSE_V2, _covered(nonce, id_text, domain), mac_text) or (
+        _macs_match(secret, _MESSAGE_ID_PURPOSE, raw_id, mac_text)  # v1: mail sent before
+    ):
+        return UUID(bytes=raw_id)
+    return None
 
 
 def make_reply_token(owner_id: UUID, *, secret: MacKeys) -> str:
@@ -90,10 +117,14 @@ def make_reply_token(owner_id: UUID, *, secret: MacKeys) -> str:
 
 
 def owner_of_reply_token(token: str, *, secret: MacKeys) -> UUID | None:
-    match = _REPLY_TOKEN.match(token.strip().lower())
+    """The id a reply token names: as we made it, or wholly upper-cased by a mail system."""
+    match = _REPLY_TOKEN.match(token.lower() if token.isupper() else token)
     if match is None:
         return None
-    return _check(secret, _REPLY_TOKEN_PURPOSE, match.group(1), match.group(2))
+    raw_id = _unb32(match.group(1))
+    if raw_id is None or len(raw_id) != 16:
+        return None
+    return UUID(bytes=raw_id) if _macs_match(secret, _REPLY_TOKEN_PURPOSE, raw_id, match.group(2)) else None
 
 
 def plus_address(base_address: str, token: str) -> str:
@@ -105,9 +136,10 @@ def plus_address(base_address: str, token: str) -> str:
 
 
 def token_of_plus_address(address: str, base_address: str) -> str | None:
-    """The token of ``support+<token>@domain`` when ``base_address`` is ``support@domain``."""
-    local, _, domain = address.strip().lower().rpartition("@")
+    """The token of ``support+<token>@domain`` when ``base_address`` is ``support@domain``
+    (the address compared without regard to case, the token returned as written)."""
+    local, _, domain = address.strip().rpartition("@")
     base_local, _, base_domain = base_address.lower().rpartition("@")
-    if domain != base_domain or not local.startswith(base_local + "+"):
+    if domain.lower() != base_domain or not local.lower().startswith(base_local + "+"):
         return None
     return local[len(base_local) + 1 :] or None

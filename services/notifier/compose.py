@@ -23,16 +23,22 @@ from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 
 from services.notifier.models import Notification
+from shared.email_address import ascii_form
 
 # Message ids go out as they are (RFC 5322 §3.6.4): an encoded-word or a fold inside an id
 # breaks threading in mail clients. Lists of ids fold only between ids.
 _MESSAGE_ID_HEADERS = frozenset({"message-id", "in-reply-to", "references"})
+_UTF8_ADDRESS_HEADERS = frozenset({"to"})
 
 
 class MailPolicy(Compat32):
     """``compat32`` with CRLF line ends, folding at 78 characters, except message ids."""
 
     def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in _UTF8_ADDRESS_HEADERS and isinstance(value, str) and not value.isascii():
+            # An address only SMTPUTF8 can carry goes as UTF-8 (RFC 6532): an encoded-word
+            # is no address.
+            return f"{name}: {value}{self.linesep}".encode()
         if name.lower() not in _MESSAGE_ID_HEADERS:
             return super().fold_binary(name, value)
         lines = [f"{name}:"]
@@ -67,6 +73,11 @@ class OutgoingMail:
     recipients: tuple[str, ...]
     data: bytes
 
+    @property
+    def needs_smtputf8(self) -> bool:
+        """An address that is not ASCII even with its domain in ``xn--`` form (RFC 6531)."""
+        return not all(address.isascii() for address in (self.sender, *self.recipients))
+
 
 def build_message(
     notification: Notification, attachments: list[Attachment], *, display_name: str, now: datetime
@@ -81,7 +92,10 @@ def build_message(
     if attachments:
         message = MIMEMultipart("mixed", _subparts=[body, *(_attachment(a) for a in attachments)])
     message["From"] = formataddr((display_name, notification.from_address), charset="utf-8")
-    message["To"] = notification.recipient
+    # An internationalized domain travels in its xn-- form; only a non-ASCII local part
+    # needs the relay's SMTPUTF8.
+    recipient = ascii_form(notification.recipient) or notification.recipient
+    message["To"] = recipient
     message["Subject"] = _header_text(notification.subject)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = notification.message_id
@@ -98,9 +112,7 @@ def build_message(
     if notification.ticket_number:
         message["X-Helpdesk-Ticket"] = notification.ticket_number
     message["X-Helpdesk-Notification"] = f"{notification.kind}; id={notification.id}"
-    return OutgoingMail(
-        sender=notification.from_address, recipients=(notification.recipient,), data=flatten(message)
-    )
+    return OutgoingMail(sender=notification.from_address, recipients=(recipient,), data=flatten(message))
 
 
 def flatten(message: Message) -> bytes:

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from shared.email_address import display_address
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 _TEXT_MARK = "%%part:text%%"
 _HTML_MARK = "%%part:html%%"
@@ -32,6 +34,13 @@ def nl2br(value: object) -> Markup:
 
 
 @cache
+def idn_note(address: object) -> str:
+    """What follows an address shown to a consultant: its ``xn--`` form when its domain is
+    internationalized (and whether it mixes scripts), so a look-alike domain stands out."""
+    text = str(address)
+    return display_address(text)[len(text) :]
+
+
 def environment(html: bool) -> Environment:
     """The HTML part is rendered with autoescaping; subject and text without."""
     env = Environment(
@@ -43,6 +52,7 @@ def environment(html: bool) -> Environment:
         lstrip_blocks=True,
     )
     env.filters["nl2br"] = nl2br
+    env.filters["idn_note"] = idn_note
     return env
 
 

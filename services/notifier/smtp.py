@@ -112,8 +112,20 @@ class Relay:
 
 
 async def _send(client: aiosmtplib.SMTP, message: OutgoingMail) -> str:
+    utf8 = message.needs_smtputf8
     try:
-        _, answer = await client.sendmail(message.sender, list(message.recipients), message.data)
+        _, answer = await client.sendmail(
+            message.sender, list(message.recipients), message.data, mail_options=["SMTPUTF8"] if utf8 else []
+        )
+    except aiosmtplib.SMTPNotSupported as error:
+        if not utf8:
+            raise _classified(error) from error
+        raise PermanentSmtpError(
+            553,
+            f"the relay does not offer SMTPUTF8, which sending to {', '.join(message.recipients)} needs "
+            "(an address that is not ASCII); configure a relay that does",
+            recipient_refused=False,
+        ) from error
     except Exception as error:
         raise _classified(error) from error
     return answer

@@ -969,6 +969,8 @@ class InboundEmail(Base, table=True):
     id: UUID = Field(default_factory=new_id, primary_key=True)
     message_key: str = Field(max_length=255, unique=True)
     raw_sha256: str = Field(max_length=64)
+    # Who, subject, text and attachments: a re-used Message-ID with other content is not a redelivery.
+    content_sha256: str | None = Field(default=None, max_length=64)
     raw_size_bytes: int
     raw_message: bytes  # empty once deleted after the retention period (raw_purged_at)
     raw_purged_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -200,3 +200,46 @@ def test_mallory_cannot_enter_janes_ticket_with_its_number(
     ack = tuesday.mailbox.one(since, to="mallory@evil.test", kind="acknowledgment")
     assert ack.ticket == own["number"]
     tuesday.mailbox.assert_none(since, 1.0, to=JANE)
+
+
+def test_mallory_holding_janes_thread_is_kept_for_agents_only(
+    tuesday: Scene, cast: Cast, jane_ticket: EmailedTicket, answer: Mail
+) -> None:
+    """Jane forwarded the consultant's answer to mallory@evil.test (or Mallory saw it on a CC):
+    Mallory now holds our Message-ID and the reply token. Replying to it names Jane's ticket but
+    does not make Mallory its customer: kept on the ticket for agents only, flagged, and nobody
+    is sent anything."""
+    _, consultant, _ = consultant_of(tuesday, cast, jane_ticket.id)
+    since = tuesday.mailbox.mark()
+    admin = cast.api(tuesday, "admin")
+    ticket_before = admin.get(f"/api/v1/tickets/{jane_ticket.id}")
+    received = send(
+        tuesday.inbound_port,
+        reply(answer, "Mallory <mallory@evil.test>", "Please wire the refund to IBAN XX00 1234 from now on."),
+    )
+    record = admin.get(f"/api/v1/inbound/emails/{received.inbound_id}")
+    assert (record["outcome"], record["matched_by"], record["ticket_id"]) == (
+        "recorded_on_ticket",
+        "in_reply_to",
+        jane_ticket.id,
+    )
+    assert record["needs_review"] is True
+    assert record["review_reason"].startswith("sender not on ticket: mallory@evil.test is neither")
+    note = next(
+        m for m in messages_of(tuesday, cast, jane_ticket.id) if m["id"] == record["ticket_message_id"]
+    )
+    assert (note["visibility"], note["author_kind"]) == ("internal", "system") and "IBAN" in note["body"]
+    ticket = admin.get(f"/api/v1/tickets/{jane_ticket.id}")
+    assert (ticket["status"], ticket["contact_id"]) == (ticket_before["status"], ticket_before["contact_id"])
+    # Jane's page (the link of the answer) shows none of it.
+    [link] = {word for word in answer.text.split() if "/api/v1/ticket-status/" in word}
+    browser = Api("browser", tuesday.gateway, None)
+    try:
+        page = browser.call("GET", link.removeprefix(tuesday.gateway))
+        assert page.status_code == 200 and ANSWER in page.text and "IBAN" not in page.text
+    finally:
+        browser.close()
+    # Nobody is sent anything: not Mallory, not Jane, not the consultant.
+    tuesday.mailbox.assert_none(since, 2.0, to="mallory@evil.test")
+    tuesday.mailbox.assert_none(since, 0.1, to=JANE)
+    tuesday.mailbox.assert_none(since, 0.1, to=consultant["email"], ticket=jane_ticket.number)

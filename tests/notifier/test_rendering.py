@@ -27,6 +27,14 @@ def assignment_context(**fields: Any) -> dict[str, Any]:
     }
 
 
+def test_a_look_alike_domain_stands_out_in_the_consultants_mail() -> None:
+    customer = {"name": "Pat Lee", "email": "pat@glоbex.test"}  # a Cyrillic "о"
+    rendered = render("assignment_consultant", assignment_context(customer=customer))
+    shown = "Customer:  Pat Lee <pat@glоbex.test> (xn--glbex-kye.test, mixed scripts)"
+    assert shown in rendered.text.splitlines()
+    assert "&lt;pat@glоbex.test&gt; (xn--glbex-kye.test, mixed scripts)" in rendered.html
+
+
 @pytest.mark.parametrize(
     ("fields", "lines"),
     [

@@ -35,6 +35,7 @@ __all__ = [
     "ParsedEmail",
     "clean_text",
     "html_to_text",
+    "identity_doubts",
     "parse_email",
     "parse_within",
 ]
@@ -110,6 +111,8 @@ class ParsedEmail:
     embedded_message_ids: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()
     has_header_block: bool = True
+    # Why From cannot be trusted to name who wrote (see :func:`identity_doubts`); empty: no doubt.
+    identity_doubts: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
@@ -284,11 +287,25 @@ def _message_ids(value: str | None, limit: int = 50) -> tuple[str, ...]:
     return tuple(seen)[:limit]
 
 
+def _address_headers(message: Message, name: str) -> list[Any]:
+    """Every ``name`` header, parsed. Raw UTF-8 (RFC 6532, sent with SMTPUTF8) is read as
+    UTF-8: the parser would otherwise see undecodable bytes where a name or address is."""
+    wanted = name.lower()
+    headers = []
+    for key, value in message.raw_items():
+        if key.lower() != wanted:
+            continue
+        if isinstance(value, str) and not value.isascii():
+            with contextlib.suppress(UnicodeError):
+                value = value.encode("ascii", "surrogateescape").decode("utf-8")
+        headers.append(email.policy.default.header_fetch_parse(key, value))
+    return headers
+
+
 def _addresses(message: Message, name: str, limits: Limits) -> tuple[Address, ...]:
     result: list[Address] = []
     try:
-        header = message.get(name)
-        if header is not None:
+        for header in _address_headers(message, name)[:1]:
             for address in getattr(header, "addresses", ()):
                 addr = str(address.addr_spec or "")
                 if "@" in addr:
@@ -306,6 +323,45 @@ def _addresses(message: Message, name: str, limits: Limits) -> tuple[Address, ..
                 if "@" in addr:
                     result.append(Address(_one_line(addr, 320), _one_line(display, 200) or None))
     return tuple(result[:100])
+
+
+# --- who wrote: what makes From untrustworthy ----------------------------------------------
+
+_IDENTITY_HEADERS = ("From", "Sender", "Reply-To")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+# A UTF-8 local part is RFC 6532 (internationalized mail), not a repair.
+_INTERNATIONALIZED = frozenset({"NonASCIILocalPartDefect"})
+
+
+def identity_doubts(message: Message, header_block: bytes) -> tuple[str, ...]:
+    """Why the From of ``message`` may not name who wrote, when the parser had to repair it:
+    defects the parser recorded on From, Sender or Reply-To (display-name tricks, unbalanced
+    quotes and brackets: the class of CVE-2023-27043, where what a parser reads and what the
+    sender's domain vouched for differ), more than one From mailbox, From twice, or header
+    lines ending in a mix of CR LF, bare CR and bare LF (a bare CR can smuggle a header line
+    that one program sees and another does not). Empty when there is none."""
+    doubts: list[str] = []
+    for name in _IDENTITY_HEADERS:
+        try:
+            values = _address_headers(message, name)
+            defects = sorted(
+                {type(d).__name__ for value in values for d in getattr(value, "defects", ())}
+                - _INTERNATIONALIZED
+            )
+            mailboxes = sum(len(getattr(value, "addresses", ())) for value in values)
+        except Exception as error:
+            doubts.append(f"{name} could not be parsed ({type(error).__name__})")
+            continue
+        if defects:
+            doubts.append(f"{name} had to be repaired ({', '.join(defects)})")
+        if name == "From" and len(values) > 1:
+            doubts.append(f"From appears {len(values)} times")
+        elif name == "From" and mailboxes > 1:
+            doubts.append(f"From names {mailboxes} mailboxes")
+    endings = {match.group() for match in _LINE_END.finditer(header_block)}
+    if len(endings) > 1:
+        doubts.append("header lines end in a mix of CR LF, bare CR and bare LF")
+    return tuple(doubts)
 
 
 # --- the walk -------------------------------------------------------------------------------
@@ -510,6 +566,8 @@ def _parse(raw: bytes, limits: Limits) -> ParsedEmail:
     if raw.startswith(b"From ") and b"\n" in raw[:1000]:
         raw = raw.split(b"\n", 1)[1]  # an mbox "From " line is not a header
     message = email.message_from_bytes(raw, policy=email.policy.default)
+    end = _header_block_end(raw)
+    doubts = identity_doubts(message, raw[: end + (2 if raw[end : end + 2] == b"\r\n" else 1)])
     try:
         headers = [
             (str(key).lower()[:100], clean_text(_decoded(str(value)), limits.max_header_value_chars))
@@ -552,6 +610,7 @@ def _parse(raw: bytes, limits: Limits) -> ParsedEmail:
         embedded_message_ids=tuple(dict.fromkeys(walk.embedded_ids)),
         defects=tuple(dict.fromkeys(walk.defects))[:50],
         has_header_block=has_header_block,
+        identity_doubts=doubts,
     )
 
 

@@ -110,9 +110,16 @@ def _attribution_at(lines: list[str], index: int) -> int:
     return 0
 
 
+def _quoted_text_follows(lines: list[str], index: int) -> bool:
+    """Whether the first non-empty line from ``index`` on is quoted."""
+    following = next((line for line in lines[index:] if line.strip()), None)
+    return following is not None and _is_quoted(following)
+
+
 def _cut_history(lines: list[str]) -> list[str]:
-    """Drop the quoted history: everything from a top-posting marker on, attribution lines,
-    and "> " quoted lines (a bottom-posted or interleaved answer keeps its own lines)."""
+    """Drop the quoted history: everything from a top-posting marker on, attribution lines
+    over quoted text, and "> " quoted lines (a bottom-posted or interleaved answer keeps its
+    own lines)."""
     kept: list[str] = []
     index = 0
     while index < len(lines):
@@ -125,12 +132,9 @@ def _cut_history(lines: list[str]) -> list[str]:
         if _UNDERSCORES.match(line) and index + 1 < len(lines) and _outlook_header_block(lines, index + 1):
             break
         span = _attribution_at(lines, index)
-        if span:
-            rest = [later for later in lines[index + span :] if later.strip()]
-            if not rest or not _is_quoted(rest[0]):
-                break  # an attribution over unquoted history (top-posting): the rest is history
-            index += span
-            continue
+        if span and _quoted_text_follows(lines, index + span):
+            index += span  # an attribution counts only over quoted text: "On Monday the old
+            continue  # driver wrote:" in the middle of new text is new text
         if not _is_quoted(line):
             kept.append(line)
         index += 1

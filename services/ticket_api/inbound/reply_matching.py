@@ -5,7 +5,10 @@ current key or an older one still listed) or received for a ticket; (2) the plus
 (``support+<token>@…``, MAC-verified); (3) the ``[TKT-n]`` subject tag, only when the sender
 belongs to the ticket's organization or is the ticket's contact. A Message-ID we merely
 *received* proves nothing about who writes now, so it gets the same sender check as the
-subject tag; a MAC-verified one of ours does not (only a recipient of our mail has it).
+subject tag. A MAC-verified one of ours, or a reply token, proves which ticket is meant but not
+who writes (a forwarded mail, a CC or a leaked thread hands it to anyone): it matches, and a
+sender who is not one of the ticket's people is kept on it for agents only, flagged "sender not
+on ticket" (``sender_may_join`` decides who is).
 
 A match on a closed ticket reopens it within the reopen window; after that the message
 opens a new ticket linked to the old one.
@@ -31,6 +34,7 @@ class MatchedBy(StrEnum):
     IN_REPLY_TO = "in_reply_to"
     REPLY_TOKEN = "reply_token"
     SUBJECT_TAG = "subject_tag"
+    OWN_MESSAGE_ID = "own_message_id"  # our own mail sent back in: its Message-ID names the ticket
 
 
 class FollowUp(StrEnum):
@@ -111,6 +115,8 @@ _REPLY_PREFIX = re.compile(
 
 
 def subject_for_new_ticket(subject: str) -> str:
-    """A ticket's subject from a mail's: without reply/forward prefixes, never empty."""
-    cleaned = _REPLY_PREFIX.sub("", subject).strip()
-    return (cleaned or subject.strip() or "(no subject)")[:300]
+    """A ticket's subject from a mail's: without reply/forward prefixes and without the
+    ``[TKT-n]`` tags of other tickets (the new ticket's acknowledgment puts its own first),
+    never empty."""
+    untagged = " ".join(_SUBJECT_TAG.sub(" ", subject).split())
+    return (_REPLY_PREFIX.sub("", untagged).strip() or untagged or "(no subject)")[:300]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,7 +67,7 @@ from services.ticket_api.transitions import status_after_public_message
 from services.ticket_api.views import organization_ref, ticket_number
 from shared import events as ev
 from shared.db import SessionMaker
-from shared.email_address import normalize_email
+from shared.email_address import display_address, normalize_email
 from shared.ids import new_id
 from shared.outbox import Outbox
 from shared.principal import Principal, PrincipalKind
@@ -142,6 +142,34 @@ def message_key(parsed: ParsedEmail, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def content_digest(parsed: ParsedEmail, decisions: Sequence[Decision]) -> str:
+    """What makes two messages with one Message-ID the same message: who, subject, text and
+    attachments (not the bytes: relays add headers, and a redelivery is still the same)."""
+    digest = hashlib.sha256()
+    sender = parsed.from_address.email.lower() if parsed.from_address else ""
+    for part in (sender, parsed.subject, parsed.text):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    for decision in decisions:
+        digest.update(decision.filename.encode("utf-8", "surrogatepass") + b"\0")
+        digest.update(hashlib.sha256(decision.part.data).digest())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A message as it was read, before any transaction: what claiming and the rules need."""
+
+    raw: bytes
+    parsed: ParsedEmail
+    envelope: Envelope
+    classification: Classification
+    sender: str | None
+    now: datetime
+    decisions: list[Decision]
+    stored: dict[int, str]
+    digest: str | None
+
+
 def _public(row: InboundEmail | Row[Any], *, duplicate: bool = False) -> InboundEmailPublic:
     public = InboundEmailPublic.model_validate(row, from_attributes=True)
     return public.model_copy(update={"duplicate": duplicate}) if duplicate else public
@@ -177,6 +205,21 @@ class _Work:
     now: datetime
     values: dict[str, Any] = field(default_factory=dict)
     review: list[str] = field(default_factory=list)
+    identity_doubts: tuple[str, ...] = ()  # why From cannot be trusted to name who wrote
+
+    @property
+    def identity_trusted(self) -> bool:
+        return not self.identity_doubts
+
+
+@dataclass(frozen=True)
+class _Match:
+    """The ticket a message refers to, how, and whether its sender is one of the ticket's
+    people (its contact, or a contact of its organization)."""
+
+    ticket: Ticket
+    matched_by: MatchedBy
+    sender_on_ticket: bool
 
 
 class Inbound:
@@ -225,27 +268,71 @@ class Inbound:
         sender = _address(parsed.from_address.email if parsed.from_address else None) or _address(
             envelope.sender
         )
-        decisions = select(parsed.attachments, self.config.attachment_limits) if parsed.understood else []
+        decisions = (
+            await asyncio.to_thread(select, parsed.attachments, self.config.attachment_limits)
+            if parsed.understood and parsed.attachments
+            else []
+        )
         stored: dict[int, str] = {}
         for index, decision in enumerate(decisions):
             if decision.accepted:
                 stored[index] = await asyncio.to_thread(self.store.put, decision.part.data)
+        digest = content_digest(parsed, decisions) if parsed.understood else None
+        prepared = _Prepared(raw, parsed, envelope, classification, sender, now, decisions, stored, digest)
+        first = await self._claim_and_apply(prepared, key, None)
+        if first is not None:
+            return first
+        existing = await self._existing(key)
+        if digest is None or existing.content_sha256 in (None, digest):
+            return _public(existing, duplicate=True)  # delivered before: the first result stands
+        # The same Message-ID with other content: a client bug or an attack; kept, flagged.
+        reused_key = "reused:" + hashlib.sha256(f"{key}\n{digest}".encode()).hexdigest()
+        again = await self._claim_and_apply(prepared, reused_key, existing)
+        return again if again is not None else _public(await self._existing(reused_key), duplicate=True)
+
+    async def _existing(self, key: str) -> InboundEmail:
+        async with self.sessions() as session:
+            existing = await inbound_repo.get_inbound_by_key(session, key)
+        assert existing is not None
+        return existing
+
+    async def _claim_and_apply(
+        self, prepared: _Prepared, key: str, reused: InboundEmail | None
+    ) -> InboundEmailPublic | None:
+        """Claim ``key`` for the message and apply the rules in one transaction; None when the
+        key was taken (delivered before, or concurrently). A message re-using the Message-ID of
+        ``reused`` with other content is stored and flagged, never acted on."""
+        p = prepared
         async with self.sessions() as session:
             uow = UnitOfWork(session, self.outbox)
             inbound_id = new_id()
-            claimed = await inbound_repo.claim_inbound(
-                session,
-                self._record_values(inbound_id, raw, parsed, key, envelope, classification, sender, now),
+            values = self._record_values(
+                inbound_id, p.raw, p.parsed, key, p.envelope, p.classification, p.sender, p.now
             )
-            if not claimed:  # delivered before (or concurrently): the first result stands
+            claimed = await inbound_repo.claim_inbound(session, {**values, "content_sha256": p.digest})
+            if not claimed:
                 await uow.rollback()
-                async with self.sessions() as other:
-                    existing = await inbound_repo.get_inbound_by_key(other, key)
-                assert existing is not None
-                return _public(existing, duplicate=True)
-            work = _Work(inbound_id, parsed, classification, sender, now)
+                return None
+            work = _Work(
+                inbound_id,
+                p.parsed,
+                p.classification,
+                p.sender,
+                p.now,
+                identity_doubts=p.parsed.identity_doubts,
+            )
             try:
-                await self._apply_rules(uow, work, envelope, decisions, stored)
+                if reused is None:
+                    await self._apply_rules(uow, work, p.envelope, p.decisions, p.stored)
+                else:
+                    first = f"{reused.received_at:%Y-%m-%d %H:%M} UTC as {reused.id}"
+                    work.review.append(
+                        f"Message-ID {p.parsed.message_id} re-used with different content (first received "
+                        f"{first}): a client bug or an attack, not acted on"
+                    )
+                    work.values["outcome"] = InboundOutcome.FLAGGED
+                    rows = self._attachment_rows(work, p.decisions, p.stored, None, Visibility.INTERNAL)
+                    await inbound_repo.add_attachments(session, rows)
                 work.values["needs_review"] = bool(work.review)
                 work.values["review_reason"] = "; ".join(work.review)[:2000] or None
                 row = await inbound_repo.finish_inbound(session, inbound_id, **work.values)
@@ -292,7 +379,10 @@ class Inbound:
             "full_text": parsed.text[:MAX_FULL_TEXT_CHARS],
             "needs_review": False,
             "review_reason": None,
-            "malformed": not parsed.understood or bool(parsed.problems) or not parsed.has_header_block,
+            "malformed": not parsed.understood
+            or bool(parsed.problems)
+            or not parsed.has_header_block
+            or bool(parsed.identity_doubts),
             "defects": list(parsed.defects),
             "bounce_recipients": list(bounce.recipients[:100]) if bounce else [],
             "bounce_permanent": bounce.permanent if bounce else None,
@@ -324,6 +414,16 @@ class Inbound:
             work.review.append("no usable sender address (From or envelope)")
             work.values["outcome"] = InboundOutcome.FLAGGED
             return
+        if match is not None and not match.sender_on_ticket:
+            await self._note_from_outside(uow, caller, work, match, decisions, stored)
+            return
+        if work.identity_doubts:
+            # A From the parser had to repair authorizes nothing: no contact is made or used.
+            work.review.append(f"sender could not be verified: {'; '.join(work.identity_doubts)}")
+            work.values["outcome"] = InboundOutcome.FLAGGED
+            rows = self._attachment_rows(work, decisions, stored, None, Visibility.INTERNAL)
+            await inbound_repo.add_attachments(uow.session, rows)
+            return
         contact = await repo.upsert_contact(
             uow.session,
             email=work.sender,
@@ -338,7 +438,7 @@ class Inbound:
             ticket = await self._open_ticket(uow, caller, work, contact, body)
             work.values["outcome"] = InboundOutcome.TICKET_CREATED
         else:
-            found, matched_by = match
+            found, matched_by = match.ticket, match.matched_by
             work.values["matched_by"] = matched_by.value
             follow_up = follow_up_for(
                 _facts(found, ""), now=work.now, reopen_window=self.config.reopen_window
@@ -379,13 +479,19 @@ class Inbound:
 
     # --- matching ---------------------------------------------------------------------------
 
-    async def _match(
-        self, uow: UnitOfWork, work: _Work, envelope: Envelope
-    ) -> tuple[Ticket, MatchedBy] | None:
-        """The ticket this message belongs to, by the rules of reply_matching (in order)."""
+    async def _match(self, uow: UnitOfWork, work: _Work, envelope: Envelope) -> _Match | None:
+        """The ticket this message belongs to, by the rules of reply_matching (in order), and
+        whether its sender is one of that ticket's people. A reference of ours (a MAC-verified
+        Message-ID or reply token) says which ticket is meant, not who writes: it matches
+        whoever sends it, and ``sender_on_ticket`` tells the caller how far to trust them."""
         session = uow.session
         parsed = work.parsed
-        sender = await self._sender(uow, work.sender)
+        if work.classification.kind is InboundKind.OWN and parsed.message_id:
+            own = ticket_of_our_message_id(parsed.message_id, secret=self.config.secret)
+            ticket = await repo.get_ticket(session, own, for_update=True) if own else None
+            if ticket is not None:
+                return _Match(ticket, MatchedBy.OWN_MESSAGE_ID, False)
+        sender = await self._sender(uow, work.sender if work.identity_trusted else None)
         candidates = thread_ids(parsed.in_reply_to, parsed.references)
         if work.classification.kind is InboundKind.BOUNCE:
             candidates += [mid for mid in parsed.embedded_message_ids if mid not in candidates]
@@ -404,8 +510,9 @@ class Inbound:
             ticket = await repo.get_ticket(session, ticket_id, for_update=True)
             if ticket is None:
                 continue
-            if verified or (sender is not None and sender_may_join(sender, await self._facts(uow, ticket))):
-                return ticket, MatchedBy.IN_REPLY_TO
+            on_ticket = sender is not None and sender_may_join(sender, await self._facts(uow, ticket))
+            if verified or on_ticket:
+                return _Match(ticket, MatchedBy.IN_REPLY_TO, on_ticket)
         recipients = [*envelope.recipients, *(a.email for a in (*parsed.to, *parsed.cc))]
         recipients += parsed.header_values("Delivered-To") + parsed.header_values("X-Original-To")
         owner = ticket_of_reply_address(
@@ -414,15 +521,16 @@ class Inbound:
         if owner is not None:
             ticket = await repo.get_ticket(session, owner, for_update=True)
             if ticket is not None:
-                return ticket, MatchedBy.REPLY_TOKEN
+                on_ticket = sender is not None and sender_may_join(sender, await self._facts(uow, ticket))
+                return _Match(ticket, MatchedBy.REPLY_TOKEN, on_ticket)
         number = ticket_number_in_subject(parsed.subject)
         if number is not None and sender is not None:
             ticket = await repo.get_ticket_by_number(session, number)
             if ticket is not None and sender_may_join(sender, await self._facts(uow, ticket)):
                 locked = await repo.get_ticket(session, ticket.id, for_update=True)
                 assert locked is not None
-                return locked, MatchedBy.SUBJECT_TAG
-            if ticket is not None:
+                return _Match(locked, MatchedBy.SUBJECT_TAG, True)
+            if ticket is not None and work.classification.from_a_person:
                 work.review.append(
                     f"subject names {ticket_number(number)} but the sender is not on that ticket"
                 )
@@ -571,12 +679,75 @@ class Inbound:
                 await tickets._set_status(uow, caller, ticket, target, "customer replied by email")
         return message
 
+    async def _internal_note(
+        self,
+        uow: UnitOfWork,
+        caller: tickets.Caller,
+        work: _Work,
+        ticket: Ticket,
+        heading: str,
+        reasons: Sequence[str],
+        limit: int,
+    ) -> None:
+        """The message as an internal note by the system on ``ticket``: agents see it, the
+        customer's page and mail do not, and the ticket's status and requester stay."""
+        note = (
+            f"[{heading}] {work.parsed.subject}\n({'; '.join(reasons[:3])})\n\n"
+            + strip_quotes_and_signature(work.parsed.text)[:limit]
+        ).strip()
+        message = await self._add_message(
+            uow, caller, ticket, note, Visibility.INTERNAL, AuthorKind.SYSTEM, None, work
+        )
+        work.values["ticket_message_id"] = message.id
+        work.values["outcome"] = InboundOutcome.RECORDED_ON_TICKET
+
+    async def _note_from_outside(
+        self,
+        uow: UnitOfWork,
+        caller: tickets.Caller,
+        work: _Work,
+        match: _Match,
+        decisions: list[Decision],
+        stored: dict[int, str],
+    ) -> None:
+        """A person's mail that refers to a ticket (one of our Message-IDs, a reply token) but
+        whose sender is not one of its people, or whose From we could not trust: the reference
+        proves which ticket is meant, not who writes. Kept on that ticket for agents only and
+        flagged; nobody is told anything (no contact is made, no acknowledgment, no notice of
+        refused attachments), and its PDFs sign no SLA."""
+        ticket = match.ticket
+        work.values["ticket_id"] = ticket.id
+        work.values["matched_by"] = match.matched_by.value
+        number = ticket_number(ticket.number)
+        sender = display_address(work.sender or "")  # a look-alike domain shows its xn-- form
+        if work.identity_doubts:
+            doubts = "; ".join(work.identity_doubts)
+            reason = f"sender not on ticket: the sender could not be verified ({doubts})"
+        else:
+            reason = (
+                f"sender not on ticket: {sender} is neither a participant of {number} "
+                f"nor a contact of its organization (matched by {match.matched_by.value.replace('_', ' ')})"
+            )
+        work.review.append(reason)
+        who = "whose sender could not be verified" if work.identity_doubts else "who is not on this ticket"
+        await self._internal_note(
+            uow,
+            caller,
+            work,
+            ticket,
+            f"mail from {sender}, {who}",
+            (reason,),
+            MAX_BODY_CHARS,
+        )
+        rows = self._attachment_rows(work, decisions, stored, ticket.id, Visibility.INTERNAL)
+        await inbound_repo.add_attachments(uow.session, rows)
+
     async def _machine_message(
         self,
         uow: UnitOfWork,
         caller: tickets.Caller,
         work: _Work,
-        match: tuple[Ticket, MatchedBy] | None,
+        match: _Match | None,
         decisions: list[Decision],
         stored: dict[int, str],
     ) -> None:
@@ -584,22 +755,28 @@ class Inbound:
         ticket they belong to as an internal note (our own mail is already there), never a
         ticket, never an acknowledgment, never a status change."""
         classification = work.classification
-        ticket = match[0] if match else None
+        ticket = match.ticket if match else None
         if match is not None:
-            work.values["ticket_id"] = match[0].id
-            work.values["matched_by"] = match[1].value
-        if ticket is not None and classification.kind is not InboundKind.OWN:
+            work.values["ticket_id"] = match.ticket.id
+            work.values["matched_by"] = match.matched_by.value
+        if classification.kind is InboundKind.OWN:
+            # A loop (a forwarding rule, a misrouted relay): linked to its ticket, where the
+            # mail already is, never acknowledged; someone should find out why it came back.
+            work.review.append(f"our own mail came back in ({'; '.join(classification.reasons[:3])})")
+            if ticket is not None:
+                work.values["outcome"] = InboundOutcome.RECORDED_ON_TICKET
+            rows = self._attachment_rows(work, decisions, stored, None, Visibility.INTERNAL)
+        elif ticket is not None:
             what = classification.kind.value.replace("_", " ")
-            note = (
-                f"[{what} from {work.sender or 'an unknown sender'}] {work.parsed.subject}\n"
-                f"({'; '.join(classification.reasons[:3])})\n\n"
-                + strip_quotes_and_signature(work.parsed.text)[:MACHINE_NOTE_CHARS]
-            ).strip()
-            message = await self._add_message(
-                uow, caller, ticket, note, Visibility.INTERNAL, AuthorKind.SYSTEM, None, work
+            await self._internal_note(
+                uow,
+                caller,
+                work,
+                ticket,
+                f"{what} from {display_address(work.sender) if work.sender else 'an unknown sender'}",
+                classification.reasons,
+                MACHINE_NOTE_CHARS,
             )
-            work.values["ticket_message_id"] = message.id
-            work.values["outcome"] = InboundOutcome.RECORDED_ON_TICKET
             rows = self._attachment_rows(work, decisions, stored, ticket.id, Visibility.INTERNAL)
         else:
             rows = self._attachment_rows(work, decisions, stored, None, Visibility.INTERNAL)

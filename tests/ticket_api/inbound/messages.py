@@ -12,7 +12,20 @@ from email.utils import format_datetime
 SUPPORT = "support@helpdesk.test"
 DATE = format_datetime(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
 SIGNATURE_SEPARATOR = "-- "  # RFC 3676: dash, dash, space
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _pdf() -> bytes:
+    """A real one-page PDF (what a signed SLA scan is, to a parser)."""
+    from fpdf import FPDF
+
+    document = FPDF()
+    document.add_page()
+    document.set_font("helvetica", size=12)
+    document.cell(text="Service level agreement, signed.")
+    return bytes(document.output())
+
+
+PDF = _pdf()
 
 
 def _crlf(text: str) -> bytes:

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from services.ticket_api.inbound.attachments import AttachmentLimits, BlobStore, safe_filename, select
+from services.ticket_api.inbound.attachments import AttachmentLimits, BlobStore, is_pdf, safe_filename, select
 from services.ticket_api.inbound.loops import OwnAddresses, classify
 from services.ticket_api.inbound.parsing import AttachmentPart, html_to_text, parse_email
 from services.ticket_api.inbound.quotes import strip_quotes_and_signature
@@ -30,6 +30,10 @@ from services.ticket_api.transitions import TicketStatus
 from shared.ids import new_id
 from shared.mail_ids import make_message_id, make_reply_token, plus_address
 from tests.ticket_api.inbound import messages as mail
+
+FAKE_ATTRIBUTION = (
+    "The van broke down.\nOn Monday the old driver wrote:\nthe brakes are worn.\nPlease send a mechanic."
+)
 
 SECRET = "test-secret"
 OWN = OwnAddresses("support@helpdesk.test", frozenset({"accounting@helpdesk.test"}))
@@ -181,6 +185,12 @@ def test_reply_styles_of_common_clients(raw: bytes, expected: str) -> None:
             "See the forward.\n\n---------- Forwarded message ---------\nFrom: a@b.test\n\nThe original.",
         ),
         ("A line saying I wrote: this is fine", "A line saying I wrote: this is fine"),
+        (FAKE_ATTRIBUTION, FAKE_ATTRIBUTION),
+        (
+            "Still broken.\n\nOn Monday the old driver wrote:\n\nno quote here\n\n"
+            "On Tue, 24 Nov 2026 at 09:00, Support <s@h.test> wrote:\n> old",
+            "Still broken.\n\nOn Monday the old driver wrote:\n\nno quote here",
+        ),
     ],
     ids=[
         "outlook-fr",
@@ -193,6 +203,8 @@ def test_reply_styles_of_common_clients(raw: bytes, expected: str) -> None:
         "all-quoted",
         "forward",
         "not-an-attribution",
+        "fake-attribution-in-new-text",
+        "fake-attribution-then-a-real-one",
     ],
 )
 def test_quotes_and_signatures(text: str, expected: str) -> None:
@@ -255,6 +267,10 @@ def test_subject_tags_and_subjects() -> None:
     assert ticket_number_in_subject("TKT-42 without brackets") is None
     assert subject_for_new_ticket("RE: AW: Fwd: Printer") == "Printer"
     assert subject_for_new_ticket("   ") == "(no subject)"
+    # Other tickets' tags go: the new ticket's acknowledgment puts its own tag first.
+    assert subject_for_new_ticket("Re: [TKT-12] Fwd: [ tkt-7 ] Printer [TKT-3]") == "Printer"
+    assert subject_for_new_ticket("[TKT-12]") == "(no subject)"
+    assert subject_for_new_ticket("Re:") == "Re:"
 
 
 def test_who_may_join_by_subject_tag() -> None:
@@ -294,7 +310,7 @@ def test_attachment_limits_and_names(tmp_path: object) -> None:
     assert [(d.filename, d.content_type, d.accepted) for d in decisions] == [
         ("passwd", "text/plain", True),
         ("big", "x/y", False),
-        ("ok.pdf", "application/pdf", True),
+        ("ok.pdf", "application/octet-stream", True),  # declared a PDF, is not one
         ("attachment", "application/octet-stream", False),
     ]
     assert safe_filename("C:\\Users\\jane\\report.docx") == "report.docx"
@@ -360,3 +376,56 @@ def test_urgency_is_what_the_customer_states() -> None:
     assert urgency(text="This is not urgent, whenever you can.") == "medium"
     assert urgency(text="Our urgently-needed-feature request") == "medium"
     assert urgency(text="x" * 700 + " urgent") == "medium", "only the start of the text counts"
+
+
+@pytest.mark.parametrize(
+    ("raw", "doubts"),
+    [
+        (b"From: Jane <jane@acme.test>\r\nSubject: x\r\n\r\nhi\r\n", ()),
+        (b"From: Jane <jane@acme.test>\nSubject: x\n\nhi\n", ()),  # bare LF throughout: one style
+        ("From: Jörg <jörg@bücher.example>\r\n\r\nhi".encode(), ()),  # RFC 6532 UTF-8
+        (b"From: jane@acme.test (Jane Doe)\r\n\r\nhi", ()),
+        (b"Subject: x\rFrom: Jane <jane@acme.test>\r\n\r\nhi", ("header lines end in a mix",)),
+        (
+            b"From: Jane <jane@acme.test>\r\nSubject: x\nTo: a@b.test\r\n\r\nhi",
+            ("header lines end in a mix",),
+        ),
+        (b"From: a@acme.test, b@acme.test\r\n\r\nhi", ("From names 2 mailboxes",)),
+        (b"From: a@acme.test\r\nFrom: b@acme.test\r\n\r\nhi", ("From appears 2 times",)),
+        (b"From: jane@acme.test <m@evil.test>\r\n\r\nhi", ("From had to be repaired",)),
+        (b"From: Jane <jane@acme.test>\r\nSender: <x@y.test\r\n\r\nhi", ("Sender had to be repaired",)),
+        (b"From: Jane <jane@acme.test>\r\nReply-To: x@y.test)<z@w.test>\r\n\r\nhi", ("Reply-To had to",)),
+    ],
+)
+def test_identity_doubts_name_what_the_parser_repaired(raw: bytes, doubts: tuple[str, ...]) -> None:
+    found = parse_email(raw).identity_doubts
+    assert len(found) == len(doubts) and all(f.startswith(d) for f, d in zip(found, doubts, strict=True))
+
+
+EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + b"\x00" * 54 + b"This program cannot be run in DOS mode."
+
+
+@pytest.mark.parametrize(
+    ("name", "declared", "data", "refused", "pdf"),
+    [
+        ("SLA signed.pdf", "application/pdf", mail.PDF, None, True),
+        ("scan", "application/octet-stream", mail.PDF, None, True),  # by content, not by name
+        ("SLA.pdf", "application/pdf", b"%PDF-1.4 but nothing a parser opens", None, False),
+        ("SLA.pdf", "application/pdf", EXE, "a Windows program", False),
+        ("report.pdf.exe", "application/pdf", EXE, "a Windows program", False),
+        ("report.pdf.exe", "application/pdf", b"plain text", "a program (a .exe file)", False),
+        ("tool", "application/octet-stream", b"\x7fELF\x02\x01\x01", "a Linux program", False),
+        ("notes.txt", "text/plain", b"MZ is not a program here", "a Windows program", False),
+        ("notes.txt", "text/plain", b"just notes", None, False),
+    ],
+)
+def test_attachments_are_judged_by_content_and_programs_refused(
+    name: str, declared: str, data: bytes, refused: str | None, pdf: bool
+) -> None:
+    limits = AttachmentLimits(max_bytes=1 << 20, max_count=5, max_total_bytes=1 << 21)
+    (decision,) = select([AttachmentPart(name, declared, data)], limits)
+    assert decision.pdf is pdf and is_pdf(decision) is pdf
+    if refused is None:
+        assert decision.accepted
+    else:
+        assert decision.refused_reason == f"it is {refused}: we do not accept programs as attachments"

@@ -47,11 +47,26 @@ async def test_a_new_mail_opens_a_ticket_for_a_new_contact_of_the_domain_organiz
 
 async def test_redelivery_of_the_same_message_id_is_a_no_op(world: InboundWorld) -> None:
     first = await world.receive(mail.plain())
-    again = await world.receive(mail.plain(body="different bytes, same Message-ID\n"))
+    relayed = b"Received: from mx2.acme.test by mx.helpdesk.test; Tue, 24 Nov 2026 15:01:00 +0000\r\n"
+    again = await world.receive(relayed + mail.plain())  # other bytes, the same message
     assert again.duplicate and not first.duplicate
     assert (again.id, again.ticket_id, again.outcome) == (first.id, first.ticket_id, first.outcome)
     assert len(await world.tickets()) == 1 and len(await world.inbound_rows()) == 1
     assert len(await world.events("ticket.created")) == 1
+
+
+async def test_a_message_id_re_used_with_different_content_is_kept_and_flagged(world: InboundWorld) -> None:
+    first = await world.receive(mail.plain())
+    other = await world.receive(mail.plain(body="different words, same Message-ID\n"))
+    assert not other.duplicate and other.id != first.id
+    assert (other.outcome, other.ticket_id, other.needs_review) == (InboundOutcome.FLAGGED, None, True)
+    assert (other.review_reason or "").startswith("Message-ID <cafe.1@mail.acme.test> re-used with different")
+    assert str(first.id) in (other.review_reason or "")
+    assert len(await world.tickets()) == 1 and len(await world.events("ticket.created")) == 1
+    # Its own redelivery is a redelivery.
+    again = await world.receive(mail.plain(body="different words, same Message-ID\n"))
+    assert again.duplicate and again.id == other.id
+    assert len(await world.inbound_rows()) == 2
 
 
 async def test_a_message_without_message_id_is_deduplicated_by_its_bytes(world: InboundWorld) -> None:
@@ -281,7 +296,14 @@ async def test_our_own_mail_coming_back_is_a_loop(world: InboundWorld) -> None:
         message_id=world.our_message_id(ticket_id),
     )
     result = await world.receive(raw)
-    assert (result.kind, result.outcome) == (InboundKind.OWN, InboundOutcome.STORED)
+    assert (result.kind, result.outcome, result.ticket_id) == (
+        InboundKind.OWN,
+        InboundOutcome.RECORDED_ON_TICKET,
+        ticket_id,
+    )
+    assert result.matched_by == "own_message_id" and result.acknowledge is None
+    assert result.needs_review and (result.review_reason or "").startswith("our own mail came back in (")
+    assert "not on that ticket" not in (result.review_reason or "")
     assert await world.messages(ticket_id) == [] and len(await world.events("ticket.created")) == 1
 
 
