@@ -85,7 +85,9 @@ async def client_credentials(
     address: str,
 ) -> TokenResponse:
     """RFC 6749 §4.4: a portal (or service) trades its id and secret for an access token."""
-    subjects = (f"client:{client_id}", f"ip:{address}")
+    # Each way in counts failures per address on its own: a colleague mistyping a password does
+    # not lock the office's portal out of its client-credentials grant.
+    subjects = (f"client:{client_id}", f"token-ip:{address}")
     lockout = Lockout(uow)
     await lockout.check(*subjects)
     client = await uow.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
@@ -154,7 +156,7 @@ async def _new_refresh_token(uow: UnitOfWork, identity: Identity, agent: Agent, 
 async def login(
     uow: UnitOfWork, identity: Identity, *, email: str, password: str, address: str
 ) -> TokenResponse:
-    subjects = (f"agent:{email}", f"ip:{address}")
+    subjects = (f"agent:{email}", f"login-ip:{address}")
     lockout = Lockout(uow)
     await lockout.check(*subjects)
     agent = await repo.get_agent_by_email(uow.session, email)

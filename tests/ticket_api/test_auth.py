@@ -205,6 +205,10 @@ async def test_repeated_wrong_passwords_lock_the_account_for_a_while(api: Actors
     assert int(locked.headers["retry-after"]) >= 1
     unknown = await sign_in(api, "whatever", email="nobody@helpdesk.test")
     assert unknown.status_code in (401, 429)
+    # The address's failed sign-ins do not lock a portal out of its client-credentials grant there.
+    client = await new_client(api)
+    granted = await client_token(api, client["client"]["client_id"], client["credentials"]["client_secret"])
+    assert granted.status_code == 200, granted.text
 
 
 async def test_password_rules(api: Actors) -> None:
