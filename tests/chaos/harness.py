@@ -309,7 +309,7 @@ def private_servers() -> Iterator[tuple[PostgresCluster, RedisServer]]:
         redis.start()
         yield cluster, redis
     finally:
-        redis.stop()
+        redis.destroy()
         cluster.destroy()
 
 

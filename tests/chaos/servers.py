@@ -117,6 +117,10 @@ class RedisServer:
             self.process.wait(timeout=20)
         self.process = None
 
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
     def crash_and_lose_data(self) -> None:
         """``kill -9``, then its files gone: it comes back empty (as one without persistence)."""
         if self.process is not None and self.process.poll() is None:

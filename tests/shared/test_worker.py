@@ -165,7 +165,7 @@ async def test_a_worker_outlives_a_redis_restart_and_takes_jobs_again() -> None:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await survivor.close()
-        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(server.destroy)
     assert runs == [("survivor", 0), ("survivor", 1)]
 
 
@@ -192,4 +192,5 @@ async def test_a_start_that_fails_on_redis_gives_its_slot_back() -> None:
         assert not starved.sem.locked(), "both slots are free"
     finally:
         await pool.aclose()
+        server.destroy()
     assert runs == []
