@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.billing.api import accounts, invoices, periods, tickets
+from services.billing.api import accounts, invoices, notices, periods, tickets
 
 router = APIRouter(prefix="/api/v1/billing")
-for module in (accounts, invoices, periods, tickets):
+for module in (accounts, invoices, notices, periods, tickets):
     router.include_router(module.router)
