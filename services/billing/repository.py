@@ -222,6 +222,22 @@ async def mark_close_to_settle(
     )
 
 
+async def resettle_close_before(session: AsyncSession, ticket_id: UUID, changed_at: datetime) -> None:
+    """A change made before the ticket's last close, arriving after that close was charged:
+    mark the close to be charged again (at once; only the difference is charged)."""
+    table = TicketState.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        update(table)
+        .where(
+            table.c.ticket_id == ticket_id,
+            table.c.settle_due_at.is_(None),
+            table.c.closed_at.is_not(None),
+            table.c.closed_at >= changed_at,
+        )
+        .values(settle_due_at=table.c.closed_at)
+    )
+
+
 async def clear_settle_due(session: AsyncSession, ticket_id: UUID) -> None:
     table = TicketState.__table__  # type: ignore[attr-defined]
     await session.execute(update(table).where(table.c.ticket_id == ticket_id).values(settle_due_at=None))
@@ -575,8 +591,12 @@ async def list_notices(
     kind: str | None,
     limit: int,
 ) -> list[Notice]:
-    """Notices oldest first (by when they were sent, then kind)."""
-    query = select(Notice).order_by(col(Notice.sent_at), col(Notice.notice), col(Notice.scope)).limit(limit)
+    """Notices oldest first (by when they were sent; 80 % before 100 %, low before exhausted)."""
+    query = (
+        select(Notice)
+        .order_by(col(Notice.sent_at), col(Notice.notice).desc(), col(Notice.scope))
+        .limit(limit)
+    )
     if scope is not None:
         query = query.where(col(Notice.organization_id).in_(scope))
     if organization_id is not None:

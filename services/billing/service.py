@@ -387,6 +387,8 @@ async def apply_time_entry(session: AsyncSession, entry: ev.TimeEntryV1, changed
         status=entry.ticket_status,
         status_at=changed_at,
     )
+    # Delivered after its close was charged: that close is charged again for what it missed.
+    await repo.resettle_close_before(session, entry.ticket_id, changed_at)
 
 
 def _usage_row(state: TimeEntryState, kind: UsageKind, changed_at: datetime) -> dict[str, Any]:
@@ -867,8 +869,8 @@ async def notify_blocks(session: AsyncSession, billing: Billing, settlement: Set
     remaining = sum(max(block.remaining, 0) for block in settlement.blocks)
     percent = plan.block_low_threshold_percent
     scope = str(settlement.newest_block_id) if settlement.newest_block_id else "none"
-    for notice in block_notices(remaining, settlement.purchased_minutes, percent):
-        row = {
+    rows = [
+        {
             "organization_id": account.organization_id,
             "notice": f"block.{notice}",
             "scope": scope,
@@ -878,7 +880,11 @@ async def notify_blocks(session: AsyncSession, billing: Billing, settlement: Set
             "of_minutes": settlement.purchased_minutes,
             "threshold_percent": percent,
         }
-        if not await repo.claim_notices(session, [row]):
+        for notice in block_notices(remaining, settlement.purchased_minutes, percent)
+    ]
+    claimed = await repo.claim_notices(session, rows)
+    for row in rows:
+        if (account.organization_id, row["notice"], scope) not in claimed:
             continue
         payload = ev.BlockBalanceV1(
             organization_id=account.organization_id,
@@ -891,7 +897,7 @@ async def notify_blocks(session: AsyncSession, billing: Billing, settlement: Set
             overage_rate_per_hour=plan.overage_rate_per_hour,
             currency=plan.currency,
         )
-        event_type = ev.EventType.BLOCK_LOW if notice == "low" else ev.EventType.BLOCK_EXHAUSTED
+        event_type = ev.EventType.BLOCK_LOW if row["notice"] == "block.low" else ev.EventType.BLOCK_EXHAUSTED
         await billing.record(session, event_type, payload, f"organization:{account.organization_id}")
 
 
