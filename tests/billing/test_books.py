@@ -530,3 +530,22 @@ async def test_a_plan_says_its_increment_and_the_usage_report_shows_it(books: Bo
     await _month(books, globex, chicago(2026, 9, 10, 10, 0), 7)
     used = (await books.get(f"/accounts/{globex.id}/usage", period="2026-09"))["allowance"]["used_minutes"]
     assert used == 12  # 7 minutes drawn in 6-minute increments
+
+
+async def test_a_correction_leaves_no_rounding_cent_behind(books: Books) -> None:
+    story, db = books.story, books.db
+    story.now = chicago(2026, 11, 2, 9, 0)
+    acme, created = story.organization("Acme", "hourly")
+    await db.deliver(created)
+    await books.plan(
+        acme, kind="hourly", effective_from="2026-11-01", rate_per_hour="100.00", increment_minutes=1
+    )
+    ticket = story.ticket(acme)
+    entry, logged = story.log(ticket, 31, "Setup")
+    await db.deliver(logged, story.close(ticket))
+    await db.settle(story.tick(10))
+    await db.deliver(story.reopen(ticket), story.correct(entry, minutes=32), story.close(ticket))
+    await db.settle(story.tick(10))
+    first, second = await books.invoices(acme)
+    assert lines(first) == [("Setup", 31, "51.67")]
+    assert lines(second) == [("Setup", 1, "1.66")]  # 32 minutes are 53.33, not 51.67 + 1.67
