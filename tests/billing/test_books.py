@@ -76,6 +76,17 @@ class Books:
         block: dict[str, Any] = response.json()
         return block
 
+    async def hourly(self, when: datetime, **plan: Any) -> Organization:
+        """Acme, hourly from ``when`` (by default 150.00/h, 15-minute increments, 30-minute
+        minimum), with ``plan`` from the first of that month when given."""
+        self.story.now = when
+        acme, created = self.story.organization("Acme", "hourly")
+        await self.db.deliver(created)
+        if plan:
+            first = when.astimezone(CHICAGO).date().replace(day=1).isoformat()
+            await self.plan(acme, kind="hourly", effective_from=first, **plan)
+        return acme
+
     async def work(self, ticket: Ticket, *minutes: int, close: bool = True) -> list[Event]:
         """Time entries on ``ticket`` (and its close), as events not yet delivered."""
         events = [self.story.log(ticket, m)[1] for m in minutes]
@@ -135,9 +146,7 @@ async def test_late_out_of_order_events_around_the_year_end_are_dated_by_their_c
 
 async def test_the_plan_of_the_close_instant_prices_a_late_close(books: Books) -> None:
     story, db = books.story, books.db
-    story.now = chicago(2026, 11, 30, 12, 0)
-    acme, created = story.organization("Acme", "hourly")
-    await db.deliver(created)
+    acme = await books.hourly(chicago(2026, 11, 30, 12, 0))
     await books.plan(
         acme, kind="hourly", effective_from="2026-12-01", rate_per_hour="200.00", increment_minutes=15
     )
@@ -404,9 +413,7 @@ async def test_the_low_block_threshold_is_the_plans_and_a_new_block_rearms_it(bo
 
 async def test_a_reopen_whose_minimum_is_credited_back_gets_no_numbered_invoice(books: Books) -> None:
     story, db = books.story, books.db
-    story.now = chicago(2026, 11, 2, 9, 0)
-    acme, created = story.organization("Acme", "hourly")  # 15-minute increments, 30-minute minimum
-    await db.deliver(created)
+    acme = await books.hourly(chicago(2026, 11, 2, 9, 0))  # 15-minute increments, 30-minute minimum
     ticket = story.ticket(acme)
     await db.deliver(*await books.work(ticket, 10))
     await db.settle(story.tick(10))
@@ -445,9 +452,7 @@ def _reopen_story(story: Story, ticket: Ticket) -> tuple[list[Event], list[Event
 
 async def test_a_first_close_charged_late_bills_only_what_came_before_it(books: Books) -> None:
     story, db = books.story, books.db
-    story.now = chicago(2026, 11, 2, 9, 0)
-    acme, created = story.organization("Acme", "hourly")
-    await db.deliver(created)
+    acme = await books.hourly(chicago(2026, 11, 2, 9, 0))
     ticket = story.ticket(acme)
     first, rest = _reopen_story(story, ticket)
     # Billing is behind: the reopen and the repair arrive before the first close is charged.
@@ -534,12 +539,7 @@ async def test_a_plan_says_its_increment_and_the_usage_report_shows_it(books: Bo
 
 async def test_a_correction_leaves_no_rounding_cent_behind(books: Books) -> None:
     story, db = books.story, books.db
-    story.now = chicago(2026, 11, 2, 9, 0)
-    acme, created = story.organization("Acme", "hourly")
-    await db.deliver(created)
-    await books.plan(
-        acme, kind="hourly", effective_from="2026-11-01", rate_per_hour="100.00", increment_minutes=1
-    )
+    acme = await books.hourly(chicago(2026, 11, 2, 9, 0), rate_per_hour="100.00", increment_minutes=1)
     ticket = story.ticket(acme)
     entry, logged = story.log(ticket, 31, "Setup")
     await db.deliver(logged, story.close(ticket))
