@@ -61,7 +61,7 @@ ROUTES: dict[EventType, tuple[Service, ...]] = {
     EventType.TICKET_CREATED: (Service.TRIAGE, Service.NOTIFIER),
     EventType.TICKET_UPDATED: (Service.TRIAGE, Service.NOTIFIER),
     EventType.TICKET_MESSAGE_ADDED: (Service.TRIAGE, Service.NOTIFIER),
-    EventType.TICKET_STATUS_CHANGED: (Service.TRIAGE, Service.NOTIFIER),
+    EventType.TICKET_STATUS_CHANGED: (Service.TRIAGE, Service.NOTIFIER, Service.BILLING),
     EventType.TICKET_CLOSED: (Service.TRIAGE, Service.NOTIFIER, Service.BILLING),
     EventType.ORGANIZATION_CREATED: (Service.TRIAGE, Service.BILLING),
     EventType.ORGANIZATION_UPDATED: (Service.TRIAGE, Service.BILLING),

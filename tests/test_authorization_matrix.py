@@ -265,6 +265,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         "POST /api/v1/billing/invoices/{invoice_id}/mark-paid": ADMINS,
         "POST /api/v1/billing/invoices/{invoice_id}/void": ADMINS,
         "POST /api/v1/billing/periods/close": ADMINS,
+        "GET /api/v1/billing/notices": BILLING_READERS | {"portal of B"},
         "GET /api/v1/billing/tickets/{ticket_id}/close-preview": BILLING_READERS,
     },
 }

@@ -16,6 +16,8 @@ TAGS = [
     },
     {"name": "invoices", "description": "Invoices: numbered INV-<year>-<n>, PDF, paid, void."},
     {"name": "tickets", "description": "What closing a ticket would charge."},
+    {"name": "notices", "description": "Allowance 80 %/100 % and prepaid block low/exhausted notices."},
+    {"name": "periods", "description": "Closing months: overage invoices, as of now or of an instant."},
 ]
 
 

@@ -20,6 +20,7 @@ from sqlmodel import Field, SQLModel
 from shared.clock import utcnow
 from shared.consumer import processed_event_table
 from shared.db import UtcDateTime
+from shared.idempotency import IdempotencyStore, idempotency_table
 from shared.ids import new_id
 from shared.outbox import outbox_table
 
@@ -31,6 +32,8 @@ class Base(SQLModel, registry=registry()):
 metadata = Base.metadata
 outbox = outbox_table(metadata)
 processed_event = processed_event_table(metadata)
+idempotency_record = idempotency_table(metadata)
+IDEMPOTENCY = IdempotencyStore(idempotency_record)
 
 
 def timestamp(**kwargs: Any) -> Any:
@@ -110,6 +113,9 @@ class BillingAccount(Base, table=True):
     billing_email: str | None = Field(default=None, max_length=320)
     # The last period whose close ran for this account (``2026-11``), None before the first.
     closed_through: str | None = Field(default=None, max_length=7)
+    # The earliest event time the account was seen at: its first period to close (None on
+    # accounts from before this column: their ``created_at`` stands in).
+    opened_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     # When the organization's producer made the state we hold (older events are ignored).
     source_changed_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
     created_at: datetime = timestamp()
@@ -136,6 +142,8 @@ class BillingPlan(Base, table=True):
     payment_terms_days: int
     allowance_minutes: int = 0
     overage_rate_per_hour_cents: int = Field(default=0, sa_type=BigInteger)
+    # block.low once the prepaid balance is at or below this share of the minutes bought.
+    block_low_threshold_percent: int = Field(default=20, sa_column_kwargs={"server_default": "20"})
     created_by: str = Field(max_length=100)
     created_at: datetime = timestamp()
 
@@ -369,13 +377,22 @@ class InvoiceLine(Base, table=True):
 
 class Notice(Base, table=True):
     """A notice sent once: (organization, ``allowance.80``, ``2026-11``) or
-    (organization, ``block.low``, <newest block id>). The key is the "once"."""
+    (organization, ``block.low``, <newest block id>). The key is the "once"; the rest is what
+    the notice said, as ``GET /notices`` shows it (None on notices from before they were kept)."""
 
     __tablename__ = "billing_notice"
     organization_id: UUID = Field(primary_key=True)
     notice: str = Field(primary_key=True, max_length=40)
     scope: str = Field(primary_key=True, max_length=64)
     sent_at: datetime = timestamp()
+    # The period (in the organization's timezone) of the close that crossed the threshold.
+    period_key: str | None = Field(default=None, max_length=7)
+    # The close's instant (a ticket's close, or the end of the period being closed).
+    occurred_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # allowance: minutes used and included; block: minutes left and bought.
+    minutes: int | None = None
+    of_minutes: int | None = None
+    threshold_percent: int | None = None
 
 
 # --- API schemas ---------------------------------------------------------------------------
@@ -400,14 +417,22 @@ class PlanCreate(SQLModel):
     )
     kind: PlanKind
     effective_from: date
+    increment_minutes: int = Field(
+        ge=1,
+        le=240,
+        description="every time entry (hourly, agreement draw or block draw) is rounded up to this "
+        "many minutes; required: the rounding is a business decision, never an implicit default",
+    )
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     rate_per_hour: Decimal | None = Field(default=None, ge=0, le=1_000_000, decimal_places=2)
-    increment_minutes: int | None = Field(default=None, ge=1, le=240)
     minimum_minutes_per_ticket: int | None = Field(default=None, ge=0, le=24 * 60)
     tax_rate: Decimal | None = Field(default=None, ge=0, lt=1, decimal_places=6)
     payment_terms_days: int | None = Field(default=None, ge=0, le=365)
     allowance_minutes: int | None = Field(default=None, ge=0, le=1_000_000)
     overage_rate_per_hour: Decimal | None = Field(default=None, ge=0, le=1_000_000, decimal_places=2)
+    block_low_threshold_percent: int | None = Field(
+        default=None, ge=0, le=100, description="block.low at or below this share of the minutes bought"
+    )
 
     @field_validator("currency")
     @classmethod
@@ -430,6 +455,7 @@ class PlanPublic(SQLModel):
     payment_terms_days: int
     allowance_minutes: int
     overage_rate_per_hour: Decimal
+    block_low_threshold_percent: int
     created_by: str
     created_at: datetime
 
@@ -484,6 +510,26 @@ class AccountPublic(SQLModel):
     allowance: AllowancePublic | None
     prepaid_remaining_minutes: int | None
     closed_through: str | None
+
+
+class PeriodCloseRequest(SQLModel):
+    """Which periods to close: by default every account's complete periods not closed yet as of
+    now; an admin may name one organization and an instant (for corrections and audits)."""
+
+    model_config = example(  # type: ignore[assignment]
+        {"organization_id": "0193a3c4-58e2-7c1a-9d2e-3f4a5b6c7d8e", "as_of": "2026-12-01T06:00:00Z"}
+    )
+    organization_id: UUID | None = None
+    as_of: datetime | None = Field(
+        default=None, description="close the periods complete at this instant (not in the future)"
+    )
+
+    @field_validator("as_of")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a timezone, e.g. 2026-12-01T06:00:00Z")
+        return value
 
 
 class PeriodCloseResult(SQLModel):
@@ -573,6 +619,8 @@ class UsageSummary(SQLModel):
     ends_at: datetime
     timezone: str
     plan_kind: PlanKind
+    increment_minutes: int = Field(description="each time entry is rounded up to this (the plan's)")
+    minimum_minutes_per_ticket: int
     logged_minutes: int
     billable_minutes: int
     non_billable_minutes: int
@@ -580,6 +628,27 @@ class UsageSummary(SQLModel):
     allowance: AllowancePublic | None
     invoiced_total: dict[str, Decimal]
     tickets: list[UsageTicketPublic]
+
+
+class NoticeKind(StrEnum):
+    ALLOWANCE_80 = "allowance.80"
+    ALLOWANCE_100 = "allowance.100"
+    BLOCK_LOW = "block.low"
+    BLOCK_EXHAUSTED = "block.exhausted"
+
+
+class NoticePublic(SQLModel):
+    organization_id: UUID
+    kind: NoticeKind
+    period: str | None = Field(description="the month (organization's timezone) of the close that crossed it")
+    occurred_at: datetime | None = Field(description="the close's instant")
+    sent_at: datetime
+    threshold_percent: int | None
+    used_minutes: int | None = Field(description="allowance notices: minutes used in the period")
+    allowance_minutes: int | None = Field(description="allowance notices: minutes included")
+    remaining_minutes: int | None = Field(description="block notices: prepaid minutes left")
+    purchased_minutes: int | None = Field(description="block notices: prepaid minutes bought (usable)")
+    newest_block_id: UUID | None = Field(description="block notices: the purchase they are once for")
 
 
 class PreviewLine(SQLModel):

@@ -9,6 +9,11 @@ overlap or one dies midway:
   or not at all;
 * a unique constraint on (organization, period) makes a second overage invoice impossible.
 
+Every complete period an account has not closed is closed, oldest first (a pass closes each
+account's oldest one; passes repeat until none is left), so an outage over several month ends
+leaves no month unclosed. Everything is dated by the period, never by when the close runs:
+overage invoices by the period's end, draws by its last instant.
+
 Per batch, in set-based queries: charge closes still waiting whose ticket closed before the
 period's end, draw time logged on closed tickets since their last charge into the period,
 sum each account's allowance use from the charge ledger, and issue the overage invoices
@@ -21,7 +26,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -30,7 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.billing import repository as repo
 from services.billing.charging import EntryState, ticket_deltas
 from services.billing.models import BillingAccount, BillingPlan, ChargeKind, InvoiceKind, PlanKind
-from services.billing.periods import Period, local_date, period_of
+from services.billing.money import time_amount
+from services.billing.periods import Period, local_date, parse_period_key, period_of
 from services.billing.service import (
     Billing,
     InvoiceDraft,
@@ -70,18 +76,33 @@ class Closing:
         """An agreement's period is measured against the plan in force on its last day."""
         return plan_at(self.plans, self.period.last_day)
 
+    @property
+    def last_instant(self) -> datetime:
+        """What the close draws into the period is charged as of the period's last instant."""
+        return self.period.ends_at - timedelta(microseconds=1)
 
-def due_accounts(marks: list[Any], now: datetime) -> list[tuple[UUID, Period]]:
-    """Accounts whose last complete period (before ``now``, in their timezone) is not closed."""
-    previous_by_zone: dict[str, Period] = {}
+
+def first_open_period(closed_through: str | None, opened_at: datetime, timezone: str) -> Period:
+    """The oldest period an account has not closed: the one after its last closed, else the
+    one it was opened in."""
+    if closed_through is not None:
+        return parse_period_key(closed_through, timezone).next()
+    return period_of(opened_at, timezone)
+
+
+def due_accounts(marks: list[Any], as_of: datetime) -> list[tuple[UUID, Period]]:
+    """Each account's oldest period that is complete at ``as_of`` (in its timezone) and not
+    closed; oldest periods first."""
+    ends: dict[Period, datetime] = {}
     due = []
-    for organization_id, timezone, closed_through in marks:
-        previous = previous_by_zone.get(timezone)
-        if previous is None:
-            previous = previous_by_zone[timezone] = period_of(now, timezone).previous()
-        if closed_through is None or closed_through < previous.key:
-            due.append((organization_id, previous))
-    due.sort(key=lambda item: item[0])
+    for organization_id, timezone, closed_through, opened_at in marks:
+        period = first_open_period(closed_through, opened_at, timezone)
+        end = ends.get(period)
+        if end is None:
+            end = ends[period] = period.ends_at
+        if end <= as_of:
+            due.append((organization_id, period))
+    due.sort(key=lambda item: (item[1].key, item[0]))
     return due
 
 
@@ -90,23 +111,33 @@ async def close_periods(
     billing: Billing,
     *,
     now: datetime,
+    as_of: datetime | None = None,
+    organization_id: UUID | None = None,
     time_budget_seconds: float | None = None,
 ) -> PeriodCloseReport:
-    """Close every account's last complete period that is not closed yet. With a time budget,
-    stop after the batch that exceeds it (the next run goes on where this one stopped)."""
+    """Close every complete period (as of ``as_of``, by default ``now``) that is not closed yet,
+    oldest first, of every account or of one. With a time budget, stop after the batch that
+    exceeds it (the next run goes on where this one stopped)."""
     started = time.monotonic()
     report = PeriodCloseReport()
-    async with sessions() as session:
-        due = due_accounts(await repo.account_close_marks(session), now)
-    for batch in repo.chunks(due, billing.settings.period_close_batch_size):
-        if time_budget_seconds is not None and time.monotonic() - started > time_budget_seconds:
-            report.finished = False
-            break
+    instant = as_of or now
+    while True:
         async with sessions() as session:
-            async with session.begin():
-                await _close_batch(session, billing, dict(batch), now=now, report=report)
-            billing.published_after_commit(session)
-        report.batches += 1
+            due = due_accounts(await repo.account_close_marks(session, organization_id), instant)
+        closed_before = report.accounts_closed
+        for batch in repo.chunks(due, billing.settings.period_close_batch_size):
+            if time_budget_seconds is not None and time.monotonic() - started > time_budget_seconds:
+                report.finished = False
+                log.info("period close: %s", report)
+                return report
+            async with sessions() as session:
+                async with session.begin():
+                    await _close_batch(session, billing, dict(batch), now=now, report=report)
+                billing.published_after_commit(session)
+            report.batches += 1
+        # Nothing due, or every due account was taken by a concurrent run: done here.
+        if not due or report.accounts_closed == closed_before:
+            break
     log.info("period close: %s", report)
     return report
 
@@ -122,7 +153,11 @@ async def _close_batch(
     accounts = [
         account
         for account in await repo.lock_accounts(session, list(due))
-        if account.closed_through is None or account.closed_through < due[account.organization_id].key
+        # Still the period to close (a concurrent run may have closed it meanwhile).
+        if first_open_period(
+            account.closed_through, account.opened_at or account.created_at, account.timezone
+        )
+        == due[account.organization_id]
     ]
     if not accounts:
         return
@@ -166,11 +201,12 @@ async def _charge_time_of_the_period(
     a ticket needing more than plain draws (a credit, a close under another plan) takes the
     general path, one ticket at a time."""
     organization_ids = list(agreements)
-    waiting = {
-        ticket_id
+    waiting_closes = {
+        ticket_id: closed_at
         for ticket_id, organization_id, closed_at in await repo.unsettled_closes_of(session, organization_ids)
         if closed_at is not None and closed_at < agreements[organization_id].period.ends_at
     }
+    waiting = set(waiting_closes)
     pending = await repo.pending_entries_on_closed_tickets(session, organization_ids)
     ticket_ids = sorted(
         waiting
@@ -211,6 +247,9 @@ async def _charge_time_of_the_period(
             if closing is None:
                 continue
             end = closing.period.ends_at
+            if ticket_id in waiting_closes and ticket.status != "closed":
+                # Reopened since: what was logged after the close waits for the next close.
+                end = min(end, waiting_closes[ticket_id] + timedelta(microseconds=1))
             plan = plans_at_close[ticket_id]
             changed = {
                 row.time_entry_id for row in entries[ticket_id] if row.needs_charge and row.changed_at < end
@@ -251,7 +290,7 @@ async def _charge_time_of_the_period(
                         "block_id": None,
                         "invoice_id": None,
                         "rate_per_hour_cents": None,
-                        "charged_at": now,
+                        "charged_at": closing.last_instant,
                     }
                 )
                 touched.add(closing.account.organization_id)
@@ -270,7 +309,10 @@ async def _charge_time_of_the_period(
     await notify_allowances(
         session,
         billing,
-        [(agreements[o].account, agreements[o].plan, agreements[o].period.key) for o in sorted(touched)],
+        [
+            (agreements[o].account, agreements[o].plan, agreements[o].period.key, agreements[o].last_instant)
+            for o in sorted(touched)
+        ],
     )
 
 
@@ -287,7 +329,7 @@ async def _general_path(
         changed_before=closing.period.ends_at,
         draw_period=closing.period,
     )
-    await apply_settlement(session, billing, settlement, now=now)
+    await apply_settlement(session, billing, settlement)
 
 
 def _overage_text(plan: BillingPlan, period_key: str, used: int) -> str:
@@ -330,9 +372,11 @@ async def _invoice_overage(
                             work_date=None,
                             minutes=overage,
                             rate_per_hour_cents=plan.overage_rate_per_hour_cents,
+                            amount=time_amount(overage, plan.overage_rate_per_hour),
                         )
                     ],
+                    dated_at=closing.period.ends_at,
                 )
             )
-    await issue_invoices(session, billing, drafts, now=now)
+    await issue_invoices(session, billing, drafts)
     report.overage_invoices += len(drafts)

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, case, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -46,6 +46,20 @@ async def insert_account_if_missing(session: AsyncSession, values: dict[str, Any
     return result.first() is not None
 
 
+async def open_account_from(session: AsyncSession, organization_id: UUID, instant: datetime) -> None:
+    """An event older than any seen for the account moves its first period back to it."""
+    table = BillingAccount.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        update(table)
+        .where(
+            table.c.organization_id == organization_id,
+            table.c.closed_through.is_(None),
+            or_(table.c.opened_at.is_(None), table.c.opened_at > instant),
+        )
+        .values(opened_at=instant)
+    )
+
+
 async def update_account_if_newer(
     session: AsyncSession, organization_id: UUID, changed_at: datetime, values: dict[str, Any]
 ) -> bool:
@@ -70,11 +84,19 @@ async def list_accounts(
     return (await session.scalars(query)).all()
 
 
-async def account_close_marks(session: AsyncSession) -> list[Any]:
-    """Every account's id, timezone and last closed period (the period close's to-do list)."""
+async def account_close_marks(session: AsyncSession, organization_id: UUID | None = None) -> list[Any]:
+    """Every account's (or one's) id, timezone, last closed period and opening instant (the
+    period close's to-do list)."""
     table = BillingAccount.__table__  # type: ignore[attr-defined]
-    rows = await session.execute(select(table.c.organization_id, table.c.timezone, table.c.closed_through))
-    return list(rows.all())
+    query = select(
+        table.c.organization_id,
+        table.c.timezone,
+        table.c.closed_through,
+        func.coalesce(table.c.opened_at, table.c.created_at),
+    )
+    if organization_id is not None:
+        query = query.where(table.c.organization_id == organization_id)
+    return list((await session.execute(query)).all())
 
 
 async def lock_accounts(session: AsyncSession, organization_ids: Sequence[UUID]) -> list[BillingAccount]:
@@ -197,6 +219,22 @@ async def mark_close_to_settle(
             settle_due_at=func.coalesce(table.c.settle_due_at, settle_due_at),
             contact_email=func.coalesce(contact_email, table.c.contact_email),
         )
+    )
+
+
+async def resettle_close_before(session: AsyncSession, ticket_id: UUID, changed_at: datetime) -> None:
+    """A change made before the ticket's last close, arriving after that close was charged:
+    mark the close to be charged again (at once; only the difference is charged)."""
+    table = TicketState.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        update(table)
+        .where(
+            table.c.ticket_id == ticket_id,
+            table.c.settle_due_at.is_(None),
+            table.c.closed_at.is_not(None),
+            table.c.closed_at >= changed_at,
+        )
+        .values(settle_due_at=table.c.closed_at)
     )
 
 
@@ -330,6 +368,16 @@ async def insert_usage(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
 async def insert_charges(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
         await session.execute(insert(Charge.__table__), rows)  # type: ignore[attr-defined]
+
+
+async def invoiced_minutes(session: AsyncSession, ticket_id: UUID) -> list[tuple[UUID | None, str, int, int]]:
+    """A ticket's invoiced charges summed by (time entry, kind, rate): what each was priced on."""
+    rows = await session.execute(
+        select(Charge.time_entry_id, Charge.kind, Charge.rate_per_hour_cents, func.sum(Charge.minutes))
+        .where(col(Charge.ticket_id) == ticket_id, col(Charge.rate_per_hour_cents).is_not(None))
+        .group_by(col(Charge.time_entry_id), col(Charge.kind), col(Charge.rate_per_hour_cents))
+    )
+    return [(row[0], row[1], int(row[2]), int(row[3])) for row in rows.all()]
 
 
 async def entry_charges(session: AsyncSession, time_entry_id: UUID | None, ticket_id: UUID) -> list[Charge]:
@@ -515,35 +563,49 @@ async def invoiced_between(
 # --- notices ---------------------------------------------------------------------------------
 
 
-async def claim_notice(session: AsyncSession, organization_id: UUID, notice: str, scope: str) -> bool:
-    """True the first time (organization, notice, scope) is claimed, False ever after."""
-    table = Notice.__table__  # type: ignore[attr-defined]
-    statement = insert_ignoring_conflicts(table, dialect_of(session), "organization_id", "notice", "scope")
-    result = await session.execute(
-        statement.values(
-            organization_id=organization_id, notice=notice, scope=scope, sent_at=utcnow()
-        ).returning(table.c.organization_id)
-    )
-    return result.first() is not None
-
-
-async def claim_notices(
-    session: AsyncSession, keys: list[tuple[UUID, str, str]]
-) -> set[tuple[UUID, str, str]]:
-    """Claim many notices in one statement; returns the keys claimed now (not before)."""
-    if not keys:
+async def claim_notices(session: AsyncSession, notices: list[dict[str, Any]]) -> set[tuple[UUID, str, str]]:
+    """Keep notices (rows of ``billing_notice`` without ``sent_at``), each the first time its
+    (organization, notice, scope) comes; returns the keys claimed now (not before)."""
+    if not notices:
         return set()
     table = Notice.__table__  # type: ignore[attr-defined]
     statement = insert_ignoring_conflicts(table, dialect_of(session), "organization_id", "notice", "scope")
     now = utcnow()
+    unique = {(row["organization_id"], row["notice"], row["scope"]): row for row in notices}
     claimed: set[tuple[UUID, str, str]] = set()
-    for chunk in chunks(sorted(set(keys)), 1000):
-        rows = [{"organization_id": o, "notice": n, "scope": s, "sent_at": now} for o, n, s in chunk]
+    for chunk in chunks(sorted(unique), 1000):
+        rows = [{**unique[key], "sent_at": now} for key in chunk]
         result = await session.execute(
             statement.values(rows).returning(table.c.organization_id, table.c.notice, table.c.scope)
         )
         claimed.update((row[0], row[1], row[2]) for row in result.all())
     return claimed
+
+
+async def list_notices(
+    session: AsyncSession,
+    *,
+    scope: frozenset[UUID] | None,
+    organization_id: UUID | None,
+    period_key: str | None,
+    kind: str | None,
+    limit: int,
+) -> list[Notice]:
+    """Notices oldest first (by when they were sent; 80 % before 100 %, low before exhausted)."""
+    query = (
+        select(Notice)
+        .order_by(col(Notice.sent_at), col(Notice.notice).desc(), col(Notice.scope))
+        .limit(limit)
+    )
+    if scope is not None:
+        query = query.where(col(Notice.organization_id).in_(scope))
+    if organization_id is not None:
+        query = query.where(col(Notice.organization_id) == organization_id)
+    if period_key is not None:
+        query = query.where(col(Notice.period_key) == period_key)
+    if kind is not None:
+        query = query.where(col(Notice.notice) == kind)
+    return list((await session.scalars(query)).all())
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -554,9 +616,9 @@ def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 async def tickets_by_id(session: AsyncSession, ticket_ids: Sequence[UUID]) -> list[Any]:
     table = TicketState.__table__  # type: ignore[attr-defined]
     rows = await session.execute(
-        select(table.c.ticket_id, table.c.organization_id, table.c.number, table.c.closed_at).where(
-            table.c.ticket_id.in_(ticket_ids)
-        )
+        select(
+            table.c.ticket_id, table.c.organization_id, table.c.number, table.c.closed_at, table.c.status
+        ).where(table.c.ticket_id.in_(ticket_ids))
     )
     return list(rows.all())
 

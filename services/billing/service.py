@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID
@@ -49,6 +49,9 @@ from services.billing.models import (
     InvoiceLinePublic,
     InvoicePublic,
     InvoiceStatus,
+    Notice,
+    NoticeKind,
+    NoticePublic,
     PlanCreate,
     PlanKind,
     PlanPublic,
@@ -80,6 +83,8 @@ PRODUCER = ev.Service.BILLING
 API = "/api/v1/billing"
 # The first plan of an account applies from the start of time: events may arrive in any order.
 FIRST_PLAN_DATE = date(2000, 1, 1)
+# ... and so does its initial prepaid block (a block otherwise covers from its purchase instant).
+ACCOUNT_START = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def event_recorder() -> Outbox:
@@ -163,6 +168,7 @@ def default_plan(settings: Settings, kind: PlanKind) -> dict[str, Any]:
         if kind is PlanKind.AGREEMENT
         else 0,
         "overage_rate_per_hour_cents": cents(overage),
+        "block_low_threshold_percent": settings.block_low_threshold_percent,
     }
 
 
@@ -206,11 +212,13 @@ async def ensure_account(
             "support_tier": support_tier,
             "timezone": timezone,
             "source_changed_at": changed_at,
+            "opened_at": changed_at,
             "created_at": utcnow(),
             "updated_at": utcnow(),
         },
     )
     if not created:
+        await repo.open_account_from(session, organization_id, changed_at)
         return False
     kind = plan_kind_for_tier(support_tier)
     await add_plan_version(
@@ -223,20 +231,25 @@ async def ensure_account(
     if kind is PlanKind.BLOCK and billing.settings.default_block_minutes > 0:
         await add_block(
             session,
-            billing.settings,
             organization_id,
             minutes=billing.settings.default_block_minutes,
-            purchased_at=changed_at,
-            expires_at=None,
+            purchased_at=ACCOUNT_START,
+            expires_at=_default_expiry(billing.settings, changed_at),
             reference="initial block",
             created_by="default",
         )
     return True
 
 
+def _default_expiry(settings: Settings, purchased_at: datetime) -> datetime | None:
+    """``BILLING_DEFAULT_BLOCK_VALID_DAYS`` after the purchase (None: blocks never expire)."""
+    if not settings.default_block_valid_days:
+        return None
+    return purchased_at + timedelta(days=settings.default_block_valid_days)
+
+
 async def add_block(
     session: AsyncSession,
-    settings: Settings,
     organization_id: UUID,
     *,
     minutes: int,
@@ -245,8 +258,6 @@ async def add_block(
     reference: str,
     created_by: str,
 ) -> PrepaidBlock:
-    if expires_at is None and settings.default_block_valid_days:
-        expires_at = purchased_at + timedelta(days=settings.default_block_valid_days)
     block = PrepaidBlock(
         organization_id=organization_id,
         minutes=minutes,
@@ -319,6 +330,21 @@ async def observe_ticket(
         )
 
 
+async def observe_status_change(
+    session: AsyncSession, change: ev.TicketStatusChangedV1, changed_at: datetime
+) -> None:
+    """ticket.status_changed: billing knows a reopen as soon as it happens (the period close
+    draws time on closed tickets only; a close is charged by ticket.closed)."""
+    await observe_ticket(
+        session,
+        ticket_id=change.ticket_id,
+        organization_id=change.organization.id if change.organization else None,
+        number=change.number,
+        status=change.to_status,
+        status_at=changed_at,
+    )
+
+
 async def apply_time_entry(session: AsyncSession, entry: ev.TimeEntryV1, changed_at: datetime) -> None:
     """Apply a time entry's newest revision to the usage ledger: reverse what the previous
     revision added, add the new minutes. An older revision arriving late changes nothing."""
@@ -361,6 +387,8 @@ async def apply_time_entry(session: AsyncSession, entry: ev.TimeEntryV1, changed
         status=entry.ticket_status,
         status_at=changed_at,
     )
+    # Delivered after its close was charged: that close is charged again for what it missed.
+    await repo.resettle_close_before(session, entry.ticket_id, changed_at)
 
 
 def _usage_row(state: TimeEntryState, kind: UsageKind, changed_at: datetime) -> dict[str, Any]:
@@ -438,10 +466,20 @@ class LineDraft:
     work_date: date | None
     minutes: int
     rate_per_hour_cents: int
+    amount: Decimal
 
-    @property
-    def amount(self) -> Decimal:
-        return time_amount(self.minutes, from_cents(self.rate_per_hour_cents))
+
+# What one invoiced amount is priced on: a time entry's minutes (or a ticket's minimum charge,
+# entry None) at a rate, or a ticket's minutes beyond its prepaid blocks at a rate.
+PricingUnit = tuple[Any, ...]
+
+
+def overage_unit(rate_cents: int) -> PricingUnit:
+    return ("overage", rate_cents)
+
+
+def entry_unit(time_entry_id: UUID | None, rate_cents: int) -> PricingUnit:
+    return ("entry", time_entry_id, rate_cents)
 
 
 @dataclass
@@ -459,6 +497,19 @@ class Settlement:
     blocks: list[BlockBalance] = field(default_factory=list)
     purchased_minutes: int = 0
     newest_block_id: UUID | None = None
+    # Minutes invoiced so far per pricing unit (from the charge ledger, then this close's lines).
+    invoiced: dict[PricingUnit, int] = field(default_factory=dict)
+    # This close's minutes beyond the prepaid blocks, by rate: summed, then priced once.
+    overage: dict[int, int] = field(default_factory=dict)
+
+    def price(self, unit: PricingUnit, minutes: int, rate_cents: int) -> Decimal:
+        """What ``minutes`` more of ``unit`` cost: the unit's new total priced, less what was
+        priced before. Each unit's invoiced amounts add up to its minutes priced once, so a
+        correction never leaves a cent of rounding behind."""
+        before = self.invoiced.get(unit, 0)
+        self.invoiced[unit] = before + minutes
+        rate = from_cents(rate_cents)
+        return time_amount(before + minutes, rate) - time_amount(before, rate)
 
 
 def agreement_period(account: BillingAccount, at: datetime) -> Period:
@@ -522,6 +573,10 @@ async def compute_settlement(
         minimum_charged=minimum,
     )
     settlement = Settlement(ticket=ticket, account=account, plan=plan, charged_at=charged_at)
+    for time_entry_id, kind, rate_cents, minutes in await repo.invoiced_minutes(session, ticket.ticket_id):
+        overage = kind == ChargeKind.BLOCK_OVERAGE
+        unit = overage_unit(rate_cents) if overage else entry_unit(time_entry_id, rate_cents)
+        settlement.invoiced[unit] = settlement.invoiced.get(unit, 0) + int(minutes)
     settlement.revisions = {entry.time_entry_id: entry.revision for entry, _ in rows if changed(entry)}
     entries = {entry.time_entry_id: entry for entry, _ in rows}
     kind = PlanKind(plan.kind)
@@ -563,7 +618,28 @@ async def compute_settlement(
                     ChargeKind.BLOCK_OVERAGE,
                     plan.overage_rate_per_hour_cents,
                 )
+    _overage_lines(settlement)
     return settlement
+
+
+OVERAGE_TEXT = "Time beyond prepaid hours"
+
+
+def _overage_lines(settlement: Settlement) -> None:
+    """One line per rate for the close's minutes beyond the prepaid blocks, priced once."""
+    for rate_cents, minutes in sorted(settlement.overage.items()):
+        if minutes:
+            settlement.lines.append(
+                LineDraft(
+                    description=f"Correction: {OVERAGE_TEXT.lower()}" if minutes < 0 else OVERAGE_TEXT,
+                    ticket_number=settlement.ticket.number,
+                    time_entry_id=None,
+                    work_date=None,
+                    minutes=minutes,
+                    rate_per_hour_cents=rate_cents,
+                    amount=settlement.price(overage_unit(rate_cents), minutes, rate_cents),
+                )
+            )
 
 
 def _charge_invoiced(
@@ -575,17 +651,18 @@ def _charge_invoiced(
     rate_cents: int,
 ) -> None:
     settlement.charges.append(ChargeDraft(time_entry_id, kind, minutes, rate_per_hour_cents=rate_cents))
-    description = _describe(entry, settlement.account, credit=minutes < 0)
     if kind is ChargeKind.BLOCK_OVERAGE:
-        description = f"{description} (beyond prepaid hours)"
+        settlement.overage[rate_cents] = settlement.overage.get(rate_cents, 0) + minutes
+        return
     settlement.lines.append(
         LineDraft(
-            description=description,
+            description=_describe(entry, settlement.account, credit=minutes < 0),
             ticket_number=settlement.ticket.number,
             time_entry_id=time_entry_id,
             work_date=local_date(entry.started_at, settlement.account.timezone) if entry else None,
             minutes=minutes,
             rate_per_hour_cents=rate_cents,
+            amount=settlement.price(entry_unit(time_entry_id, rate_cents), minutes, rate_cents),
         )
     )
 
@@ -594,7 +671,8 @@ async def _load_blocks(session: AsyncSession, settlement: Settlement) -> None:
     usable = [
         (block, used)
         for block, used in await repo.blocks_with_use(session, settlement.account.organization_id)
-        if block.expires_at is None or block.expires_at > settlement.charged_at
+        if block.purchased_at <= settlement.charged_at
+        and (block.expires_at is None or block.expires_at > settlement.charged_at)
     ]
     settlement.blocks = [BlockBalance(block.id, block.minutes - used) for block, used in usable]
     settlement.purchased_minutes = sum(block.minutes for block, _ in usable)
@@ -657,16 +735,20 @@ async def settle_ticket(session: AsyncSession, billing: Billing, ticket_id: UUID
         return False
     if account is None:
         return False  # the organization's events have not arrived yet: try again later
-    settlement = await compute_settlement(session, ticket, account, at=now)
-    await apply_settlement(session, billing, settlement, now=now)
+    closed_at = ticket.closed_at or now
+    # Time logged after the close waits for the next one, however late billing runs this.
+    settlement = await compute_settlement(
+        session, ticket, account, at=now, changed_before=closed_at + timedelta(microseconds=1)
+    )
+    await apply_settlement(session, billing, settlement)
     return True
 
 
-async def apply_settlement(
-    session: AsyncSession, billing: Billing, settlement: Settlement, *, now: datetime
-) -> None:
+async def apply_settlement(session: AsyncSession, billing: Billing, settlement: Settlement) -> None:
+    """Write what a close charges, as of the close's instant: its invoice (only when there is
+    an amount to pay or credit: lines that cancel out get no number), charges and notices."""
     invoice_id: UUID | None = None
-    if settlement.lines:
+    if sum((line.amount for line in settlement.lines), Decimal(0)) != 0:
         (invoice_id,) = await issue_invoices(
             session,
             billing,
@@ -679,9 +761,9 @@ async def apply_settlement(
                     ticket_id=settlement.ticket.ticket_id,
                     ticket_number=settlement.ticket.number,
                     contact_email=settlement.ticket.contact_email,
+                    dated_at=settlement.charged_at,
                 )
             ],
-            now=now,
         )
     await repo.insert_charges(
         session,
@@ -698,7 +780,7 @@ async def apply_settlement(
                 "block_id": draft.block_id,
                 "invoice_id": invoice_id if draft.rate_per_hour_cents is not None else None,
                 "rate_per_hour_cents": draft.rate_per_hour_cents,
-                "charged_at": now,
+                "charged_at": settlement.charged_at,
             }
             for draft in settlement.charges
         ],
@@ -708,8 +790,11 @@ async def apply_settlement(
     periods = sorted(
         {d.period_key for d in settlement.charges if d.kind is ChargeKind.ALLOWANCE and d.period_key}
     )
-    for period_key in periods:
-        await notify_allowance(session, billing, settlement.account, settlement.plan, period_key)
+    await notify_allowances(
+        session,
+        billing,
+        [(settlement.account, settlement.plan, key, settlement.charged_at) for key in periods],
+    )
     if PlanKind(settlement.plan.kind) is PlanKind.BLOCK and any(d.minutes > 0 for d in settlement.charges):
         await notify_blocks(session, billing, settlement)
 
@@ -717,35 +802,44 @@ async def apply_settlement(
 # --- notices ---------------------------------------------------------------------------------
 
 
-async def notify_allowance(
-    session: AsyncSession, billing: Billing, account: BillingAccount, plan: BillingPlan, period_key: str
-) -> None:
-    await notify_allowances(session, billing, [(account, plan, period_key)])
+# (account, its plan, the period drawn from, the instant of the close that drew)
+AllowanceTarget = tuple[BillingAccount, BillingPlan, str, datetime]
 
 
-async def notify_allowances(
-    session: AsyncSession, billing: Billing, targets: list[tuple[BillingAccount, BillingPlan, str]]
-) -> None:
+async def notify_allowances(session: AsyncSession, billing: Billing, targets: list[AllowanceTarget]) -> None:
     """allowance.threshold_reached at 80 % and at 100 %, each once per (account, period): the
     notice row's key is the "once". Set-based, for the period close's thousands of accounts."""
     targets = [target for target in targets if PlanKind(target[1].kind) is PlanKind.AGREEMENT]
     used: dict[tuple[UUID, str], int] = {}
-    for period_key in sorted({key for _, _, key in targets}):
-        organization_ids = [account.organization_id for account, _, key in targets if key == period_key]
+    for period_key in sorted({key for _, _, key, _ in targets}):
+        organization_ids = [account.organization_id for account, _, key, _ in targets if key == period_key]
         for organization_id, minutes in (
             await repo.allowance_used(session, organization_ids, period_key)
         ).items():
             used[(organization_id, period_key)] = minutes
     candidates = []
-    for account, plan, period_key in targets:
+    for account, plan, period_key, occurred_at in targets:
         minutes = used.get((account.organization_id, period_key), 0)
         for threshold in thresholds_reached(minutes, plan.allowance_minutes):
-            candidates.append((account, plan, period_key, threshold, minutes))
+            candidates.append((account, plan, period_key, threshold, minutes, occurred_at))
     claimed = await repo.claim_notices(
-        session, [(account.organization_id, f"allowance.{t}", key) for account, _, key, t, _ in candidates]
+        session,
+        [
+            {
+                "organization_id": account.organization_id,
+                "notice": f"allowance.{threshold}",
+                "scope": key,
+                "period_key": key,
+                "occurred_at": occurred_at,
+                "minutes": minutes,
+                "of_minutes": plan.allowance_minutes,
+                "threshold_percent": threshold,
+            }
+            for account, plan, key, threshold, minutes, occurred_at in candidates
+        ],
     )
     events: list[tuple[ev.EventType, ev.Payload, str]] = []
-    for account, plan, period_key, threshold, minutes in candidates:
+    for account, plan, period_key, threshold, minutes, _ in candidates:
         if (account.organization_id, f"allowance.{threshold}", period_key) not in claimed:
             continue
         period = parse_period_key(period_key, account.timezone)
@@ -769,13 +863,28 @@ async def notify_allowances(
 
 
 async def notify_blocks(session: AsyncSession, billing: Billing, settlement: Settlement) -> None:
-    """block.low and block.exhausted, each once per purchase (keyed by the newest block)."""
+    """block.low and block.exhausted, each once per purchase (keyed by the newest block usable
+    at the close, so a new block re-arms both); the low threshold is the plan's."""
     account, plan = settlement.account, settlement.plan
     remaining = sum(max(block.remaining, 0) for block in settlement.blocks)
-    percent = billing.settings.block_low_threshold_percent
+    percent = plan.block_low_threshold_percent
     scope = str(settlement.newest_block_id) if settlement.newest_block_id else "none"
-    for notice in block_notices(remaining, settlement.purchased_minutes, percent):
-        if not await repo.claim_notice(session, account.organization_id, f"block.{notice}", scope):
+    rows = [
+        {
+            "organization_id": account.organization_id,
+            "notice": f"block.{notice}",
+            "scope": scope,
+            "period_key": period_of(settlement.charged_at, account.timezone).key,
+            "occurred_at": settlement.charged_at,
+            "minutes": remaining,
+            "of_minutes": settlement.purchased_minutes,
+            "threshold_percent": percent,
+        }
+        for notice in block_notices(remaining, settlement.purchased_minutes, percent)
+    ]
+    claimed = await repo.claim_notices(session, rows)
+    for row in rows:
+        if (account.organization_id, row["notice"], scope) not in claimed:
             continue
         payload = ev.BlockBalanceV1(
             organization_id=account.organization_id,
@@ -788,7 +897,7 @@ async def notify_blocks(session: AsyncSession, billing: Billing, settlement: Set
             overage_rate_per_hour=plan.overage_rate_per_hour,
             currency=plan.currency,
         )
-        event_type = ev.EventType.BLOCK_LOW if notice == "low" else ev.EventType.BLOCK_EXHAUSTED
+        event_type = ev.EventType.BLOCK_LOW if row["notice"] == "block.low" else ev.EventType.BLOCK_EXHAUSTED
         await billing.record(session, event_type, payload, f"organization:{account.organization_id}")
 
 
@@ -805,6 +914,9 @@ class InvoiceDraft:
     ticket_number: str | None = None
     period_key: str | None = None
     contact_email: str | None = None
+    # The instant the invoice is for (a ticket's close, a period's end): its date, due date,
+    # number series and issue time, whenever billing gets round to issuing it.
+    dated_at: datetime = field(default_factory=utcnow)
 
 
 def invoice_number(year: int, sequence: int) -> str:
@@ -815,20 +927,24 @@ def pdf_url(settings: Settings, invoice_id: UUID) -> str:
     return f"{settings.public_base_url.rstrip('/')}{API}/invoices/{invoice_id}/pdf"
 
 
-async def issue_invoices(
-    session: AsyncSession, billing: Billing, drafts: list[InvoiceDraft], *, now: datetime
-) -> list[UUID]:
+async def issue_invoices(session: AsyncSession, billing: Billing, drafts: list[InvoiceDraft]) -> list[UUID]:
     """Number, total and store invoices, and record an ``invoice.issued`` for each — all in the
-    caller's transaction, so the numbers, the invoices and the events commit (or vanish) together."""
+    caller's transaction, so the numbers, the invoices and the events commit (or vanish) together.
+    Each is dated by its own instant in ``BILLING_ISSUER_TIMEZONE`` (date, due date, year)."""
     if not drafts:
         return []
     settings = billing.settings
-    invoice_date = local_date(now, settings.issuer_timezone)
-    numbers = await repo.allocate_invoice_numbers(session, invoice_date.year, len(drafts))
+    dates = [local_date(draft.dated_at, settings.issuer_timezone) for draft in drafts]
+    years = [day.year for day in dates]
+    numbers = {
+        year: iter(await repo.allocate_invoice_numbers(session, year, years.count(year)))
+        for year in sorted(set(years))
+    }
     invoices: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
     events: list[tuple[ev.EventType, ev.Payload, str]] = []
-    for draft, sequence in zip(drafts, numbers, strict=True):
+    for draft, invoice_date in zip(drafts, dates, strict=True):
+        sequence = next(numbers[invoice_date.year])
         invoice_id = new_id()
         plan = draft.plan
         amounts = [line.amount for line in draft.lines]
@@ -847,7 +963,7 @@ async def issue_invoices(
             "tax_rate_ppm": plan.tax_rate_ppm,
             "tax_cents": cents(totals.tax),
             "total_cents": cents(totals.total),
-            "issued_at": now,
+            "issued_at": draft.dated_at,
             "invoice_date": invoice_date,
             "due_date": invoice_date + timedelta(days=plan.payment_terms_days),
             "payment_instructions": settings.payment_instructions,
@@ -884,7 +1000,7 @@ async def issue_invoices(
             tax_rate=plan.tax_rate,
             tax=totals.tax,
             total=totals.total,
-            issued_at=now,
+            issued_at=draft.dated_at,
             invoice_date=invoice_date,
             due_date=row["due_date"],
             payment_instructions=settings.payment_instructions,
@@ -924,6 +1040,7 @@ def plan_public(plan: BillingPlan) -> PlanPublic:
         payment_terms_days=plan.payment_terms_days,
         allowance_minutes=plan.allowance_minutes,
         overage_rate_per_hour=plan.overage_rate_per_hour,
+        block_low_threshold_percent=plan.block_low_threshold_percent,
         created_by=plan.created_by,
         created_at=plan.created_at,
     )
@@ -1053,11 +1170,10 @@ async def add_block_for(
         raise InvalidPlan("A block expires after it is bought.")
     return await add_block(
         session,
-        billing.settings,
         account.organization_id,
         minutes=data.minutes,
         purchased_at=purchased_at,
-        expires_at=data.expires_at,
+        expires_at=data.expires_at or _default_expiry(billing.settings, purchased_at),
         reference=data.reference,
         created_by=principal.audit_ref,
     )
@@ -1102,6 +1218,8 @@ async def usage_summary(session: AsyncSession, account: BillingAccount, period: 
         ends_at=period.ends_at,
         timezone=account.timezone,
         plan_kind=kind,
+        increment_minutes=plan.increment_minutes,
+        minimum_minutes_per_ticket=plan.minimum_minutes_per_ticket,
         logged_minutes=billable + non_billable,
         billable_minutes=billable,
         non_billable_minutes=non_billable,
@@ -1218,12 +1336,28 @@ async def void_invoice(
     return invoice
 
 
+def notice_public(notice: Notice) -> NoticePublic:
+    kind = NoticeKind(notice.notice)
+    allowance = kind in (NoticeKind.ALLOWANCE_80, NoticeKind.ALLOWANCE_100)
+    return NoticePublic(
+        organization_id=notice.organization_id,
+        kind=kind,
+        period=notice.period_key if notice.period_key else (notice.scope if allowance else None),
+        occurred_at=notice.occurred_at,
+        sent_at=notice.sent_at,
+        threshold_percent=notice.threshold_percent,
+        used_minutes=notice.minutes if allowance else None,
+        allowance_minutes=notice.of_minutes if allowance else None,
+        remaining_minutes=None if allowance else notice.minutes,
+        purchased_minutes=None if allowance else notice.of_minutes,
+        newest_block_id=None if allowance or notice.scope == "none" else UUID(notice.scope),
+    )
+
+
 def _charged_to(draft: ChargeDraft) -> str:
     if draft.kind is ChargeKind.ALLOWANCE:
         return f"allowance {draft.period_key}"
-    if draft.kind is ChargeKind.BLOCK:
-        return f"prepaid block {draft.block_id}"
-    return "invoice"
+    return f"prepaid block {draft.block_id}"
 
 
 async def preview_close(
@@ -1252,20 +1386,30 @@ async def preview_close(
     entries = {
         entry.time_entry_id: entry for entry, _ in await repo.entries_with_charges(session, [ticket_id])
     }
-    lines = iter(settlement.lines)
-    preview_lines = []
-    for draft in settlement.charges:
-        amount = next(lines).amount if draft.rate_per_hour_cents is not None else None
-        entry = entries.get(draft.time_entry_id) if draft.time_entry_id else None
-        preview_lines.append(
-            PreviewLine(
-                time_entry_id=draft.time_entry_id,
-                description=_describe(entry, account, credit=draft.minutes < 0),
-                minutes=draft.minutes,
-                charged_to=_charged_to(draft),
-                amount=amount,
-            )
+    preview_lines = [
+        PreviewLine(
+            time_entry_id=draft.time_entry_id,
+            description=_describe(
+                entries.get(draft.time_entry_id) if draft.time_entry_id else None,
+                account,
+                credit=draft.minutes < 0,
+            ),
+            minutes=draft.minutes,
+            charged_to=_charged_to(draft),
+            amount=None,
         )
+        for draft in settlement.charges
+        if draft.rate_per_hour_cents is None
+    ] + [
+        PreviewLine(
+            time_entry_id=line.time_entry_id,
+            description=line.description,
+            minutes=line.minutes,
+            charged_to="invoice",
+            amount=line.amount,
+        )
+        for line in settlement.lines
+    ]
     totals = invoice_totals([line.amount for line in settlement.lines], settlement.plan.tax_rate)
     kind = PlanKind(settlement.plan.kind)
     allowance = None

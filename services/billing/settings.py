@@ -39,5 +39,7 @@ class Settings(ServiceSettings):
     # A close is charged this long after the ticket closed, so time entry events that the queue
     # delivers late still land on the same invoice.
     close_settle_delay_seconds: float = Field(5.0, ge=0)
+    # How long an Idempotency-Key's answer is replayed (plans, blocks, period closes).
+    idempotency_ttl_hours: int = Field(48, ge=24)
     # Accounts per transaction in the period close.
     period_close_batch_size: int = Field(500, ge=1, le=10_000)

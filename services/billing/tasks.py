@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.billing import repository as repo
+from services.billing.models import IDEMPOTENCY
 from services.billing.period_close import PeriodCloseReport, close_periods
 from services.billing.service import (
     Billing,
     apply_organization,
     apply_time_entry,
+    observe_status_change,
     record_close,
     settle_ticket,
 )
@@ -61,6 +63,11 @@ def build_handlers(billing: Billing) -> dict[str, EventHandler]:
     async def on_ticket_closed(session: AsyncSession, event: ev.Event) -> None:
         await record_close(session, billing, ev.payload_of(event, ev.TicketClosedV1), event.occurred_at)
 
+    async def on_status_changed(session: AsyncSession, event: ev.Event) -> None:
+        await observe_status_change(
+            session, ev.payload_of(event, ev.TicketStatusChangedV1), event.occurred_at
+        )
+
     handlers: dict[ev.EventType, EventHandler] = {
         ev.EventType.ORGANIZATION_CREATED: on_organization,
         ev.EventType.ORGANIZATION_UPDATED: on_organization,
@@ -69,6 +76,7 @@ def build_handlers(billing: Billing) -> dict[str, EventHandler]:
         ev.EventType.TIME_ENTRY_UPDATED: on_time_entry,
         ev.EventType.TIME_ENTRY_DELETED: on_time_entry,
         ev.EventType.TICKET_CLOSED: on_ticket_closed,
+        ev.EventType.TICKET_STATUS_CHANGED: on_status_changed,
     }
     return {event_type.value: _retryable(handler) for event_type, handler in handlers.items()}
 
@@ -102,6 +110,14 @@ async def settle_due_closes(ctx: dict[str, Any]) -> int:
     """Cron: charge closed tickets whose settle delay has passed."""
     runtime, billing = _context(ctx)
     return await settle_due(runtime.sessions, billing, now=utcnow())
+
+
+async def purge_idempotency_records(ctx: dict[str, Any]) -> int:
+    """Cron: forget Idempotency-Key answers older than ``BILLING_IDEMPOTENCY_TTL_HOURS``."""
+    runtime, billing = _context(ctx)
+    cutoff = utcnow() - timedelta(hours=billing.settings.idempotency_ttl_hours)
+    async with runtime.sessions() as session, session.begin():
+        return await IDEMPOTENCY.purge(session, older_than=cutoff)
 
 
 async def close_due_periods(ctx: dict[str, Any]) -> str:

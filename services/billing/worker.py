@@ -7,7 +7,12 @@ from arq import cron
 from services.billing.models import outbox, processed_event
 from services.billing.service import Billing
 from services.billing.settings import Settings
-from services.billing.tasks import build_handlers, close_due_periods, settle_due_closes
+from services.billing.tasks import (
+    build_handlers,
+    close_due_periods,
+    purge_idempotency_records,
+    settle_due_closes,
+)
 from shared.events import Service
 from shared.service_worker import lifecycle_hooks
 from shared.worker import worker_settings
@@ -28,5 +33,6 @@ WorkerSettings = worker_settings(
         # Periods end at local midnight in every organization's timezone (some a half or
         # quarter hour off UTC): look every five minutes; a run with nothing due is one query.
         cron(close_due_periods, minute=set(range(0, 60, 5)), unique=True),
+        cron(purge_idempotency_records, hour={3}, minute={23}, unique=True),  # type: ignore[arg-type]
     ],
 )

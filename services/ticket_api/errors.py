@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.idempotency import IdempotencyKeyReused as IdempotencyKeyReused
 from shared.problems import Conflict, Forbidden, NotFound, Problem, Unprocessable
 
 
@@ -39,10 +40,6 @@ class DuplicateResource(Conflict):
 
 class DomainTaken(Conflict):
     slug, title = "email-domain-taken", "Email domain belongs to another organization"
-
-
-class IdempotencyKeyReused(Unprocessable):
-    slug, title = "idempotency-key-reused", "Idempotency-Key reused with a different request"
 
 
 class WrongCurrentPassword(Unprocessable):

@@ -32,7 +32,7 @@ from services.ticket_api.models import (
     Visibility,
     utcnow,
 )
-from shared.db import dialect_of, insert_ignoring_conflicts
+from shared.db import dialect_of
 from shared.ids import new_id
 
 TICKET_NUMBER_SEQUENCE = "ticket_number_seq"
@@ -390,30 +390,6 @@ async def list_audit(
         .limit(limit)
     )
     return (await session.scalars(query)).all()
-
-
-# --- idempotency ---------------------------------------------------------------------------
-
-
-async def get_idempotency_record(session: AsyncSession, caller: str, key: str) -> IdempotencyRecord | None:
-    return await session.get(IdempotencyRecord, (caller, key))
-
-
-async def save_idempotency_record(
-    session: AsyncSession, *, caller: str, key: str, request_hash: str, status: int, body: str
-) -> bool:
-    """Store the answer for ``(caller, key)``; False when another request stored one first."""
-    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-    statement = insert_ignoring_conflicts(table, dialect_of(session), "caller", "key", returning=("key",))
-    row = {
-        "caller": caller,
-        "key": key,
-        "request_hash": request_hash,
-        "response_status": status,
-        "response_body": body,
-        "created_at": utcnow(),
-    }
-    return (await session.execute(statement, row)).first() is not None
 
 
 async def appointments_of(session: AsyncSession, ticket_id: UUID) -> list[Appointment]:

@@ -278,36 +278,49 @@ class Story:
         entry.revision += 1
         return self._entry_event(entry, ev.EventType.TIME_ENTRY_DELETED)
 
+    def _snapshot(self, ticket: Ticket, when: datetime) -> dict[str, Any]:
+        return {
+            "ticket_id": ticket.id,
+            "number": ticket.number,
+            "subject": "Printer offline",
+            "urgency": "high",
+            "impact": None,
+            "category": None,
+            "channel": "email",
+            "status": ticket.status,
+            "priority": "P2",
+            "assignee_id": None,
+            "contact": ev.ContactRef(
+                id=new_id(), email=f"jane@{ticket.organization.name.lower()}.test", name="Jane"
+            ),
+            "organization": ticket.organization.ref(),
+            "created_at": when - timedelta(hours=1),
+            "updated_at": when,
+        }
+
     def close(self, ticket: Ticket) -> ev.Event:
         ticket.status = "closed"
         closed_at = self.tick()
-        payload = ev.TicketClosedV1(
-            ticket_id=ticket.id,
-            number=ticket.number,
-            subject="Printer offline",
-            urgency="high",
-            impact=None,
-            category=None,
-            channel="email",
-            status="closed",
-            priority="P2",
-            assignee_id=None,
-            contact=ev.ContactRef(
-                id=new_id(), email=f"jane@{ticket.organization.name.lower()}.test", name="Jane"
-            ),
-            organization=ticket.organization.ref(),
-            created_at=closed_at - timedelta(hours=1),
-            updated_at=closed_at,
-            closed_at=closed_at,
-        )
+        payload = ev.TicketClosedV1(**self._snapshot(ticket, closed_at), closed_at=closed_at)
         event = ev.new_event(
             ev.EventType.TICKET_CLOSED, payload, producer=ev.Service.TICKET_API, subject=f"ticket:{ticket.id}"
         )
         return at(event, closed_at)
 
-    def reopen(self, ticket: Ticket) -> None:
-        """ticket_api's reopen reaches billing only through later time entries' ticket_status."""
-        ticket.status = "open"
+    def reopen(self, ticket: Ticket) -> ev.Event:
+        """ticket_api's reopen: ticket.status_changed (closed → open), which billing hears."""
+        before, ticket.status = ticket.status, "open"
+        when = self.tick()
+        payload = ev.TicketStatusChangedV1(
+            **self._snapshot(ticket, when), from_status=before, to_status="open"
+        )
+        event = ev.new_event(
+            ev.EventType.TICKET_STATUS_CHANGED,
+            payload,
+            producer=ev.Service.TICKET_API,
+            subject=f"ticket:{ticket.id}",
+        )
+        return at(event, when)
 
 
 def money(text: str) -> Decimal:

@@ -176,7 +176,12 @@ async def test_admins_mark_paid_and_void_with_reason(world: World) -> None:
 
 async def test_plan_versions_and_blocks(world: World) -> None:
     path = f"{API}/accounts/{world.acme.id}"
-    body = {"kind": "block", "effective_from": "2026-11-15", "overage_rate_per_hour": "175.50"}
+    body = {
+        "kind": "block",
+        "effective_from": "2026-11-15",
+        "overage_rate_per_hour": "175.50",
+        "increment_minutes": 15,
+    }
     assert (
         await world.client.post(f"{path}/plans", json=body, headers=bearer(portal(world.acme.id)))
     ).status_code == 403
@@ -246,22 +251,26 @@ async def test_close_preview_writes_nothing(world: World) -> None:
     assert unknown.status_code == 404
 
 
-async def test_admins_close_the_due_periods_on_demand_once(world: World) -> None:
+async def test_only_admins_close_periods_and_not_in_the_future(world: World) -> None:
     path = f"{API}/periods/close"
     for who in (agent(), portal(world.globex.id)):
         assert (await world.client.post(path, headers=bearer(who))).status_code == 403
     first = await world.client.post(path, headers=bearer(admin()))
     assert first.status_code == 200, first.text
-    # On 20 November, October is the last complete month of both accounts.
+    # On 20 November both accounts (opened on 10 November) have no complete month yet.
     assert first.json() == {
-        "accounts_closed": 2,
+        "accounts_closed": 0,
         "overage_invoices": 0,
         "closes_charged": 0,
         "entries_swept": 0,
-        "batches": 1,
+        "batches": 0,
         "finished": True,
     }
-    account = (await world.client.get(f"{API}/accounts/{world.globex.id}", headers=bearer(admin()))).json()
-    assert account["closed_through"] == "2026-10"
-    again = await world.client.post(path, headers=bearer(admin()))
-    assert again.json()["accounts_closed"] == 0
+    future = await world.client.post(path, json={"as_of": "2026-12-01T12:00:00Z"}, headers=bearer(admin()))
+    assert future.status_code == 422 and "as_of" in future.json()["detail"]
+    naive = await world.client.post(path, json={"as_of": "2026-11-01T12:00:00"}, headers=bearer(admin()))
+    assert naive.status_code == 422 and "as_of" in naive.text
+    unknown = await world.client.post(
+        path, json={"organization_id": str(UUID(int=7))}, headers=bearer(admin())
+    )
+    assert unknown.status_code == 404

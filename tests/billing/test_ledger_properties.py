@@ -1,10 +1,12 @@
 """Property: whatever happens to time entries and tickets, in whatever order events arrive,
-the balances billing shows agree with its ledgers, and the ledgers with the final state."""
+the balances billing shows agree with its ledgers, the ledgers with the final state, and the
+invoices add up to the ledger priced once (no rounding cent left behind by corrections)."""
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -12,12 +14,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from services.billing.models import BillingPlan, Charge, ChargeKind, Invoice, InvoiceLine, UsageEntry
+from services.billing.models import (
+    BillingPlan,
+    Charge,
+    ChargeKind,
+    Invoice,
+    InvoiceLine,
+    PlanCreate,
+    PlanKind,
+    UsageEntry,
+)
 from services.billing.money import time_amount
 from services.billing.periods import period_of
 from services.billing.rounding import round_up
-from services.billing.service import account_public
+from services.billing.service import account_public, add_plan
 from shared import events as ev
+from tests.auth import admin
 from tests.billing.harness import Entry, Harness, Story
 
 operation = st.one_of(
@@ -32,7 +44,7 @@ operation = st.one_of(
 
 
 @settings(
-    max_examples=12,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -40,16 +52,42 @@ operation = st.one_of(
     tier=st.sampled_from(["hourly", "agreement", "block"]),
     operations=st.lists(operation, min_size=1, max_size=25),
     seed=st.integers(0, 2**16),
+    increment=st.sampled_from([1, 7, 15]),
+    rate=st.sampled_from(["100.00", "150.00", "99.99"]),
+    corrections=st.lists(st.integers(1, 240), max_size=6),
+    first=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 480)), min_size=1, max_size=6),
 )
 async def test_ledger_sums_equal_balances(
-    pg: Harness, tier: str, operations: list[tuple[Any, ...]], seed: int
+    pg: Harness,
+    tier: str,
+    operations: list[tuple[Any, ...]],
+    seed: int,
+    increment: int,
+    rate: str,
+    corrections: list[int],
+    first: list[tuple[int, int]],
 ) -> None:
     story = Story()
     organization, created = story.organization(f"Org{seed}", tier)
+    await pg.deliver(created)
+    # Rates and increments where rounding to the cent matters (1 minute at 100.00/h is 1.666…).
+    async with pg.sessions() as session, session.begin():
+        plan_change = PlanCreate(
+            kind=PlanKind(tier),
+            effective_from=date(2000, 1, 1),
+            increment_minutes=increment,
+            rate_per_hour=Decimal(rate),
+            overage_rate_per_hour=Decimal(rate),
+        )
+        await add_plan(session, pg.billing, admin(), await _account(session, organization.id), plan_change)
     tickets = [story.ticket(organization) for _ in range(3)]
     entries: list[Entry] = []
     pending: list[ev.Event] = [created]
     rng = random.Random(seed)
+    for ticket_index, minutes in first:  # some work to start with (up to 48 h: past a block)
+        entry, event = story.log(tickets[ticket_index], minutes)
+        entries.append(entry)
+        pending.append(event)
 
     async def flush() -> None:
         batch = pending * 2  # every event twice, in any order within the batch
@@ -69,17 +107,28 @@ async def test_ledger_sums_equal_balances(
         elif op[0] == "close":
             ticket = tickets[op[1]]
             if ticket.status == "closed":
-                story.reopen(ticket)
+                pending.append(story.reopen(ticket))
             pending.append(story.close(ticket))
         elif op[0] == "settle":
             await flush()
             await pg.settle(story.tick(10))
-    # Finally every ticket is closed once more and every close charged.
-    for ticket in tickets:
-        story.reopen(ticket)
-        pending.append(story.close(ticket))
-    await flush()
-    await pg.settle(story.tick(10))
+
+    async def close_all() -> None:
+        for ticket in tickets:
+            if ticket.status == "closed":
+                pending.append(story.reopen(ticket))
+            pending.append(story.close(ticket))
+        await flush()
+        await pg.settle(story.tick(10))
+
+    # Every ticket is closed and charged; then entries already charged are corrected (so their
+    # invoices carry corrections), and finally every ticket is closed once more and charged.
+    await close_all()
+    live = [entry for entry in entries if not entry.deleted]
+    for index, minutes in enumerate(corrections):
+        if live:
+            pending.append(story.correct(live[index % len(live)], minutes=minutes))
+    await close_all()
 
     org = organization.id
     async with pg.sessions() as session:
@@ -95,7 +144,14 @@ async def test_ledger_sums_equal_balances(
         ).all():
             usage[entry_id] += minutes
             billable_usage[entry_id] += minutes if billable else 0
-        plan = (await session.scalars(select(BillingPlan).where(BillingPlan.organization_id == org))).one()
+        plan = (
+            await session.scalars(
+                select(BillingPlan)
+                .where(BillingPlan.organization_id == org)
+                .order_by(BillingPlan.version.desc())
+            )
+        ).first()
+        assert plan is not None and plan.increment_minutes == increment
         charges = (await session.scalars(select(Charge).where(Charge.organization_id == org))).all()
         charged_by_entry = defaultdict(int)
         for charge in charges:
@@ -120,25 +176,50 @@ async def test_ledger_sums_equal_balances(
             drawn = sum(c.minutes for c in charges if c.kind == ChargeKind.BLOCK)
             assert account.prepaid_remaining_minutes == 1200 - drawn >= 0
             overage = sum(c.minutes for c in charges if c.kind == ChargeKind.BLOCK_OVERAGE)
-            assert overage == 0 or account.prepaid_remaining_minutes == 0, (
+            # (A correction gives block minutes back while earlier overage stays invoiced.)
+            credited = any(c.minutes < 0 for c in charges)
+            assert overage == 0 or credited or account.prepaid_remaining_minutes == 0, (
                 "overage only once the block is empty"
             )
 
-        # Invoices: lines are the invoiced charges at their rates; totals are the sums of lines.
-        invoiced = [c for c in charges if c.invoice_id is not None]
+        # Invoices: their amounts add up to the ledger priced once, each pricing unit (an
+        # entry's minutes, a ticket's minimum, a ticket's minutes beyond the blocks) at its rate.
         invoices = (await session.scalars(select(Invoice).where(Invoice.organization_id == org))).all()
         lines = (
             await session.scalars(
                 select(InvoiceLine).where(InvoiceLine.invoice_id.in_([i.id for i in invoices]))
             )
         ).all()
-        assert sum(line.minutes for line in lines) == sum(c.minutes for c in invoiced)
-        assert sum((line.amount for line in lines), Decimal(0)) == sum(
-            (time_amount(c.minutes, Decimal(c.rate_per_hour_cents).scaleb(-2)) for c in invoiced), Decimal(0)
+        units: dict[tuple[Any, ...], int] = defaultdict(int)
+        for charge in charges:
+            if charge.rate_per_hour_cents is None:
+                continue
+            entry = None if charge.kind == ChargeKind.BLOCK_OVERAGE else charge.time_entry_id
+            units[(charge.ticket_id, entry, charge.rate_per_hour_cents)] += charge.minutes
+        priced_once = sum(
+            (time_amount(minutes, Decimal(rate).scaleb(-2)) for (_, _, rate), minutes in units.items()),
+            Decimal(0),
         )
+        invoiced = sum((invoice.subtotal for invoice in invoices), Decimal(0))
+        assert invoiced == priced_once
+        if tier == "hourly":
+            # ... which is the final state priced once: each entry rounded, each ticket's minimum.
+            rate = plan.rate_per_hour
+            expected = Decimal(0)
+            for ticket in tickets:
+                rounded = [
+                    round_up(0 if e.deleted or not e.billable else e.minutes, plan.increment_minutes)
+                    for e in entries
+                    if e.ticket is ticket
+                ]
+                minimum = max(plan.minimum_minutes_per_ticket - sum(rounded), 0) if sum(rounded) else 0
+                expected += sum((time_amount(m, rate) for m in rounded), Decimal(0)) + time_amount(
+                    minimum, rate
+                )
+            assert invoiced == expected
         for invoice in invoices:
             mine = [line for line in lines if line.invoice_id == invoice.id]
-            assert invoice.subtotal == sum((line.amount for line in mine), Decimal(0))
+            assert invoice.subtotal == sum((line.amount for line in mine), Decimal(0)) != 0, "no 0.00 invoice"
             assert invoice.total == invoice.subtotal + invoice.tax
 
 

@@ -53,9 +53,9 @@ async def test_the_month_ends_at_local_midnight_on_the_day_dst_ends(db: Harness)
             (chicago(2026, 11, 1, 0, 10), 300),  # November (it is already 05:10 UTC)
         ],
     )
-    # At 04:59 UTC it is 23:59 on 31 October in Chicago: only September is over (nothing used).
+    # At 04:59 UTC it is 23:59 on 31 October in Chicago: the account's first month is not over.
     early = await db.close_periods(datetime(2026, 11, 1, 4, 59, tzinfo=UTC))
-    assert (early.accounts_closed, early.overage_invoices) == (1, 0)
+    assert (early.accounts_closed, early.overage_invoices) == (0, 0)
     report = await db.close_periods(datetime(2026, 11, 1, 5, 0, tzinfo=UTC))
     assert report.accounts_closed == 1 and report.overage_invoices == 1
     (invoice,) = await db.invoices()
@@ -99,11 +99,19 @@ async def test_time_logged_on_a_closed_ticket_is_drawn_at_the_period_close(db: H
     assert report.overage_invoices == 0  # 495 of 600
 
 
-def test_due_accounts_are_those_whose_local_month_is_over() -> None:
-    marks = [("a", "America/Chicago", None), ("b", "Asia/Tokyo", "2026-10"), ("c", "Asia/Tokyo", None)]
+def test_due_accounts_are_those_whose_local_month_is_over_oldest_first() -> None:
+    opened = datetime(2026, 8, 10, tzinfo=UTC)
+    marks = [
+        ("a", "America/Chicago", None, opened),
+        ("b", "Asia/Tokyo", "2026-10", opened),
+        ("c", "Asia/Tokyo", "2026-09", opened),
+        ("d", "America/Chicago", "2026-09", opened),
+        ("e", "Asia/Tokyo", None, datetime(2026, 10, 31, 16, 0, tzinfo=UTC)),  # 1 Nov in Tokyo
+    ]
     now = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)  # 22:00 Oct 31 in Chicago, 12:00 Nov 1 in Tokyo
+    # Each account's oldest open month that is over: a never closed one from its opening month.
     assert [(org, period.key) for org, period in due_accounts(marks, now)] == [
-        ("a", "2026-09"),
+        ("a", "2026-08"),
         ("c", "2026-10"),
     ]
 
@@ -127,7 +135,10 @@ async def test_an_agreement_with_a_minimum_per_ticket_at_the_period_close(db: Ha
     async with db.sessions() as session, session.begin():
         account = await get_account(session, globex.id)
         plan = PlanCreate(
-            kind=PlanKind.AGREEMENT, effective_from=date(2026, 10, 1), minimum_minutes_per_ticket=60
+            kind=PlanKind.AGREEMENT,
+            effective_from=date(2026, 10, 1),
+            increment_minutes=15,
+            minimum_minutes_per_ticket=60,
         )
         await add_plan(session, db.billing, admin(), account, plan)
     tickets = [story.ticket(globex) for _ in range(2)]

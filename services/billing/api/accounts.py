@@ -2,16 +2,19 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from sqlmodel import SQLModel
 
 from services.billing import repository as repo
 from services.billing import service
 from services.billing.deps import BillingRules, Now, Uow
 from services.billing.models import (
+    IDEMPOTENCY,
     AccountPublic,
     AccountUpdate,
     BlockCreate,
@@ -23,6 +26,7 @@ from services.billing.models import (
     UsageSummary,
 )
 from shared.auth import CurrentPrincipal, require_admin
+from shared.idempotency import IdempotencyKey
 from shared.pagination import Page, decode_cursor, page_of
 from shared.problems import problem_responses
 
@@ -72,6 +76,21 @@ async def update_account(
     return await service.account_public(uow.session, account, now=now)
 
 
+async def _created_once(
+    uow: Uow,
+    principal: CurrentPrincipal,
+    key: str | None,
+    what: str,
+    body: SQLModel,
+    effect: Callable[[], Awaitable[str]],
+) -> Response:
+    """201 with what ``effect`` created, once per Idempotency-Key (a retry replays the answer)."""
+    request = {"creates": what, **body.model_dump(mode="json")}
+    return await IDEMPOTENCY.answer_once(
+        uow, caller=principal.audit_ref, key=key, request=request, status=201, effect=effect
+    )
+
+
 @router.get("/{organization_id}/plans", responses=problem_responses(401, 404, 422))
 async def list_plans(organization_id: UUID, uow: Uow, principal: CurrentPrincipal) -> list[PlanPublic]:
     """Every version of the account's plan, oldest first."""
@@ -79,16 +98,30 @@ async def list_plans(organization_id: UUID, uow: Uow, principal: CurrentPrincipa
     return [service.plan_public(plan) for plan in await repo.plans_of(uow.session, [account.organization_id])]
 
 
-@router.post("/{organization_id}/plans", status_code=201, responses=problem_responses(401, 403, 404, 422))
+@router.post(
+    "/{organization_id}/plans",
+    status_code=201,
+    response_model=PlanPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
 async def add_plan(
-    organization_id: UUID, body: PlanCreate, uow: Uow, principal: CurrentPrincipal, billing: BillingRules
-) -> PlanPublic:
-    """Change the plan from a date (admins). Earlier charges keep the plan they were made under."""
+    organization_id: UUID,
+    body: PlanCreate,
+    uow: Uow,
+    principal: CurrentPrincipal,
+    billing: BillingRules,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Change the plan from a date (admins). Earlier charges keep the plan they were made under.
+    `increment_minutes` is required. Send an `Idempotency-Key` to retry safely."""
     require_admin(principal)
-    account = await service.visible_account(uow.session, principal, organization_id)
-    plan = await service.add_plan(uow.session, billing, principal, account, body)
-    await uow.commit()
-    return service.plan_public(plan)
+
+    async def effect() -> str:
+        account = await service.visible_account(uow.session, principal, organization_id)
+        plan = await service.add_plan(uow.session, billing, principal, account, body)
+        return service.plan_public(plan).model_dump_json()
+
+    return await _created_once(uow, principal, idempotency_key, f"plan for {organization_id}", body, effect)
 
 
 @router.get("/{organization_id}/blocks", responses=problem_responses(401, 404, 422))
@@ -100,7 +133,12 @@ async def list_blocks(
     return await service.blocks_public(uow.session, account.organization_id, now=now)
 
 
-@router.post("/{organization_id}/blocks", status_code=201, responses=problem_responses(401, 403, 404, 422))
+@router.post(
+    "/{organization_id}/blocks",
+    status_code=201,
+    response_model=BlockPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
 async def add_block(
     organization_id: UUID,
     body: BlockCreate,
@@ -108,18 +146,24 @@ async def add_block(
     principal: CurrentPrincipal,
     billing: BillingRules,
     now: Now,
-) -> BlockPublic:
-    """Record a purchased block of prepaid minutes (admins)."""
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Record a purchased block of prepaid minutes (admins). It covers time from its purchase
+    instant (`purchased_at`, default now) until it expires. Send an `Idempotency-Key` to retry
+    safely: a retried purchase with the same key creates one block."""
     require_admin(principal)
-    account = await service.visible_account(uow.session, principal, organization_id)
-    block = await service.add_block_for(uow.session, billing, principal, account, body, now=now)
-    await uow.commit()
-    (public,) = [
-        b
-        for b in await service.blocks_public(uow.session, account.organization_id, now=now)
-        if b.id == block.id
-    ]
-    return public
+
+    async def effect() -> str:
+        account = await service.visible_account(uow.session, principal, organization_id)
+        block = await service.add_block_for(uow.session, billing, principal, account, body, now=now)
+        (public,) = [
+            b
+            for b in await service.blocks_public(uow.session, account.organization_id, now=now)
+            if b.id == block.id
+        ]
+        return public.model_dump_json()
+
+    return await _created_once(uow, principal, idempotency_key, f"block for {organization_id}", body, effect)
 
 
 @router.get("/{organization_id}/usage", responses=problem_responses(401, 404, 422))

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from services.ticket_api import idempotency, service
@@ -24,21 +24,12 @@ from services.ticket_api.models import (
     TicketUpdate,
 )
 from services.ticket_api.views import parse_ticket_number, ticket_document, ticket_public
+from shared.idempotency import IdempotencyKey
 from shared.pagination import Page, decode_cursor, page_document, page_of
 from shared.problems import problem_responses
 from shared.web import dump_json, json_response
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="A unique string (a UUID). A retry with the same key and body gets the first answer.",
-    ),
-]
 
 
 @router.post(
