@@ -21,7 +21,13 @@ def issuer() -> TokenIssuer:
     )
 
 
-def issue_token(principal: Principal, *, ttl_seconds: int = 600, now: float | None = None) -> str:
+# A day: modules make tokens when pytest collects them, and a whole run can outlast minutes.
+TEST_TOKEN_TTL_SECONDS = 24 * 3600
+
+
+def issue_token(
+    principal: Principal, *, ttl_seconds: int = TEST_TOKEN_TTL_SECONDS, now: float | None = None
+) -> str:
     return issuer().issue(principal, ttl_seconds=ttl_seconds, now=now).token
 
 
