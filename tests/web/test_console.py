@@ -1,4 +1,4 @@
-"""The agents' console (web/): its types check, its API types match the services' OpenAPI, and
+"""The agents' console (web/): its types check, its unit tests pass, its API types match the services' OpenAPI, and
 an agent's journey in a real browser (Debian's Chromium, driven by playwright-core) against the
 real stack booted as ``make run`` boots it, with the customer's mail read from the SMTP sink."""
 
@@ -36,6 +36,15 @@ def test_the_console_type_checks() -> None:
     web.ensure_dependencies()
     result = _npm("run", "--silent", "typecheck")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_node
+@pytest.mark.timeout(600)
+def test_the_console_unit_tests_pass() -> None:
+    web.ensure_dependencies()
+    result = _npm("run", "--silent", "test", "--", "--reporter=dot", "--no-color")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout, result.stdout
 
 
 @needs_node
