@@ -176,6 +176,38 @@ try {
   await page.getByRole("heading", { name: SUBJECT }).waitFor();
   assert.equal(page.url(), ticketUrl);
 
+  // An access token that stops working mid-session (expired, revoked; faked here for one call):
+  // the app gets a new one from the cookie once and carries on. When the cookie is gone too, it
+  // goes to sign-in, says why, and comes back afterwards.
+  /** @type {string[]} */
+  const refreshes = [];
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname === "/api/v1/auth/session/refresh") refreshes.push(request.method());
+  });
+  const expired = {
+    status: 401,
+    contentType: "application/problem+json",
+    body: JSON.stringify({ type: "urn:helpdesk:problem:unauthorized", title: "Authentication required", status: 401 }),
+  };
+  const queueCall = (/** @type {URL} */ url) => url.pathname === "/api/v1/tickets";
+  await page.route(queueCall, (route) => route.fulfill(expired), { times: 1 });
+  const retried = page.waitForResponse((answer) => queueCall(new URL(answer.url())) && answer.status() === 200);
+  await page.getByRole("link", { name: "Back to the queue" }).click();
+  await retried;
+  await row.waitFor();
+  assert.deepEqual(refreshes, ["POST"], "one silent refresh");
+  assert.equal(new URL(page.url()).pathname, "/");
+
+  await context.clearCookies();
+  await page.route(queueCall, (route) => route.fulfill(expired), { times: 1 });
+  await page.waitForURL(/\/sign-in\?next=%2F$/); // the queue asks again within seconds
+  await page.getByText("Your session ended. Sign in again to continue.").waitFor();
+  await page.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
+  await page.getByLabel("Password", { exact: true }).fill(credentials.admin.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await row.waitFor();
+  assert.equal(new URL(page.url()).pathname, "/");
+
   // The subject that looks like markup is text on its own page too.
   await page.goto(`${gateway}/tickets/${xss.id}`);
   await page.getByRole("heading", { name: XSS_SUBJECT }).waitFor();
