@@ -1,6 +1,7 @@
-"""The agents' console (web/): its types check, its unit tests pass, its API types match the services' OpenAPI, and
-an agent's journey in a real browser (Debian's Chromium, driven by playwright-core) against the
-real stack booted as ``make run`` boots it, with the customer's mail read from the SMTP sink."""
+"""The agents' console (web/): its types check, its unit tests pass, its API types match the
+services' OpenAPI, and an agent's journey in a real browser (Debian's Chromium, driven by
+playwright-core) against the real stack booted as ``make run`` boots it, with the customer's
+mail read from the SMTP sink."""
 
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ def test_the_committed_api_types_match_the_services() -> None:
 def test_an_agent_works_a_ticket_in_the_browser(tmp_path: Path) -> None:
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing (scripts/bootstrap.sh installs chromium)"
     screenshots = ROOT / "var" / "screenshots"
+    for old in screenshots.glob("console-*.png"):
+        old.unlink()  # so the sizes checked below are this run's
     with start_stack(var_dir=tmp_path / "var", timeout=180) as stack:
         mailbox = Mailbox(stack.mail_dir)
         env = {
