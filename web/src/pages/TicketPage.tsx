@@ -122,14 +122,18 @@ function Composer({ ticketId }: { ticketId: string }) {
   });
   const problem = problemOf(send.error);
 
-  function submit(event: FormEvent<HTMLFormElement>, visibility: Visibility) {
-    event.preventDefault();
+  function post(visibility: Visibility) {
     setSent(null);
     send.mutate(visibility);
   }
 
+  function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    post("public");
+  }
+
   return (
-    <form className="composer" onSubmit={(event) => submit(event, "public")} aria-labelledby="composer-title">
+    <form className="composer" onSubmit={submit} aria-labelledby="composer-title">
       <h2 id="composer-title">Write</h2>
       <label htmlFor="message-body">Message</label>
       <textarea
@@ -154,7 +158,7 @@ function Composer({ ticketId }: { ticketId: string }) {
           type="button"
           className="secondary internal"
           disabled={send.isPending}
-          onClick={(event) => submit(event as unknown as FormEvent<HTMLFormElement>, "internal")}
+          onClick={() => post("internal")}
         >
           Add internal note
         </button>
