@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -35,6 +36,20 @@ function required(name) {
   const value = process.env[name];
   if (!value) throw new Error(`set ${name}`);
   return value;
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/** axe-core's serious and critical findings on the page as it is (the script is evaluated over
+ * the DevTools protocol, which the page's Content-Security-Policy does not govern).
+ * @param {import("playwright-core").Page} page */
+async function accessibilityProblems(page) {
+  await page.evaluate(AXE);
+  const found = await page.evaluate(async () => {
+    const results = await /** @type {any} */ (window).axe.run(document, { resultTypes: ["violations"] });
+    return results.violations.map((/** @type {any} */ v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+  });
+  return found.filter((/** @type {{impact: string}} */ v) => v.impact === "serious" || v.impact === "critical");
 }
 
 /** Open a ticket as the demo portal does (OAuth client credentials, then POST /tickets). */
@@ -89,6 +104,7 @@ try {
   // Not signed in: the console asks for a password, and says so in sentences when it is wrong.
   await page.goto(`${gateway}/`);
   await page.waitForURL(/\/sign-in\?next=%2F$/);
+  assert.deepEqual(await accessibilityProblems(page), [], "sign-in page");
   await page.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
   let lockout = "";
   for (let attempt = 1; attempt <= 10 && !lockout; attempt++) {
@@ -134,6 +150,7 @@ try {
   assert.equal(await xssLink.textContent(), XSS_SUBJECT, "the subject is shown as text");
   assert.equal(await page.locator("table.queue img").count(), 0, "no element came from the subject");
   await page.screenshot({ path: join(screenshots, "console-queue.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), [], "queue");
 
   // Filters: the new ticket is unassigned (nobody is on shift in the seed) and new.
   await page.getByLabel("Status", { exact: true }).selectOption("closed");
@@ -169,6 +186,7 @@ try {
   await page.getByRole("button", { name: "Mark waiting on customer" }).click();
   await page.locator(".ticket-meta .status", { hasText: "Waiting on customer" }).waitFor();
   await page.screenshot({ path: join(screenshots, "console-ticket.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), [], "ticket page");
 
   // A reload keeps the agent signed in (the cookie gives a new access token).
   const ticketUrl = page.url();
