@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: bootstrap run check-run test chaos bench migrate lint fmt clean
+.PHONY: bootstrap run check-run test chaos bench migrate lint fmt clean web-api
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -33,6 +33,10 @@ bench: bootstrap
 	@scripts/bench_tools.sh
 	@scripts/ensure_test_services.sh
 	$(PY) -m tests.bench $(BENCH_ARGS)
+
+## web-api: write web/src/api/<service>.ts from each service's OpenAPI (make test fails on drift)
+web-api: bootstrap
+	$(PY) -m deploy.local.web api
 
 ## migrate: apply every service's migrations (HELPDESK_* / <SERVICE>_DATABASE_URL decide where)
 migrate: bootstrap

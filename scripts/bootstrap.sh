@@ -3,6 +3,7 @@
 #   * .venv (python3 -m venv; installs python3-venv when the module is missing)
 #   * requirements.lock into .venv, again only when the lock file changed (stamp in .venv)
 #   * redis-server and nginx-light from apt when absent (with sudo when not root)
+#   * nodejs, npm (to build web/) and chromium (its browser journey) from apt when absent
 # Safe to run on every `make run` / `make test`: a no-op when everything is in place.
 set -euo pipefail
 
@@ -61,9 +62,16 @@ fi
 missing=()
 have redis-server || missing+=(redis-server)
 have nginx || missing+=(nginx-light)
+# The console (web/) is built with node and npm, and its browser journey runs Debian's chromium.
+have node || missing+=(nodejs)
+have npm || missing+=(npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     apt_install "${missing[@]}"
+fi
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    log "warning: node $(node --version) is older than 20.19, which web/ (vite) needs"
 fi
 
 log "ready"

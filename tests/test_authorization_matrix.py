@@ -25,11 +25,13 @@ from tests.conftest import sqlite_copy
 # Routes anyone may call: liveness probes, API documentation, getting a token, public keys.
 PUBLIC = re.compile(
     r"^/(healthz|readyz|docs.*|redoc|openapi\.json|\.well-known/jwks\.json)$"
-    r"|^/api/v1/(oauth/token|auth/(login|refresh|magic-link|magic-link/redeem)|\.well-known/jwks\.json)$"
+    r"|^/api/v1/(oauth/token|auth/(login|refresh|magic-link|magic-link/redeem|session/refresh)|\.well-known/jwks\.json)$"
     # The links in customer mail (feedback, the ticket's page, booking and writing from it): the signed
     # token in the path is the credential.
     r"|^/api/v1/feedback/\{token\}$|^/api/v1/ticket-status/\{token\}(/appointment|/messages)?$"
 )
+# Signing in to the browser session; signing out of it (DELETE, same path) needs a token.
+PUBLIC_OPERATIONS = frozenset({("POST", "/api/v1/auth/session")})
 SAMPLE_ID = "01900000-0000-7000-8000-000000000001"
 
 
@@ -38,7 +40,7 @@ def operations(app: FastAPI) -> list[tuple[str, str]]:
         (method.upper(), path)
         for path, item in app.openapi()["paths"].items()
         for method in item
-        if not PUBLIC.match(path)
+        if not PUBLIC.match(path) and (method.upper(), path) not in PUBLIC_OPERATIONS
     ]
 
 
@@ -204,6 +206,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         "GET /api/v1/agents/{agent_id}": STAFF,
         "PATCH /api/v1/agents/{agent_id}": ADMINS,
         "POST /api/v1/auth/logout": LISTERS,
+        "DELETE /api/v1/auth/session": LISTERS,
         "PUT /api/v1/agents/{agent_id}/password": ADMINS | {"agent"},
         "POST /api/v1/clients": ADMINS,
         "GET /api/v1/clients": ADMINS,

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "gateway" / "nginx.conf.template"
+# The built SPA (``python -m deploy.local.web build`` writes it; the local run builds it first).
+WEB_ROOT = Path(__file__).resolve().parents[2] / "web" / "dist"
 PLACEHOLDER = re.compile(r"\$\{(GW_[A-Z0-9_]+)\}")
 SERVICES = ("ticket_api", "triage", "notifier", "billing")
 
@@ -62,6 +64,7 @@ class LocalGateway:
     burst_per_client: int = 200
     rate_per_ip: str = "500r/s"
     burst_per_ip: int = 1000
+    web_root: Path = WEB_ROOT
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -85,6 +88,7 @@ class LocalGateway:
             # --forwarded-allow-ips): a process calling a service port directly from 127.0.0.1
             # cannot claim another client address (and so dodge the per-address sign-in lockout).
             "GW_PROXY_BIND_DIRECTIVE": f"proxy_bind {GATEWAY_SOURCE_ADDRESS};",
+            "GW_WEB_ROOT": str(self.web_root.resolve()),
         }
         for service in SERVICES:
             values[f"GW_{service.upper()}_UPSTREAM"] = self.upstreams[service]
@@ -133,7 +137,11 @@ def check(gateway: LocalGateway) -> str:
 
 
 def default_local(
-    var_dir: Path, listen: str, ports: Mapping[str, int], env: Mapping[str, str] | None = None
+    var_dir: Path,
+    listen: str,
+    ports: Mapping[str, int],
+    env: Mapping[str, str] | None = None,
+    web_root: Path = WEB_ROOT,
 ) -> LocalGateway:
     """The local-run gateway under ``var_dir`` with upstreams on 127.0.0.1; rate limits from the
     ``HELPDESK_GATEWAY_RATE_PER_CLIENT/_IP`` and ``..._BURST_PER_CLIENT/_IP`` knobs in ``env``."""
@@ -149,6 +157,7 @@ def default_local(
         burst_per_client=int(env.get("HELPDESK_GATEWAY_BURST_PER_CLIENT", "200")),
         rate_per_ip=rate_ip,
         burst_per_ip=int(env.get("HELPDESK_GATEWAY_BURST_PER_IP", "1000")),
+        web_root=web_root,
     )
 
 

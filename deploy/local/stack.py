@@ -35,6 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from deploy.local import gateway as gw
+from deploy.local import web
 from deploy.local.probes import (
     answers_200,
     free_ports,
@@ -124,6 +125,7 @@ class Stack:
     seed: bool = True
     children: dict[str, Child] = field(default_factory=dict)
     seed_output: list[str] = field(default_factory=list)
+    web_root: Path = gw.WEB_ROOT
     log: Callable[[str], None] = field(default=lambda message: None, repr=False)
     _gateway: gw.LocalGateway | None = field(default=None, init=False, repr=False)
     _claimed: bool = field(default=False, init=False, repr=False)
@@ -177,6 +179,7 @@ class Stack:
         self._claim_var_dir()
         try:
             self.env.update(self._child_env())
+            self._build_web()
             self._build_children()
             self._check_ports()
             deadline = time.monotonic() + self.timeout
@@ -422,8 +425,16 @@ class Stack:
             f"127.0.0.1:{self.ports.gateway}",
             {s: self.ports.service(s) for s in SERVICES},
             self.env,
+            web_root=self.web_root,
         )
         self.children["gateway"] = self._child("gateway", self._gateway.command(nginx))
+
+    def _build_web(self) -> None:
+        """The console the gateway serves at ``/``: built now when its sources changed."""
+        try:
+            self.web_root = web.ensure_built(self.log)
+        except web.WebError as error:
+            raise StackError(str(error)) from error
 
     def _start(self, name: str) -> None:
         self.log(f"starting {name}")
@@ -512,7 +523,8 @@ class Stack:
                 "gateway",
                 self.gateway_url + "/",
                 f"nginx; access log {rel(self.log_dir / 'gateway.access.log')}",
-            )
+            ),
+            ("console", self.gateway_url + "/", f"the agents' app (built into {rel(self.web_root)})"),
         ]
         for service in SERVICES:
             api = self.children.get(f"{service}-api")

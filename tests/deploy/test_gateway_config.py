@@ -66,6 +66,9 @@ def _serve(name: str) -> ThreadingHTTPServer:
     return server
 
 
+SPA_INDEX = '<!doctype html><div id="root"></div><script type="module" src="/assets/app-1234.js"></script>\n'
+
+
 @dataclass
 class RunningGateway:
     url: str
@@ -87,7 +90,11 @@ def _gateway(tmp_path: Path, upstreams: dict[str, str], **limits: object) -> gw.
 def gateway(tmp_path: Path) -> Iterator[RunningGateway]:
     servers = {name: _serve(name) for name in gw.SERVICES}
     upstreams = {name: f"127.0.0.1:{server.server_address[1]}" for name, server in servers.items()}
-    config = _gateway(tmp_path, upstreams, rate_per_client="5r/s", burst_per_client=5)
+    web_root = tmp_path / "web"
+    (web_root / "assets").mkdir(parents=True)
+    (web_root / "index.html").write_text(SPA_INDEX)
+    (web_root / "assets" / "app-1234.js").write_text("console.log('app')\n")
+    config = _gateway(tmp_path, upstreams, rate_per_client="5r/s", burst_per_client=5, web_root=web_root)
     gw.check(config)
     assert NGINX is not None
     log = open(tmp_path / "nginx.log", "wb")  # noqa: SIM115 - closed in the teardown
@@ -178,7 +185,7 @@ def test_request_id_is_kept_when_sane_and_generated_otherwise(gateway: RunningGa
 @needs_nginx
 def test_gateway_errors_are_problem_json(gateway: RunningGateway, tmp_path: Path) -> None:
     with httpx.Client(base_url=gateway.url) as client:
-        not_found = client.get("/no/such/page")
+        not_found = client.get("/assets/no-such-file.js")
         assert not_found.status_code == 404
         assert not_found.headers["Content-Type"] == "application/problem+json"
         problem = not_found.json()
@@ -336,3 +343,31 @@ def test_access_log_never_keeps_a_signed_link(gateway: RunningGateway) -> None:
         time.sleep(0.2)
     assert [logged.get(f"redaction-{i:04d}") for i in range(len(paths))] == list(paths.values())
     assert token not in log_path.read_text()
+
+
+@needs_nginx
+def test_the_console_is_served_at_the_root_with_a_strict_policy(gateway: RunningGateway) -> None:
+    """The SPA's index.html for / and for any path its router owns, never cached; its hashed
+    assets cached for good; a Content-Security-Policy that lets no inline script run."""
+    with httpx.Client(base_url=gateway.url) as client:
+        for path in ("/", "/tickets/0190-abc", "/sign-in?next=%2F"):
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert page.text == SPA_INDEX, path
+            assert page.headers["content-type"] == "text/html; charset=utf-8"
+            assert page.headers["cache-control"] == "no-cache"
+            policy = page.headers["content-security-policy"]
+            directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+            assert directives["script-src"] == "'self'" and directives["default-src"] == "'self'"
+            assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+            assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
+            assert page.headers.get_list("X-Request-ID") == [page.headers["X-Request-ID"]]
+            time.sleep(0.25)
+        asset = client.get("/assets/app-1234.js")
+        assert asset.status_code == 200 and asset.text == "console.log('app')\n"
+        assert "immutable" in asset.headers["cache-control"]
+        assert asset.headers["content-type"] == "text/javascript; charset=utf-8", "modules need their type"
+        assert asset.headers["x-content-type-options"] == "nosniff"
+        time.sleep(0.25)
+        api = client.get("/api/v1/tickets", headers={"Authorization": "Bearer routing"})
+        assert api.json()["upstream"] == "ticket_api", "the API keeps its routes"

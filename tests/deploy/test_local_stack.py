@@ -89,9 +89,11 @@ def test_start_stack_boots_everything_and_leaves_nothing(tmp_path: Path) -> None
                 assert client.get(f"/_services/{service}/readyz").status_code == 200, service
             response = client.get("/api/v1/tickets", headers={"X-Request-ID": "stack-test-0001"})
             assert response.headers["X-Request-ID"] == "stack-test-0001"
-            missing = client.get("/definitely/not/here")
+            missing = client.get("/assets/definitely-not-here.js")
             assert missing.status_code == 404
             assert missing.headers["Content-Type"] == "application/problem+json"
+            console = client.get("/definitely/a/console/page")  # the SPA's own router decides
+            assert console.status_code == 200 and '<div id="root">' in console.text
         assert stack.mail_dir == var_dir.resolve() / "mail" and stack.mail_dir.is_dir()
         credentials = stack.credentials()
         assert credentials, "the seed writes credentials.json"

@@ -12,6 +12,7 @@ from services.ticket_api.api import (
     contacts,
     feedback,
     organizations,
+    session,
     ticket_status,
     tickets,
     time_entries,
@@ -28,6 +29,7 @@ for module in (
     contacts,
     agents,
     auth,
+    session,
     clients,
 ):
     router.include_router(module.router)

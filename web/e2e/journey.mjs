@@ -1,0 +1,252 @@
+// One agent's day in the console, in Debian's Chromium driven by playwright-core, against a
+// running stack (tests/web/test_console_journey.py boots it as `make run` does and reads the
+// customer's mail afterwards). Prints one JSON line with what it did; exits non-zero on failure.
+//
+//   GATEWAY_URL=http://127.0.0.1:8080 CREDENTIALS=var/credentials.json SCREENSHOTS=var/screenshots \
+//     node e2e/journey.mjs
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const gateway = required("GATEWAY_URL");
+const credentials = JSON.parse(readFileSync(required("CREDENTIALS"), "utf8"));
+const screenshots = required("SCREENSHOTS");
+const customer = process.env.CUSTOMER_EMAIL ?? "jane@demo-customer.test";
+const run = Date.now().toString(36);
+const SUBJECT = `Printer offline ${run}`;
+const XSS_SUBJECT = "<img src=x onerror=alert(1)>";
+const NOTE = `Internal: the customer's printer is on the old firmware (${run}).`;
+const REPLY = `Hello Jane, please restart the printer once; we are on it (${run}).`;
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-quic",
+  "--no-first-run",
+];
+
+/** @param {string} name */
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`set ${name}`);
+  return value;
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/** axe-core's serious and critical findings on the page as it is (the script is evaluated over
+ * the DevTools protocol, which the page's Content-Security-Policy does not govern).
+ * @param {import("playwright-core").Page} page */
+async function accessibilityProblems(page) {
+  await page.evaluate(AXE);
+  const found = await page.evaluate(async () => {
+    const results = await /** @type {any} */ (window).axe.run(document, { resultTypes: ["violations"] });
+    return results.violations.map((/** @type {any} */ v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+  });
+  return found.filter((/** @type {{impact: string}} */ v) => v.impact === "serious" || v.impact === "critical");
+}
+
+/** Open a ticket as the demo portal does (OAuth client credentials, then POST /tickets). */
+async function openTicket(/** @type {string} */ subject) {
+  const basic = Buffer.from(`${credentials.portal.client_id}:${credentials.portal.client_secret}`).toString("base64");
+  const token = await fetch(`${gateway}/api/v1/oauth/token`, {
+    method: "POST",
+    headers: { Authorization: `Basic ${basic}`, "Content-Type": "application/x-www-form-urlencoded" },
+    body: "grant_type=client_credentials",
+  });
+  assert.equal(token.status, 200, await token.clone().text());
+  const { access_token } = /** @type {{access_token: string}} */ (await token.json());
+  const created = await fetch(`${gateway}/api/v1/tickets`, {
+    method: "POST",
+    headers: {
+      Authorization: `Bearer ${access_token}`,
+      "Content-Type": "application/json",
+      "Idempotency-Key": crypto.randomUUID(),
+    },
+    body: JSON.stringify({
+      contact: { email: customer, name: "Jane" },
+      subject,
+      description: "It stopped this morning.\n<script>alert('description')</script>",
+      urgency: "high",
+    }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  return /** @type {{id: string, number: string}} */ (await created.json());
+}
+
+const profile = mkdtempSync(join(tmpdir(), "helpdesk-chromium-"));
+mkdirSync(screenshots, { recursive: true });
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: CHROMIUM_ARGS,
+  viewport: { width: 1280, height: 900 },
+});
+/** @type {string[]} */
+const dialogs = [];
+/** @type {string[]} */
+const pageErrors = [];
+try {
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("dialog", (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  page.on("pageerror", (error) => pageErrors.push(String(error)));
+  page.setDefaultTimeout(20_000);
+
+  // Not signed in: the console asks for a password, and says so in sentences when it is wrong.
+  await page.goto(`${gateway}/`);
+  await page.waitForURL(/\/sign-in\?next=%2F$/);
+  assert.deepEqual(await accessibilityProblems(page), [], "sign-in page");
+  await page.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
+  let lockout = "";
+  for (let attempt = 1; attempt <= 10 && !lockout; attempt++) {
+    await page.getByLabel("Password", { exact: true }).fill(`wrong password ${attempt}`);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    const alert = page.locator(".problem");
+    await alert.waitFor();
+    const text = (await alert.textContent()) ?? "";
+    if (text.startsWith("Too many failed attempts")) lockout = text;
+    else assert.equal(text, "Wrong email or password.");
+    await page.getByRole("button", { name: "Sign in" }).waitFor({ state: "visible" });
+  }
+  assert.match(lockout, /^Too many failed attempts: try again in \d+ seconds?\.$/);
+  const wait = Number(/in (\d+) second/.exec(lockout)?.[1] ?? "1");
+  await page.screenshot({ path: join(screenshots, "console-lockout.png") });
+  await page.waitForTimeout((wait + 1) * 1000);
+
+  await page.getByLabel("Password", { exact: true }).fill(credentials.admin.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Queue" }).waitFor();
+  assert.equal(new URL(page.url()).pathname, "/");
+
+  // No token where a script could read it; the refresh token is an HttpOnly, Strict cookie.
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+  assert.equal(stored, "{}{}");
+  const cookies = await context.cookies(gateway);
+  assert.equal(cookies.length, 0, "no cookie is sent to the console's own pages");
+  const sessionCookies = await context.cookies(`${gateway}/api/v1/auth/session`);
+  assert.equal(sessionCookies.length, 1);
+  const [cookie] = sessionCookies;
+  assert.ok(cookie && cookie.httpOnly && cookie.secure && cookie.sameSite === "Strict");
+  assert.equal(await page.evaluate(() => document.cookie), "");
+
+  // Tickets opened while the queue is on screen appear without a reload.
+  await page.evaluate(() => Object.assign(window, { journeyMarker: "no reload" }));
+  const ticket = await openTicket(SUBJECT);
+  const xss = await openTicket(XSS_SUBJECT);
+  const row = page.locator(`tr[data-ticket="${ticket.number}"]`);
+  await row.waitFor({ timeout: 30_000 });
+  await page.locator(`tr[data-ticket="${xss.number}"]`).waitFor();
+  assert.equal(await page.evaluate(() => /** @type {any} */ (window).journeyMarker), "no reload");
+  const xssLink = page.locator(`tr[data-ticket="${xss.number}"] a`);
+  assert.equal(await xssLink.textContent(), XSS_SUBJECT, "the subject is shown as text");
+  assert.equal(await page.locator("table.queue img").count(), 0, "no element came from the subject");
+  await page.screenshot({ path: join(screenshots, "console-queue.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), [], "queue");
+
+  // Filters: the new ticket is unassigned (nobody is on shift in the seed) and new.
+  await page.getByLabel("Status", { exact: true }).selectOption("closed");
+  await row.waitFor({ state: "detached" });
+  await page.getByLabel("Status", { exact: true }).selectOption("");
+  await row.waitFor();
+
+  // The ticket: an internal note and a public reply, unmistakably apart.
+  await row.getByRole("link").click();
+  await page.getByRole("heading", { name: SUBJECT }).waitFor();
+  assert.equal(await page.locator(".message--description .message-body").textContent(),
+    "It stopped this morning.\n<script>alert('description')</script>");
+  await page.getByLabel("Message", { exact: true }).fill(NOTE);
+  await page.getByRole("button", { name: "Add internal note" }).click();
+  const note = page.locator(".message--internal", { hasText: NOTE });
+  await note.waitFor();
+  assert.match((await note.locator(".badge").textContent()) ?? "", /Internal note · not visible to the customer/);
+  // An empty message is refused by the API, and the sentence stands next to the field.
+  await page.getByRole("button", { name: "Send reply to customer" }).click();
+  const fieldProblem = page.locator("#message-body-problem");
+  await fieldProblem.waitFor();
+  assert.match((await fieldProblem.textContent()) ?? "", /^Message: .+\.$/);
+  await page.getByLabel("Message", { exact: true }).fill(REPLY);
+  await page.getByRole("button", { name: "Send reply to customer" }).click();
+  const reply = page.locator(".message--public", { hasText: REPLY });
+  await reply.waitFor();
+  assert.match((await reply.locator(".badge").textContent()) ?? "", /Public reply · sent to the customer/);
+  await page.getByText("Reply sent to the customer.").waitFor();
+  // The first reply opened the ticket; only the allowed changes are offered.
+  await page.locator(".ticket-meta .status", { hasText: "Open" }).waitFor();
+  const offered = await page.locator(".status-changer button").allTextContents();
+  assert.deepEqual(offered, ["Mark waiting on customer", "Close"]);
+  await page.getByRole("button", { name: "Mark waiting on customer" }).click();
+  await page.locator(".ticket-meta .status", { hasText: "Waiting on customer" }).waitFor();
+  await page.screenshot({ path: join(screenshots, "console-ticket.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), [], "ticket page");
+
+  // A reload keeps the agent signed in (the cookie gives a new access token).
+  const ticketUrl = page.url();
+  await page.reload();
+  await page.getByRole("heading", { name: SUBJECT }).waitFor();
+  assert.equal(page.url(), ticketUrl);
+
+  // An access token that stops working mid-session (expired, revoked; faked here for one call):
+  // the app gets a new one from the cookie once and carries on. When the cookie is gone too, it
+  // goes to sign-in, says why, and comes back afterwards.
+  /** @type {string[]} */
+  const refreshes = [];
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname === "/api/v1/auth/session/refresh") refreshes.push(request.method());
+  });
+  const expired = {
+    status: 401,
+    contentType: "application/problem+json",
+    body: JSON.stringify({ type: "urn:helpdesk:problem:unauthorized", title: "Authentication required", status: 401 }),
+  };
+  const queueCall = (/** @type {URL} */ url) => url.pathname === "/api/v1/tickets";
+  await page.route(queueCall, (route) => route.fulfill(expired), { times: 1 });
+  const retried = page.waitForResponse((answer) => queueCall(new URL(answer.url())) && answer.status() === 200);
+  await page.getByRole("link", { name: "Back to the queue" }).click();
+  await retried;
+  await row.waitFor();
+  assert.deepEqual(refreshes, ["POST"], "one silent refresh");
+  assert.equal(new URL(page.url()).pathname, "/");
+
+  await context.clearCookies();
+  await page.route(queueCall, (route) => route.fulfill(expired), { times: 1 });
+  await page.waitForURL(/\/sign-in\?next=%2F$/); // the queue asks again within seconds
+  await page.getByText("Your session ended. Sign in again to continue.").waitFor();
+  await page.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
+  await page.getByLabel("Password", { exact: true }).fill(credentials.admin.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await row.waitFor();
+  assert.equal(new URL(page.url()).pathname, "/");
+
+  // The subject that looks like markup is text on its own page too.
+  await page.goto(`${gateway}/tickets/${xss.id}`);
+  await page.getByRole("heading", { name: XSS_SUBJECT }).waitFor();
+  assert.equal(await page.locator("h1 img").count(), 0);
+
+  // Signing out ends the session: a reload stays signed out; signing in returns to the page.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  assert.equal((await context.cookies(`${gateway}/api/v1/auth/session`)).length, 0);
+  await page.goto(ticketUrl);
+  await page.waitForURL(/\/sign-in\?next=/);
+  await page.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
+  await page.getByLabel("Password", { exact: true }).fill(credentials.admin.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: SUBJECT }).waitFor();
+  assert.equal(page.url(), ticketUrl, "back where the agent was going");
+
+  assert.deepEqual(dialogs, [], "no script from user content ran");
+  assert.deepEqual(pageErrors, []);
+  console.log(JSON.stringify({ ticket: ticket.number, xss: xss.number, note: NOTE, reply: REPLY, subject: SUBJECT }));
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}

@@ -1,0 +1,196 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { type FormEvent, useState } from "react";
+import { type Message, type Ticket, type TicketStatus, type Visibility, api, call } from "../client";
+import { FieldProblem, Link, ProblemBanner } from "../components";
+import { STATUS_LABEL, allowedTargets, formatTime } from "../labels";
+import { ProblemError } from "../problems";
+
+const MESSAGE_PAGE = 100;
+
+async function allMessages(ticketId: string): Promise<Message[]> {
+  const messages: Message[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await call(() =>
+      api.GET("/api/v1/tickets/{ticket_id}/messages", {
+        params: { path: { ticket_id: ticketId }, query: { limit: MESSAGE_PAGE, cursor } },
+      }),
+    );
+    messages.push(...page.items);
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return messages;
+}
+
+function problemOf(error: unknown) {
+  return error instanceof ProblemError ? error.problem : null;
+}
+
+export function TicketPage({ ticketId }: { ticketId: string }) {
+  const ticket = useQuery({
+    queryKey: ["ticket", ticketId],
+    queryFn: () => call(() => api.GET("/api/v1/tickets/{ticket_id}", { params: { path: { ticket_id: ticketId } } })),
+  });
+  const messages = useQuery({
+    queryKey: ["ticket", ticketId, "messages"],
+    queryFn: () => allMessages(ticketId),
+    refetchInterval: 10_000,
+  });
+
+  if (ticket.isPending) return <p>Loading the ticket…</p>;
+  if (ticket.isError || !ticket.data) {
+    return (
+      <section>
+        <p>
+          <Link to="/">Back to the queue</Link>
+        </p>
+        <ProblemBanner problem={problemOf(ticket.error)} />
+      </section>
+    );
+  }
+  const data = ticket.data;
+  return (
+    <article className="ticket" aria-labelledby="ticket-title">
+      <p>
+        <Link to="/">Back to the queue</Link>
+      </p>
+      <header>
+        <p className="ticket-number">{data.number}</p>
+        <h1 id="ticket-title">{data.subject}</h1>
+        <p className="ticket-meta">
+          <span className={`status status--${data.status}`}>{STATUS_LABEL[data.status]}</span> · urgency {data.urgency}
+          {data.priority ? ` · priority ${data.priority}` : ""} · opened {formatTime(data.created_at)} by{" "}
+          {data.channel}
+        </p>
+      </header>
+      <StatusChanger ticket={data} />
+      <section aria-labelledby="conversation-title">
+        <h2 id="conversation-title">Conversation</h2>
+        <div className="message message--public message--description">
+          <p className="message-label">Description from the customer</p>
+          <p className="message-body">{data.description}</p>
+        </div>
+        <ProblemBanner problem={problemOf(messages.error)} />
+        <ol className="conversation">
+          {(messages.data ?? []).map((message) => (
+            <MessageItem key={message.id} message={message} />
+          ))}
+        </ol>
+      </section>
+      <Composer ticketId={data.id} />
+    </article>
+  );
+}
+
+function MessageItem({ message }: { message: Message }) {
+  const internal = message.visibility === "internal";
+  const who = message.author_kind === "customer" ? "Customer" : message.author_kind === "agent" ? "Agent" : "System";
+  return (
+    <li className={internal ? "message message--internal" : "message message--public"} data-visibility={message.visibility}>
+      <p className="message-label">
+        {internal ? (
+          <strong className="badge badge--internal">Internal note · not visible to the customer</strong>
+        ) : (
+          <strong className="badge badge--public">{message.author_kind === "customer" ? "From the customer" : "Public reply · sent to the customer"}</strong>
+        )}{" "}
+        <span className="message-meta">
+          {who} · {formatTime(message.created_at)}
+        </span>
+      </p>
+      <p className="message-body">{message.body}</p>
+    </li>
+  );
+}
+
+function Composer({ ticketId }: { ticketId: string }) {
+  const [body, setBody] = useState("");
+  const [sent, setSent] = useState<string | null>(null);
+  const client = useQueryClient();
+  const send = useMutation({
+    mutationFn: (visibility: Visibility) =>
+      call(() =>
+        api.POST("/api/v1/tickets/{ticket_id}/messages", {
+          params: { path: { ticket_id: ticketId } },
+          body: { body, visibility },
+        }),
+      ),
+    onSuccess: (_message, visibility) => {
+      setBody("");
+      setSent(visibility === "internal" ? "Internal note added." : "Reply sent to the customer.");
+      void client.invalidateQueries({ queryKey: ["ticket", ticketId] });
+    },
+  });
+  const problem = problemOf(send.error);
+
+  function post(visibility: Visibility) {
+    setSent(null);
+    send.mutate(visibility);
+  }
+
+  function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    post("public");
+  }
+
+  return (
+    <form className="composer" onSubmit={submit} aria-labelledby="composer-title">
+      <h2 id="composer-title">Write</h2>
+      <label htmlFor="message-body">Message</label>
+      <textarea
+        id="message-body"
+        rows={6}
+        value={body}
+        onChange={(event) => setBody(event.target.value)}
+        aria-describedby="message-body-problem"
+      />
+      <FieldProblem id="message-body-problem" problem={problem} field="body" label="Message" />
+      <ProblemBanner problem={problem} shown={["body"]} />
+      {sent && (
+        <p className="notice" role="status">
+          {sent}
+        </p>
+      )}
+      <div className="actions">
+        <button type="submit" disabled={send.isPending}>
+          Send reply to customer
+        </button>
+        <button
+          type="button"
+          className="secondary internal"
+          disabled={send.isPending}
+          onClick={() => post("internal")}
+        >
+          Add internal note
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function StatusChanger({ ticket }: { ticket: Ticket }) {
+  const client = useQueryClient();
+  const change = useMutation({
+    mutationFn: (status: TicketStatus) =>
+      call(() =>
+        api.POST("/api/v1/tickets/{ticket_id}/status", {
+          params: { path: { ticket_id: ticket.id } },
+          body: { status },
+        }),
+      ),
+    onSuccess: (updated) => {
+      client.setQueryData(["ticket", ticket.id], updated);
+      void client.invalidateQueries({ queryKey: ["tickets"] });
+    },
+  });
+  const targets = allowedTargets(ticket.status);
+  return (
+    <div className="status-changer" role="group" aria-label="Change status">
+      {targets.map((target) => (
+        <button key={target} type="button" className="secondary" disabled={change.isPending} onClick={() => change.mutate(target)}>
+          {target === "closed" ? "Close" : target === "open" && ticket.status === "closed" ? "Reopen" : `Mark ${STATUS_LABEL[target].toLowerCase()}`}
+        </button>
+      ))}
+      <ProblemBanner problem={problemOf(change.error)} />
+    </div>
+  );
+}
