@@ -73,6 +73,10 @@ class TooLate(Conflict):
     slug, title = "too-late-to-change", "Too late to change this appointment"
 
 
+class NotStartedYet(Conflict):
+    slug, title = "appointment-not-started", "This appointment has not started yet"
+
+
 class CallTaskNotFound(NotFound):
     slug, title = "call-task-not-found", "Call task not found"
 
@@ -415,6 +419,13 @@ async def complete(
     service.require_staff(caller)
     appointment, ticket = await visible_appointment(uow, caller, appointment_id)
     _require_booked(appointment)
+    if utcnow() < appointment.starts_at:
+        # Its time would be a future-dated line on an invoice.
+        raise NotStartedYet(
+            f"This appointment starts at {appointment.starts_at.isoformat()}; it can be completed (and its "
+            "time logged) from then on.",
+            completable_from=appointment.starts_at.isoformat(),
+        )
     appointment.status = AppointmentStatus.COMPLETED
     appointment.updated_at = utcnow()
     await uow.session.flush()

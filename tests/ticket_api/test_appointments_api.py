@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from services.ticket_api import scheduling
-from services.ticket_api.models import outbox
+from services.ticket_api.models import Appointment, outbox
 from shared.uow import UnitOfWork
 from tests.ticket_api.conftest import Actors, new_ticket
 
@@ -226,6 +226,13 @@ async def test_completing_records_notes_and_time(api: Actors) -> None:
             f"/api/v1/appointments/{booked['id']}/complete", json=body, headers=api.portal_a
         )
     ).status_code == 403
+    early = await api.client.post(
+        f"/api/v1/appointments/{booked['id']}/complete", json=body, headers=api.agent
+    )
+    assert early.status_code == 409, early.text
+    assert early.json()["type"].endswith("appointment-not-started")
+    assert early.json()["completable_from"] == datetime.fromisoformat(booked["starts_at"]).isoformat()
+    await meeting_has_begun(api, UUID(booked["id"]))
     done = await api.client.post(
         f"/api/v1/appointments/{booked['id']}/complete", json=body, headers=api.agent
     )
@@ -239,6 +246,28 @@ async def test_completing_records_notes_and_time(api: Actors) -> None:
         await api.client.get(f"/api/v1/tickets/{ticket['id']}/time-entries", headers=api.agent)
     ).json()["items"]
     assert [(e["minutes"], e["source"]) for e in entries] == [(75, "appointment")]
+
+
+async def meeting_has_begun(api: Actors, appointment_id: UUID) -> None:
+    """Move a booked appointment into the past (the API books only future times)."""
+    async with api.runtime.sessions() as session, session.begin():
+        appointment = await session.get(Appointment, appointment_id)
+        assert appointment is not None
+        length = appointment.ends_at - appointment.starts_at
+        appointment.starts_at = datetime.now(CHICAGO) - timedelta(minutes=5)
+        appointment.ends_at = appointment.starts_at + length
+
+
+async def test_future_time_is_not_logged(api: Actors) -> None:
+    ticket = (await api.client.post("/api/v1/tickets", json=new_ticket(), headers=api.portal_a)).json()
+    ahead = (datetime.now(CHICAGO) + timedelta(hours=2)).isoformat()
+    refused = await api.client.post(
+        f"/api/v1/tickets/{ticket['id']}/time-entries",
+        json={"minutes": 30, "started_at": ahead},
+        headers=api.agent,
+    )
+    assert refused.status_code == 422, refused.text
+    assert "started_at" in refused.json()["detail"]
 
 
 async def test_time_off_removes_slots(api: Actors) -> None:
