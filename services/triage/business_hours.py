@@ -138,9 +138,12 @@ def check_holiday_region(country: str | None, subdivision: str | None) -> None:
 
 
 @lru_cache(maxsize=512)
-def public_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
-    """The public holidays of one year (from the ``holidays`` library), cached."""
-    return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year).keys())
+def public_holiday_names(country: str, subdivision: str | None, year: int) -> Mapping[date, str]:
+    """The public holidays of one year and their names (from the ``holidays`` library), cached."""
+    return dict(holidays.country_holidays(country, subdiv=subdivision, years=year).items())
+
+
+CLOSED_DATE_NAME = "a day our office is closed"
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,16 @@ class BusinessCalendar:
             return True
         if self.holiday_country is None:
             return False
-        return day in public_holidays(self.holiday_country, self.holiday_subdivision, day.year)
+        return day in public_holiday_names(self.holiday_country, self.holiday_subdivision, day.year)
+
+    def closure_name(self, day: date) -> str | None:
+        """Why the office is closed all day: the public holiday's name ("Thanksgiving Day"),
+        :data:`CLOSED_DATE_NAME` for an extra closed date, None on an ordinary day."""
+        if self.holiday_country is not None:
+            name = public_holiday_names(self.holiday_country, self.holiday_subdivision, day.year).get(day)
+            if name is not None:
+                return name
+        return CLOSED_DATE_NAME if day in self.closed_dates else None
 
     def intervals_of(self, day: date) -> list[tuple[datetime, datetime]]:
         """The working intervals of one local day, as UTC instants, in order."""
@@ -266,3 +278,17 @@ def next_business_instant(instant: datetime, calendar: BusinessCalendar) -> date
 
 def is_business_time(instant: datetime, calendar: BusinessCalendar) -> bool:
     return next_business_instant(instant, calendar) == _utc(instant)
+
+
+def closed_days_between(start: datetime, end: datetime, calendar: BusinessCalendar) -> list[tuple[date, str]]:
+    """The closed days (holidays, closed dates) from ``start``'s local day up to ``end``'s
+    local day, both included, with their names: why a clock started at ``end``, not ``start``."""
+    first, last = _utc(start).astimezone(calendar.zone).date(), _utc(end).astimezone(calendar.zone).date()
+    found: list[tuple[date, str]] = []
+    day = first
+    while day <= last and len(found) < 31:
+        name = calendar.closure_name(day)
+        if name is not None:
+            found.append((day, name))
+        day += timedelta(days=1)
+    return found

@@ -17,11 +17,12 @@ from services.triage import repository as repo
 from services.triage.business_hours import (
     BusinessCalendar,
     CalendarError,
+    closed_days_between,
     format_weekly_hours,
     next_business_instant,
     parse_weekly_hours,
 )
-from services.triage.decision import Decision, TicketFacts, decide
+from services.triage.decision import Decision, TicketFacts, decide, plan_sla
 from services.triage.errors import (
     CalendarNotFound,
     InvalidConfiguration,
@@ -37,6 +38,8 @@ from services.triage.models import (
     MatrixConfig,
     OrganizationRecord,
     PoliciesConfig,
+    SlaPreview,
+    SlaPreviewRequest,
     SlaStatus,
     SlaTimer,
     TicketRecord,
@@ -382,9 +385,65 @@ async def _ticket_calendar(
     organization = (
         await repo.get_organization(session, ticket.organization_id) if ticket.organization_id else None
     )
-    name = organization.calendar_name if organization and organization.calendar_name else DEFAULT_CALENDAR
     tier = organization.support_tier if organization else (ticket.organization or {}).get("support_tier")
+    name = _calendar_name_of(organization)
     return name, await calendar_named(session, name), tier
+
+
+def _calendar_name_of(organization: OrganizationRecord | None) -> str:
+    return organization.calendar_name if organization and organization.calendar_name else DEFAULT_CALENDAR
+
+
+async def preview_sla(
+    session: AsyncSession, principal: Principal, request: SlaPreviewRequest, now: datetime
+) -> SlaPreview:
+    """When first response and resolution would be due for a ticket of this priority arriving
+    at ``request.at`` for this organization: the computation a created ticket gets."""
+    organization = None
+    if request.organization_id is not None:
+        organization = await repo.get_organization(session, request.organization_id)
+        if organization is None or not principal.can_see_organization(organization.id):
+            raise OrganizationNotFound(f"No organization {request.organization_id} has reached triage yet.")
+    elif not principal.is_staff:
+        raise InvalidConfiguration("organization_id: say which of your organizations the ticket is for.")
+    at = request.at or now
+    name = _calendar_name_of(organization)
+    calendar = await calendar_named(session, name)
+    tier = organization.support_tier if organization else None
+    try:
+        plan = plan_sla(await current_policies(session), calendar, tier, request.priority, started_at=at)
+    except OverflowError:
+        raise InvalidConfiguration("at: no working time of the calendar follows this instant.") from None
+    first, resolution = plan.due[TargetKind.FIRST_RESPONSE], plan.due[TargetKind.RESOLUTION]
+    assert first is not None and resolution is not None  # a new timer is never paused
+    return SlaPreview(
+        organization_id=organization.id if organization else None,
+        priority=request.priority.value,
+        at=at,
+        support_tier=tier,
+        calendar=calendar_public(name, await repo.get_calendar(session, name)),
+        targets_source=plan.targets_source,
+        first_response_minutes=plan.targets.first_response_minutes,
+        resolution_minutes=plan.targets.resolution_minutes,
+        clock_started_at=plan.clock_started_at,
+        closed_reason=clock_start_reason(at, plan.clock_started_at, calendar),
+        pauses_assumed=[],
+        first_response_due_at=first,
+        resolution_due_at=resolution,
+    )
+
+
+def clock_start_reason(
+    arrived_at: datetime, clock_started_at: datetime, calendar: BusinessCalendar
+) -> str | None:
+    """Why counting starts after the arrival: the closed days' names, or after hours; None
+    when it starts at the arrival."""
+    if clock_started_at <= arrived_at:
+        return None
+    closed = closed_days_between(arrived_at, clock_started_at, calendar)
+    if not closed:
+        return "outside office hours"
+    return "; ".join(f"{day.isoformat()}: {name}" for day, name in closed)
 
 
 async def triage_ticket(

@@ -11,9 +11,11 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from sqlalchemy import select
 
+from services.triage.app import create_app
 from services.triage.models import outbox, processed_event
 from services.triage.settings import Settings
 from services.triage.tasks import build_handlers
@@ -218,3 +220,14 @@ async def triage(triage_url: str, redis_url: str, tmp_path: Path) -> AsyncIterat
         yield Triage(runtime, consumer, clock, settings)
     finally:
         await runtime.close()
+
+
+@pytest.fixture
+async def client(triage: Triage) -> AsyncIterator[httpx.AsyncClient]:
+    """triage's API on the same database and clock as ``triage``."""
+    app = create_app(triage.settings, clock=triage.clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://triage.test") as http:
+            yield http
+        await app.state.runtime.outbox.drain()
