@@ -137,6 +137,9 @@ class TicketRecord(Base, table=True):
     expected_priority: str | None = Field(default=None, max_length=4)
     triaged_at: datetime | None = optional_timestamp()
     first_responded_at: datetime | None = optional_timestamp()
+    # Every response that counts, by source ("message:<id>", "time_entry:<id>") -> ISO instant;
+    # the first response is the earliest. A deleted one is removed and the clock reopens.
+    responses: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=True))
 
 
 # --- SLA timers ------------------------------------------------------------------------------

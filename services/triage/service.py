@@ -322,7 +322,9 @@ async def on_ticket_event(session: AsyncSession, event: ev.Event, context: Conte
         and snapshot.author_kind == "agent"
         and snapshot.visibility == "public"
     ):
-        await _first_response(session, ticket, event.occurred_at, context)
+        await _first_response(
+            session, ticket, event.occurred_at, context, source=f"message:{snapshot.message_id}"
+        )
 
 
 async def _on_ticket_updated(
@@ -341,17 +343,43 @@ async def _on_ticket_updated(
 
 
 async def apply_time_entry(session: AsyncSession, event: ev.Event, context: Context) -> None:
-    """A logged call counts as the first response."""
+    """A logged call counts as a response: from its start when it was logged before the first
+    response was due, else from when it was logged (a record is not rewritten after the fact);
+    a deleted call no longer counts."""
     entry = ev.payload_of(event, ev.TimeEntryV1)
-    if entry.source != "call" or entry.deleted:
+    if entry.source != "call":
         return
     ticket = await repo.get_ticket(session, entry.ticket_id, for_update=True)
     if ticket is None:
         log.info("call logged on ticket %s that triage has not seen; ignored", entry.ticket_id)
         return
+    source = f"time_entry:{entry.time_entry_id}"
+    if entry.deleted:
+        await _withdraw_response(session, ticket, source, context)
+        return
+    if source in (ticket.responses or {}):
+        return  # the call counts from when it was first logged; later edits change nothing
+    rows = await repo.timers_of(session, ticket.id)
+    first_response = rows.get(TargetKind.FIRST_RESPONSE.value)
+    due = first_response.due_at if first_response is not None else None
     await _first_response(
-        session, ticket, min(max(entry.started_at, ticket.created_at), event.occurred_at), context
+        session,
+        ticket,
+        call_response_at(entry.started_at, event.occurred_at, ticket.created_at, due),
+        context,
+        source=source,
     )
+
+
+def call_response_at(
+    started_at: datetime, logged_at: datetime, created_at: datetime, due_at: datetime | None
+) -> datetime:
+    """When a logged call answered the ticket: its start, if it started while the ticket existed
+    and was logged before the first response was due (or no due time is known); otherwise the
+    moment it was logged."""
+    if created_at <= started_at <= logged_at and (due_at is None or logged_at <= due_at):
+        return started_at
+    return logged_at
 
 
 # --- triage --------------------------------------------------------------------------------------
@@ -564,6 +592,9 @@ async def _record_triaged(
     first_response_due = decision.due[TargetKind.FIRST_RESPONSE]
     resolution_due = decision.due[TargetKind.RESOLUTION]
     priority = decision.priority
+    clock_started_at = next_business_instant(
+        decision.timers[TargetKind.FIRST_RESPONSE].started_at, decision.calendar
+    )
     payload = ev.TicketTriagedV1(
         decision_id=stored.id,
         trigger=stored.trigger,
@@ -592,9 +623,13 @@ async def _record_triaged(
         contact=contact,
         organization=organization,
         first_response_target_minutes=decision.targets.first_response_minutes,
-        first_response_clock_started_at=next_business_instant(
-            decision.timers[TargetKind.FIRST_RESPONSE].started_at, decision.calendar
-        ),
+        first_response_clock_started_at=clock_started_at,
+        closed_days=[
+            ev.ClosedDayV1(day=day, name=name)
+            for day, name in closed_days_between(ticket.created_at, clock_started_at, decision.calendar)
+        ]
+        if clock_started_at > ticket.created_at
+        else [],
     )
     await record(
         session,
@@ -666,15 +701,44 @@ async def _on_status_changed(
 
 
 async def _first_response(
-    session: AsyncSession, ticket: TicketRecord, at: datetime, context: Context
+    session: AsyncSession, ticket: TicketRecord, at: datetime, context: Context, *, source: str
 ) -> None:
-    if ticket.first_responded_at is not None and ticket.first_responded_at <= at:
+    responses = _responses_of(ticket)
+    if source in responses:
         return
-    ticket.first_responded_at = at
+    responses[source] = at.isoformat()
+    await _set_responses(session, ticket, responses, context)
+
+
+def _responses_of(ticket: TicketRecord) -> dict[str, str]:
+    responses = dict(ticket.responses or {})
+    if not responses and ticket.first_responded_at is not None:
+        responses["recorded"] = ticket.first_responded_at.isoformat()  # from before responses were kept
+    return responses
+
+
+async def _withdraw_response(
+    session: AsyncSession, ticket: TicketRecord, source: str, context: Context
+) -> None:
+    responses = _responses_of(ticket)
+    if responses.pop(source, None) is not None:
+        await _set_responses(session, ticket, responses, context)
+
+
+async def _set_responses(
+    session: AsyncSession, ticket: TicketRecord, responses: dict[str, str], context: Context
+) -> None:
+    """Keep the responses; the first response is the earliest of them (none: the clock runs)."""
+    ticket.responses = responses
+    first = min((datetime.fromisoformat(at) for at in responses.values()), default=None)
+    if first == ticket.first_responded_at:
+        await session.flush()
+        return
+    ticket.first_responded_at = first
 
     def met(row: SlaTimer, timer: Timer, calendar: BusinessCalendar) -> Timer:
         if row.target == TargetKind.FIRST_RESPONSE and row.stopped_at is None:
-            row.met_at = at
+            row.met_at = first
         return timer
 
     await _move_timers(session, ticket, context, met)
@@ -724,7 +788,11 @@ async def _alert(
     }
     subject = f"ticket:{ticket.id}"
     current = ticket.priority or ticket.expected_priority
-    escalated = Priority(current).raised(1).value if current else None
+    escalated = (
+        escalation_of(current, already_escalated=await repo.breach_alerted(session, ticket.id))
+        if kind == "breached"
+        else None
+    )
     if kind == "warning":
         event = ev.new_event(
             ev.EventType.SLA_WARNING,
@@ -748,6 +816,15 @@ async def _alert(
     if kind == "breached" and escalated is not None:
         # ticket_api raises the priority; its ticket.updated coming back is our own change.
         ticket.expected_priority = ticket.priority = escalated
+
+
+def escalation_of(priority: str | None, *, already_escalated: bool) -> str | None:
+    """The priority a breach raises the ticket to: one level up, once per ticket (a ticket
+    missing both targets is raised once, not twice), and none for a P1 (nothing is higher)."""
+    if priority is None or already_escalated:
+        return None
+    raised = Priority(priority).raised(1)
+    return raised.value if raised.value != priority else None
 
 
 # --- reading -------------------------------------------------------------------------------------

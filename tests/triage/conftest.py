@@ -112,10 +112,20 @@ class Ticket:
         )
         return event(ev.EventType.TICKET_MESSAGE_ADDED, payload, at=at)
 
-    def call_logged(self, at: datetime, agent_id: UUID, *, source: str = "call") -> ev.Event:
+    def call_logged(
+        self,
+        at: datetime,
+        agent_id: UUID,
+        *,
+        source: str = "call",
+        logged_at: datetime | None = None,
+        entry_id: UUID | None = None,
+        deleted: bool = False,
+    ) -> ev.Event:
+        """A call that started ``at``, logged 20 minutes later (or at ``logged_at``)."""
         payload = ev.TimeEntryV1(
-            time_entry_id=new_id(),
-            revision=1,
+            time_entry_id=entry_id or new_id(),
+            revision=2 if deleted else 1,
             ticket_id=self.ticket_id,
             ticket_number=self.number,
             ticket_status=self.status,
@@ -126,9 +136,10 @@ class Ticket:
             started_at=at,
             description="Called the customer",
             source=source,
-            deleted=False,
+            deleted=deleted,
         )
-        return event(ev.EventType.TIME_ENTRY_LOGGED, payload, at=at + timedelta(minutes=20))
+        kind = ev.EventType.TIME_ENTRY_DELETED if deleted else ev.EventType.TIME_ENTRY_LOGGED
+        return event(kind, payload, at=logged_at or at + timedelta(minutes=20))
 
 
 def organization_ref(organization_id: UUID, tier: str = "hourly") -> ev.OrganizationRef:
