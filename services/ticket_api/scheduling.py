@@ -50,6 +50,7 @@ from services.ticket_api.settings import Settings
 from services.ticket_api.views import ticket_number
 from shared import events as ev
 from shared.problems import Conflict, NotFound, Unprocessable
+from shared.time_format import format_instant
 from shared.uow import UnitOfWork
 
 
@@ -436,7 +437,6 @@ async def complete(
     organization = (
         await repo.get_organization(uow.session, ticket.organization_id) if ticket.organization_id else None
     )
-    local_start = appointment.starts_at.astimezone(ZoneInfo(organization.timezone if organization else "UTC"))
     await service.log_time(
         uow,
         caller,
@@ -446,7 +446,8 @@ async def complete(
             started_at=appointment.starts_at,
             billable=data.billable,
             # The customer reads this on their invoice: their own local time.
-            description=f"Appointment on {local_start:%Y-%m-%d} at {local_start:%H:%M} ({local_start:%Z})",
+            description="Appointment on "
+            + format_instant(appointment.starts_at, organization.timezone if organization else None),
             agent_id=appointment.agent_id,
             source=TimeEntrySource.APPOINTMENT,
         ),
