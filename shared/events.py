@@ -262,6 +262,15 @@ class ClosedDayV1(Payload):
     name: str = Field(description="the public holiday's name, e.g. 'Thanksgiving Day'")
 
 
+class SlaCalendarV1(Payload):
+    """The closed days of the calendar a ticket's SLA counts in (booking honours them too)."""
+
+    timezone: str
+    holiday_country: str | None
+    holiday_subdivision: str | None
+    closed_dates: list[date] = Field(default_factory=list)
+
+
 class TicketTriagedV1(Payload):
     """Triage's decision. ticket_api applies priority and assignee (when not null); notifier
     tells the customer and the consultant, and alerts the team when ``assignee`` is null."""
@@ -294,6 +303,7 @@ class TicketTriagedV1(Payload):
         default_factory=list,
         description="the calendar's closed days (holidays) from the arrival's day to the clock's start",
     )
+    calendar: SlaCalendarV1 | None = Field(default=None, description="the SLA calendar's closed days")
 
 
 class SlaWarningV1(Payload):

@@ -89,6 +89,9 @@ async def apply_ticket_triaged(session: AsyncSession, event: ev.Event) -> None:
     if ticket is None:
         log.warning("ticket.triaged for unknown ticket %s; ignored", decision.ticket_id)
         return
+    if decision.calendar is not None:
+        # Not a change anyone reads on the ticket: what booking honours (its closed days).
+        ticket.sla_calendar = decision.calendar.model_dump(mode="json")
     changes: dict[str, Any] = {"priority": Priority(decision.priority)}
     if decision.assignee is not None:
         agent = await repo.get_agent(session, decision.assignee.id)

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
+from shared.closed_days import ClosedDays, public_holiday_names
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
 DEFAULT_TIMEZONE = "America/Chicago"
@@ -137,15 +139,6 @@ def check_holiday_region(country: str | None, subdivision: str | None) -> None:
         raise CalendarError(f"{country} has no subdivision {subdivision!r}")
 
 
-@lru_cache(maxsize=512)
-def public_holiday_names(country: str, subdivision: str | None, year: int) -> Mapping[date, str]:
-    """The public holidays of one year and their names (from the ``holidays`` library), cached."""
-    return dict(holidays.country_holidays(country, subdiv=subdivision, years=year).items())
-
-
-CLOSED_DATE_NAME = "a day our office is closed"
-
-
 @dataclass(frozen=True)
 class BusinessCalendar:
     """Weekly hours in a timezone, closed on public holidays of a country (optional) and on
@@ -174,14 +167,15 @@ class BusinessCalendar:
             return False
         return day in public_holiday_names(self.holiday_country, self.holiday_subdivision, day.year)
 
+    @property
+    def closed_days(self) -> ClosedDays:
+        """The closed days alone (what booking honours too)."""
+        return ClosedDays(self.timezone, self.holiday_country, self.holiday_subdivision, self.closed_dates)
+
     def closure_name(self, day: date) -> str | None:
         """Why the office is closed all day: the public holiday's name ("Thanksgiving Day"),
-        :data:`CLOSED_DATE_NAME` for an extra closed date, None on an ordinary day."""
-        if self.holiday_country is not None:
-            name = public_holiday_names(self.holiday_country, self.holiday_subdivision, day.year).get(day)
-            if name is not None:
-                return name
-        return CLOSED_DATE_NAME if day in self.closed_dates else None
+        a closed date's :data:`~shared.closed_days.CLOSED_DATE_NAME`, None on an ordinary day."""
+        return self.closed_days.name_of(day)
 
     def intervals_of(self, day: date) -> list[tuple[datetime, datetime]]:
         """The working intervals of one local day, as UTC instants, in order."""

@@ -630,6 +630,7 @@ async def _record_triaged(
         ]
         if clock_started_at > ticket.created_at
         else [],
+        calendar=ev.SlaCalendarV1.model_validate(decision.calendar.closed_days.as_dict()),
     )
     await record(
         session,

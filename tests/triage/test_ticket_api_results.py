@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -13,8 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from services.ticket_api import scheduling
 from services.ticket_api.app import create_app
-from services.ticket_api.models import outbox, processed_event
+from services.ticket_api.models import Ticket, outbox, processed_event
 from services.ticket_api.settings import Settings
 from services.ticket_api.tasks import HANDLERS
 from shared import events as ev
@@ -89,7 +90,12 @@ async def _create(api: TicketApi) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def triaged(
-    ticket: dict[str, Any], priority: str, assignee: dict[str, Any] | None, *, call_customer: bool = False
+    ticket: dict[str, Any],
+    priority: str,
+    assignee: dict[str, Any] | None,
+    *,
+    call_customer: bool = False,
+    calendar: ev.SlaCalendarV1 | None = None,
 ) -> ev.Event:
     payload = ev.TicketTriagedV1(
         decision_id=new_id(),
@@ -119,6 +125,7 @@ def triaged(
         ),
         contact=ev.ContactRef(id=new_id(), email="jane@acme.test", name="Jane"),
         organization=None,
+        calendar=calendar,
     )
     return ev.new_event(ev.EventType.TICKET_TRIAGED, payload, producer=ev.Service.TRIAGE, subject="t")
 
@@ -158,6 +165,21 @@ async def test_a_decision_sets_priority_and_assignee_audited_as_triage(ticket_ap
     # The same decision again (a new event, e.g. re-triage on demand): nothing changes, nothing said.
     await ticket_api.consumer.consume(triaged(ticket, "P2", agent))
     assert len(await ticket_api.updates()) == 1
+
+
+async def test_the_decisions_calendar_is_what_booking_honours(ticket_api: TicketApi) -> None:
+    agent, ticket = await _create(ticket_api)
+    calendar = ev.SlaCalendarV1(
+        timezone="Europe/London", holiday_country="GB", holiday_subdivision="ENG", closed_dates=[]
+    )
+    await ticket_api.consumer.consume(triaged(ticket, "P2", agent, calendar=calendar))
+    async with ticket_api.runtime.sessions() as session:
+        stored = await session.get(Ticket, UUID(ticket["id"]))
+        assert stored is not None
+        closed = scheduling.closed_days_of(stored)
+    assert (closed.timezone, closed.holiday_country) == ("Europe/London", "GB")
+    assert closed.name_of(date(2026, 8, 31)) == "Late Summer Bank Holiday"
+    assert "sla_calendar" not in await ticket_api.ticket(ticket["id"]), "not a field anyone reads"
 
 
 async def test_an_unknown_or_missing_assignee_leaves_the_assignment_alone(ticket_api: TicketApi) -> None:
