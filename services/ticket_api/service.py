@@ -45,7 +45,12 @@ from services.ticket_api.models import (
     Visibility,
     utcnow,
 )
-from services.ticket_api.transitions import allowed_targets, can_transition, status_after_public_message
+from services.ticket_api.transitions import (
+    allowed_targets,
+    can_transition,
+    may_wait_on_customer,
+    status_after_public_message,
+)
 from services.ticket_api.views import contact_ref, organization_ref, ticket_number
 from shared import auth
 from shared import events as ev
@@ -559,6 +564,15 @@ async def _set_status(
         options = ", ".join(allowed_targets(current)) or "none"
         raise InvalidTransition(
             f"A {current.value} ticket cannot become {target.value}; allowed next: {options}.",
+            current=current.value,
+            allowed=[status.value for status in allowed_targets(current)],
+        )
+    if target is TicketStatus.PENDING_CUSTOMER and not may_wait_on_customer(
+        await repo.last_public_author(uow.session, ticket.id)
+    ):
+        raise InvalidTransition(
+            "Waiting on the customer needs a question to them first: add a public message to the "
+            "customer, then set the ticket to pending_customer (the SLA clock pauses only then).",
             current=current.value,
             allowed=[status.value for status in allowed_targets(current)],
         )

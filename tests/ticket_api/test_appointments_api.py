@@ -372,4 +372,4 @@ async def test_a_consultant_in_another_zone_is_offered_within_the_customers_hour
     assert "another timezone (Europe/Berlin)" in offered["note"]
     local = [datetime.fromisoformat(s["starts_at"]).astimezone(CHICAGO) for s in offered["slots"]]
     # Berlin's working day is 02:00-10:00 in Chicago: only what a Chicago customer can take.
-    assert local and all(7 <= t.hour and t.hour + 1 <= 10 for t in local), local
+    assert local and all(t.hour >= 7 and t.hour + 1 <= 10 for t in local), local
