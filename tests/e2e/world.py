@@ -181,7 +181,8 @@ class Backstage:
         """Let an appointment's hour come: it starts at ``at`` (a moment's clock stands still,
         and an appointment is completed only once it has begun)."""
         self._query(
-            'UPDATE "ticket_api".appointment SET ends_at = $2 + (ends_at - starts_at), starts_at = $2 '
+            'UPDATE "ticket_api".appointment '
+            "SET ends_at = $2::timestamptz + (ends_at - starts_at), starts_at = $2::timestamptz "
             "WHERE id = $1",
             UUID(appointment_id),
             at,
