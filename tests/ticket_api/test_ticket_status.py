@@ -209,3 +209,16 @@ async def test_a_customer_abroad_reads_times_in_their_organizations_zone_as_in_o
     assert f"Opened {format_instant(opened, 'Europe/Berlin')}" in text
     assert re.search(r"Opened \w+day, \w+ \d+, \d{4} at \d+:\d\d [AP]M CES?T", text), text
     assert "(UTC)" not in text and "(Europe/Berlin)" not in text
+
+
+async def test_the_booking_page_says_plainly_when_the_consultant_is_in_another_zone(api: Actors) -> None:
+    ticket = await assigned_ticket(api)
+    booking = link(api, ticket) + "/appointment"
+    assert "another timezone" not in (await api.client.get(booking)).text
+    await api.client.patch(
+        f"/api/v1/agents/{api.agent_id}", json={"timezone": "Asia/Tokyo"}, headers=api.admin
+    )
+    page = (await api.client.get(booking)).text
+    assert (
+        "Alice works in another timezone (Asia/Tokyo). The times are shown in yours (America/Chicago)" in page
+    )

@@ -93,6 +93,8 @@ def render_slots(offer: SlotList, number: str) -> str:
         f"<h1>Book time with {escape(offer.agent_name)}</h1>"
         f"<p>About {escape(number)}. {offer.duration_minutes} minutes; times in {escape(offer.timezone)}.</p>"
     )
+    if offer.note:
+        head += f"<p>{escape(offer.note)}</p>"
     if offer.external_scheduling_url:
         head += f'<p>Or use <a href="{escape(offer.external_scheduling_url)}">their own booking page</a>.</p>'
     policy = f"<p class=muted>{escape(offer.policy)}</p>"
