@@ -107,14 +107,19 @@ def office_hours_promise(
 ) -> Promise:
     """notifier's own estimate: ``business_hours`` of ``hours`` from the arrival."""
     minutes = business_hours * 60
+    opening = next_opening(arrived_at, hours)
+    zone = ZoneInfo(hours.timezone)
+    first, last = arrived_at.astimezone(zone).date(), opening.astimezone(zone).date()
+    days = [first + timedelta(days=n) for n in range(min((last - first).days + 1, 31))]
     return Promise(
         arrived_at=arrived_at,
         due_at=add_business_minutes(arrived_at, minutes, hours),
         target_minutes=minutes,
-        clock_started_at=next_opening(arrived_at, hours),
+        clock_started_at=opening,
         timezone=hours.timezone,
         source=PromiseSource.OFFICE_HOURS,
         reader_timezone=reader_timezone,
+        closed_days=tuple((day, name) for day in days if (name := hours.closure_name(day)) is not None),
     )
 
 

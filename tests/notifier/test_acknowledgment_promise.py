@@ -19,6 +19,7 @@ from services.notifier.acknowledgment import PromiseSource, office_hours_promise
 from services.notifier.models import DeliveryState, Notification, NotificationKind
 from services.notifier.office_hours import OfficeHours
 from services.notifier.service import on_ticket_created, on_ticket_triaged, sweep
+from services.notifier.settings import Settings
 from shared import events as ev
 from tests.notifier.conftest import (
     CHICAGO_TUESDAY_10,
@@ -402,6 +403,18 @@ def test_after_hours_and_next_business_day_follow_when_the_clock_starts(
         next_business_day,
         opening,
     )
+
+
+def test_the_estimate_knows_the_public_holidays_and_names_them() -> None:
+    # Triage has not decided yet: notifier's own estimate still closes on Thanksgiving.
+    hours = Settings(env="test").office_hours()
+    arrival = datetime(2026, 11, 25, 18, 0, tzinfo=ZoneInfo("America/Chicago"))  # Wednesday evening
+    context = office_hours_promise(arrival, hours, 4, reader_timezone="Europe/Berlin").context()
+    assert context["closed_days"] == "Thursday, November 26, 2026 (Thanksgiving Day)"
+    assert context["next_opening"] == "Friday, November 27, 2026 at 4:00 PM CET"
+    assert context["due_at"] == "Friday, November 27, 2026 at 8:00 PM CET"
+    plain = office_hours_promise(arrival, OfficeHours(), 4).context()
+    assert plain["closed_days"] == "" and plain["next_opening"].startswith("Thursday, November 26")
 
 
 ALICE = ev.AgentRef(
