@@ -115,14 +115,16 @@ async def apply_ticket_triaged(session: AsyncSession, event: ev.Event) -> None:
 
 
 async def apply_sla_breached(session: AsyncSession, event: ev.Event) -> None:
-    """Escalate: the ticket's priority one level up (not past P1). The breach is audited even
-    when there is nothing left to raise."""
+    """Escalate: the ticket's priority one level up (not past P1), when triage escalates. The
+    breach is audited even when there is nothing to raise."""
     breach = ev.payload_of(event, ev.SlaBreachedV1)
     ticket = await repo.get_ticket(session, breach.ticket_id, for_update=True)
     if ticket is None:
         log.warning("sla.breached for unknown ticket %s; ignored", breach.ticket_id)
         return
-    raised = escalated(ticket.priority or breach.priority)
+    # Triage escalates once per ticket: a breach it sends without an escalated priority (the
+    # ticket's other target missed too, or a P1) raises nothing.
+    raised = escalated(ticket.priority or breach.priority) if breach.escalated_priority is not None else None
     changes: dict[str, Any] = {}
     if raised is not None and ticket.status != TicketStatus.CLOSED:
         changes["priority"] = raised

@@ -130,7 +130,9 @@ def triaged(
     return ev.new_event(ev.EventType.TICKET_TRIAGED, payload, producer=ev.Service.TRIAGE, subject="t")
 
 
-def breached(ticket: dict[str, Any], target: str = "first_response") -> ev.Event:
+def breached(
+    ticket: dict[str, Any], target: str = "first_response", *, escalated_priority: str | None = "P1"
+) -> ev.Event:
     payload = ev.SlaBreachedV1(
         ticket_id=ticket["id"],
         number=ticket["number"],
@@ -139,7 +141,7 @@ def breached(ticket: dict[str, Any], target: str = "first_response") -> ev.Event
         target_minutes=240,
         due_at=datetime(2026, 11, 24, 20, 0, tzinfo=UTC),
         priority="P2",
-        escalated_priority="P1",
+        escalated_priority=escalated_priority,
         assignee=None,
         contact=ev.ContactRef(id=new_id(), email="jane@acme.test", name="Jane"),
         organization=None,
@@ -204,6 +206,14 @@ async def test_a_breach_raises_the_priority_one_level_but_not_past_p1(ticket_api
     assert actions[-2:] == [("sla_breached", "first_response"), ("sla_breached", "resolution")]
     updates = await ticket_api.updates()
     assert [u["changed"] for u in updates[1:]] == [{"priority": ["P2", "P1"]}]
+
+
+async def test_a_breach_triage_does_not_escalate_raises_nothing(ticket_api: TicketApi) -> None:
+    agent, ticket = await _create(ticket_api)
+    await ticket_api.consumer.consume(triaged(ticket, "P3", agent))
+    await ticket_api.consumer.consume(breached(ticket, "resolution", escalated_priority=None))
+    assert (await ticket_api.ticket(ticket["id"]))["priority"] == "P3"
+    assert (await ticket_api.audit(ticket["id"]))[-1]["action"] == "sla_breached"
 
 
 async def test_an_unknown_ticket_is_ignored(ticket_api: TicketApi) -> None:
