@@ -305,7 +305,7 @@ class DecisionPublic(SQLModel):
 
 class TimerStatus(SQLModel):
     target: str
-    state: str = Field(description="running | paused | met | stopped")
+    state: str = Field(description="running | paused | met | met_late (after the due time) | stopped")
     target_minutes: int
     calendar: str
     started_at: datetime

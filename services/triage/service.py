@@ -851,7 +851,8 @@ async def sla_status(session: AsyncSession, ticket_id: UUID, now: datetime) -> S
         ended_at = row.met_at or row.stopped_at
         measured_at = min(ended_at, now) if ended_at else now
         if row.met_at is not None:
-            state = "met"
+            # Met after the due time is a breach all the same: the record says so.
+            state = "met" if row.due_at is None or row.met_at <= row.due_at else "met_late"
         elif row.stopped_at is not None:
             state = "stopped"
         else:
