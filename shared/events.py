@@ -70,7 +70,7 @@ ROUTES: dict[EventType, tuple[Service, ...]] = {
     EventType.AGENT_UPDATED: (Service.TRIAGE, Service.NOTIFIER),
     EventType.TIME_ENTRY_LOGGED: (Service.BILLING, Service.TRIAGE),
     EventType.TIME_ENTRY_UPDATED: (Service.BILLING,),
-    EventType.TIME_ENTRY_DELETED: (Service.BILLING,),
+    EventType.TIME_ENTRY_DELETED: (Service.BILLING, Service.TRIAGE),
     EventType.TICKET_TRIAGED: (Service.TICKET_API, Service.NOTIFIER),
     EventType.SLA_WARNING: (Service.NOTIFIER,),
     EventType.SLA_BREACHED: (Service.TICKET_API, Service.NOTIFIER),
@@ -257,6 +257,20 @@ class TriageBreakdownV1(Payload):
     continuity: bool
 
 
+class ClosedDayV1(Payload):
+    day: date
+    name: str = Field(description="the public holiday's name, e.g. 'Thanksgiving Day'")
+
+
+class SlaCalendarV1(Payload):
+    """The closed days of the calendar a ticket's SLA counts in (booking honours them too)."""
+
+    timezone: str
+    holiday_country: str | None
+    holiday_subdivision: str | None
+    closed_dates: list[date] = Field(default_factory=list)
+
+
 class TicketTriagedV1(Payload):
     """Triage's decision. ticket_api applies priority and assignee (when not null); notifier
     tells the customer and the consultant, and alerts the team when ``assignee`` is null."""
@@ -285,6 +299,11 @@ class TicketTriagedV1(Payload):
         description="when the first-response clock began to count: the ticket's arrival, or the "
         "calendar's next opening for a ticket logged after hours or on a holiday",
     )
+    closed_days: list[ClosedDayV1] = Field(
+        default_factory=list,
+        description="the calendar's closed days (holidays) from the arrival's day to the clock's start",
+    )
+    calendar: SlaCalendarV1 | None = Field(default=None, description="the SLA calendar's closed days")
 
 
 class SlaWarningV1(Payload):

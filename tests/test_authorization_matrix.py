@@ -226,6 +226,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         "GET /api/v1/triage/tickets/{ticket_id}/decisions": STAFF,
         "GET /api/v1/triage/tickets/{ticket_id}/sla": STAFF,
         "POST /api/v1/triage/tickets/{ticket_id}/triage": STAFF,
+        "POST /api/v1/triage/sla/preview": STAFF | {"portal tickets:read"},
         "GET /api/v1/triage/matrix": STAFF,
         "PUT /api/v1/triage/matrix": ADMINS,
         "GET /api/v1/triage/policies": STAFF,

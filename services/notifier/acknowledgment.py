@@ -11,14 +11,15 @@ by the time the acknowledgment must go out does notifier fall back to its own of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.notifier.office_hours import OfficeHours, add_business_minutes, next_opening
-from services.notifier.rendering import format_moment
+from shared.time_format import format_day, format_instant
 
 # A clock that starts this much after the arrival was not started by it (the arrival and
 # triage's copy of it may differ by a rounding of the stored timestamp).
@@ -70,8 +71,10 @@ class Promise:
     due_at: datetime
     target_minutes: int
     clock_started_at: datetime  # the arrival, or the next opening when it arrived after hours
-    timezone: str
+    timezone: str  # the calendar's: where "the next business day" is counted
     source: PromiseSource
+    reader_timezone: str | None = None  # the customer's (their organization's); None: the calendar's
+    closed_days: tuple[tuple[date, str], ...] = ()  # holidays between arrival and clock start
 
     @property
     def after_hours(self) -> bool:
@@ -85,26 +88,38 @@ class Promise:
         return self.clock_started_at.astimezone(zone).date() > self.arrived_at.astimezone(zone).date()
 
     def context(self) -> dict[str, Any]:
-        """The acknowledgment template's variables for this promise."""
+        """The acknowledgment template's variables for this promise, in the reader's timezone."""
+        reader = self.reader_timezone or self.timezone
         return {
-            "due_at": format_moment(self.due_at, self.timezone),
+            "due_at": format_instant(self.due_at, reader),
             "response_target": target_in_words(self.target_minutes),
             "after_hours": self.after_hours,
             "next_business_day": self.next_business_day,
-            "next_opening": format_moment(self.clock_started_at, self.timezone),
+            "next_opening": format_instant(self.clock_started_at, reader),
+            "closed_days": " and ".join(f"{format_day(day)} ({name})" for day, name in self.closed_days)
+            if self.after_hours
+            else "",
         }
 
 
-def office_hours_promise(arrived_at: datetime, hours: OfficeHours, business_hours: int) -> Promise:
+def office_hours_promise(
+    arrived_at: datetime, hours: OfficeHours, business_hours: int, *, reader_timezone: str | None = None
+) -> Promise:
     """notifier's own estimate: ``business_hours`` of ``hours`` from the arrival."""
     minutes = business_hours * 60
+    opening = next_opening(arrived_at, hours)
+    zone = ZoneInfo(hours.timezone)
+    first, last = arrived_at.astimezone(zone).date(), opening.astimezone(zone).date()
+    days = [first + timedelta(days=n) for n in range(min((last - first).days + 1, 31))]
     return Promise(
         arrived_at=arrived_at,
         due_at=add_business_minutes(arrived_at, minutes, hours),
         target_minutes=minutes,
-        clock_started_at=next_opening(arrived_at, hours),
+        clock_started_at=opening,
         timezone=hours.timezone,
         source=PromiseSource.OFFICE_HOURS,
+        reader_timezone=reader_timezone,
+        closed_days=tuple((day, name) for day in days if (name := hours.closure_name(day)) is not None),
     )
 
 
@@ -117,6 +132,8 @@ def triage_promise(
     clock_started_at: datetime | None,
     fallback: OfficeHours,
     fallback_business_hours: int,
+    reader_timezone: str | None = None,
+    closed_days: Sequence[tuple[date, str]] = (),
 ) -> Promise:
     """Triage's decision as a promise. A decision from a triage that did not yet send its
     target or clock start takes those from notifier's own office hours (``fallback``, in
@@ -128,4 +145,6 @@ def triage_promise(
         clock_started_at=clock_started_at or next_opening(arrived_at, fallback),
         timezone=timezone,
         source=PromiseSource.TRIAGE,
+        reader_timezone=reader_timezone,
+        closed_days=tuple(closed_days),
     )

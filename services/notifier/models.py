@@ -160,6 +160,11 @@ class TicketSla(Base, table=True):
     first_response_target_minutes: int | None = None
     first_response_clock_started_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     calendar_timezone: str = Field(max_length=64)
+    closed_days: list[dict[str, str]] | None = Field(
+        default=None,
+        sa_column=Column(JSON, nullable=True),
+        description="holidays between the arrival and the clock's start: [{day, name}]",
+    )
     decided_at: datetime = Field(
         sa_type=UtcDateTime, nullable=False, description="the decision event's time: the newest one wins"
     )
@@ -171,6 +176,9 @@ class AgentView(Base, table=True):
     email: str = Field(max_length=320)
     name: str = Field(max_length=200)
     active: bool = True
+    timezone: str | None = Field(
+        default=None, max_length=64, description="where the consultant reads their mail"
+    )
     updated_at: datetime = timestamp()
 
 

@@ -1,9 +1,10 @@
 """Office hours as the acknowledgment states them: is the office open, and when is a first
 answer due ("within four business hours" of a ticket's arrival).
 
-Deliberately minimal: one opening span a day on the given weekdays, in one timezone, with a
-list of holiday dates. Triage owns the authoritative SLA calendar; this only lets the
-acknowledgment go out at once, before triage has run. Local wall-clock arithmetic per day, so
+Deliberately minimal: one opening span a day on the given weekdays, in one timezone, closed on
+public holidays (``shared.closed_days``, the same source triage counts with) and listed dates.
+Triage owns the authoritative SLA calendar; this only lets the acknowledgment go out at once,
+before triage has run. Local wall-clock arithmetic per day, so
 DST days are counted as their clocks show.
 """
 
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.closed_days import CLOSED_DATE_NAME, ClosedDays
+
 
 @dataclass(frozen=True)
 class OfficeHours:
@@ -21,6 +24,7 @@ class OfficeHours:
     closes: time = time(17, 0)
     weekdays: frozenset[int] = frozenset(range(5))  # Monday = 0
     holidays: frozenset[date] = field(default_factory=frozenset)
+    public_holidays: ClosedDays | None = None  # None: only ``holidays``
 
     def __post_init__(self) -> None:
         if self.closes <= self.opens:
@@ -32,8 +36,13 @@ class OfficeHours:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def closure_name(self, day: date) -> str | None:
+        """Why the office is closed all day (a holiday's name), None on an ordinary day."""
+        name = self.public_holidays.name_of(day) if self.public_holidays is not None else None
+        return name or (CLOSED_DATE_NAME if day in self.holidays else None)
+
     def is_business_day(self, day: date) -> bool:
-        return day.weekday() in self.weekdays and day not in self.holidays
+        return day.weekday() in self.weekdays and self.closure_name(day) is None
 
     def _span(self, day: date) -> tuple[datetime, datetime]:
         zone = self.zone

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
@@ -76,13 +74,3 @@ def render(kind: str, context: dict[str, Any]) -> Rendered:
 def _tidy_text(text: str) -> str:
     lines = [line.rstrip() for line in text.strip("\n").splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
-
-
-def format_moment(moment: datetime, timezone: str) -> str:
-    """``Monday, March 10, 2025 at 1:00 PM CDT`` in ``timezone``."""
-    local = moment.astimezone(ZoneInfo(timezone))
-    hour = local.hour % 12 or 12
-    return (
-        f"{local:%A}, {local:%B} {local.day}, {local.year} at "
-        f"{hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'} {local.tzname()}"
-    )

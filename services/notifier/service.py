@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -28,7 +28,7 @@ from services.notifier import delivery_policy as policy
 from services.notifier import repository as repo
 from services.notifier import webhook_http
 from services.notifier.acknowledgment import Promise, office_hours_promise, triage_promise
-from services.notifier.calendar_invites import ICS_FILENAME, Organizer, build_invite, method_for, zone
+from services.notifier.calendar_invites import ICS_FILENAME, Organizer, build_invite, method_for
 from services.notifier.compose import Attachment, build_message
 from services.notifier.dispatch import DELIVER_WEBHOOK, SEND_EMAIL, Dispatcher, Job
 from services.notifier.documents import SLA_FILENAME, sla_document
@@ -52,7 +52,7 @@ from services.notifier.models import (
     WebhookSubscriptionCreate,
     WebhookSubscriptionUpdate,
 )
-from services.notifier.rendering import Rendered, format_moment, render
+from services.notifier.rendering import Rendered, render
 from services.notifier.settings import WEEKDAY_NAMES, Settings
 from services.notifier.smtp import PermanentSmtpError, Relay, TransientSmtpError
 from services.notifier.webhook_signing import new_secret, signed_headers
@@ -67,6 +67,7 @@ from shared.mail_ids import make_message_id, make_reply_token, plus_address
 from shared.outbox import Outbox
 from shared.principal import Principal, PrincipalKind
 from shared.signed_links import FEEDBACK, TICKET_STATUS, sign
+from shared.time_format import format_clock, format_instant
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -411,9 +412,11 @@ async def project_ticket(session: AsyncSession, p: ev.TicketSnapshotV1) -> None:
     )
 
 
-def _triage_promise(settings: Settings, arrived_at: datetime, sla: TicketSla | None) -> Promise | None:
-    """Triage's promise for a ticket that arrived at ``arrived_at``; ``None`` while triage has
-    not decided (or its first-response clock is paused)."""
+def _triage_promise(
+    settings: Settings, arrived_at: datetime, sla: TicketSla | None, *, reader_timezone: str | None
+) -> Promise | None:
+    """Triage's promise for a ticket that arrived at ``arrived_at``, told in the customer's
+    ``reader_timezone``; ``None`` while triage has not decided (or its clock is paused)."""
     if sla is None or sla.first_response_due_at is None:
         return None
     return triage_promise(
@@ -424,6 +427,8 @@ def _triage_promise(settings: Settings, arrived_at: datetime, sla: TicketSla | N
         clock_started_at=sla.first_response_clock_started_at,
         fallback=settings.office_hours(sla.calendar_timezone),
         fallback_business_hours=settings.first_response_business_hours,
+        reader_timezone=reader_timezone,
+        closed_days=[(date.fromisoformat(d["day"]), d["name"]) for d in sla.closed_days or []],
     )
 
 
@@ -452,11 +457,14 @@ async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev
         return
     settings = notifier.settings
     not_before: datetime | None = None
-    promise = _triage_promise(settings, p.created_at, await repo.get_ticket_sla(session, p.ticket_id))
+    reader = p.organization.timezone if p.organization else settings.office_timezone
+    sla = await repo.get_ticket_sla(session, p.ticket_id)
+    promise = _triage_promise(settings, p.created_at, sla, reader_timezone=reader)
     if promise is None:
-        timezone = p.organization.timezone if p.organization else settings.office_timezone
-        hours = settings.office_hours(timezone)
-        promise = office_hours_promise(p.created_at, hours, settings.first_response_business_hours)
+        hours = settings.office_hours(reader)
+        promise = office_hours_promise(
+            p.created_at, hours, settings.first_response_business_hours, reader_timezone=reader
+        )
         if settings.ack_wait_for_triage_seconds > 0:
             not_before = notifier.clock() + timedelta(seconds=settings.ack_wait_for_triage_seconds)
     sla_missing = p.organization is None or not p.organization.sla_signed
@@ -495,7 +503,12 @@ async def keep_triage_promise(
         log.warning("ticket %s: no arrival time projected; its acknowledgment keeps its estimate", ticket_id)
         return False
     settings = notifier.settings
-    promise = _triage_promise(settings, view.created_at, await repo.get_ticket_sla(session, ticket_id))
+    promise = _triage_promise(
+        settings,
+        view.created_at,
+        await repo.get_ticket_sla(session, ticket_id),
+        reader_timezone=view.timezone or settings.office_timezone,
+    )
     if promise is None:
         return False
     sla_attached = any(spec.get("kind") == "sla_document" for spec in acknowledgment.attachments)
@@ -651,13 +664,21 @@ async def on_ticket_updated(session: AsyncSession, notifier: Notifier, event: ev
     await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
 
 
+async def staff_timezone(session: AsyncSession, notifier: Notifier, agent_id: UUID | None) -> str:
+    """Where a consultant reads their mail: their own timezone (the office's for the team, or
+    for an agent whose timezone is not known here yet)."""
+    agent = await repo.get_agent(session, agent_id) if agent_id else None
+    return agent.timezone if agent and agent.timezone else notifier.settings.office_timezone
+
+
 def _moment_or_none(moment: datetime | None, timezone: str) -> str | None:
-    return format_moment(moment, timezone) if moment is not None else None
+    return format_instant(moment, timezone) if moment is not None else None
 
 
 async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
     p = ev.payload_of(event, ev.TicketTriagedV1)
     timezone = p.calendar_timezone
+    office = notifier.settings.office_timezone
     await repo.lock_acknowledgment(session, p.ticket_id)  # ticket.created may be handled right now
     await repo.upsert_ticket_sla(
         session,
@@ -667,6 +688,7 @@ async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev
             "first_response_target_minutes": p.first_response_target_minutes,
             "first_response_clock_started_at": p.first_response_clock_started_at,
             "calendar_timezone": timezone,
+            "closed_days": [{"day": d.day.isoformat(), "name": d.name} for d in p.closed_days],
             "decided_at": event.occurred_at,
         },
     )
@@ -691,7 +713,9 @@ async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev
             agent_email=p.assignee.email,
             extra={
                 "priority": p.priority,
-                "first_response_due_at": _moment_or_none(p.first_response_due_at, timezone),
+                "first_response_due_at": _moment_or_none(
+                    p.first_response_due_at, await staff_timezone(session, notifier, p.assignee.id)
+                ),
                 "call_customer": p.call_customer,
                 "call_reason": f"{p.priority} ticket of a support-agreement customer"
                 if p.call_customer
@@ -715,7 +739,7 @@ async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev
             context={
                 "priority": p.priority,
                 "reason": p.unassigned_reason or "no consultant matched",
-                "first_response_due_at": _moment_or_none(p.first_response_due_at, timezone)
+                "first_response_due_at": _moment_or_none(p.first_response_due_at, office)
                 or "paused (waiting on the customer)",
                 "customer": {"name": p.contact.name, "email": p.contact.email},
             },
@@ -826,6 +850,7 @@ async def on_agent_changed(session: AsyncSession, notifier: Notifier, event: ev.
             "email": p.email,
             "name": p.name,
             "active": p.active,
+            "timezone": p.timezone,
             "updated_at": event.occurred_at,
         },
     )
@@ -847,14 +872,16 @@ async def _sla_mail(
         subject=p.subject,
         organization_id=p.organization.id if p.organization else None,
     )
-    timezone = p.organization.timezone if p.organization else notifier.settings.office_timezone
-    recipients: list[tuple[str, str]] = []
+    # Staff read in their own timezone: the consultant in theirs, the team in the office's.
+    recipients: list[tuple[str, str, str]] = []
     if p.assignee is not None:
-        recipients.append((p.assignee.email, p.assignee.name))
+        recipients.append(
+            (p.assignee.email, p.assignee.name, await staff_timezone(session, notifier, p.assignee.id))
+        )
     team = notifier.settings.team_address
     if team and (include_team or p.assignee is None):
-        recipients.append((team, "team"))
-    for email, name in recipients:
+        recipients.append((team, "team", notifier.settings.office_timezone))
+    for email, name, timezone in recipients:
         await queue_email(
             session,
             notifier,
@@ -868,7 +895,7 @@ async def _sla_mail(
             context={
                 "consultant": {"name": name},
                 "target": p.target.replace("_", " "),
-                "due_at": format_moment(p.due_at, timezone),
+                "due_at": format_instant(p.due_at, timezone),
                 "priority": p.priority,
                 **context,
             },
@@ -877,16 +904,23 @@ async def _sla_mail(
 
 async def on_sla_warning(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
     p = ev.payload_of(event, ev.SlaWarningV1)
-    remaining = max(int(p.target_minutes * (1 - p.share)), 0)
     await _sla_mail(
         session,
         notifier,
         event,
         p,
         NotificationKind.SLA_WARNING,
-        {"remaining": f"{remaining // 60} h {remaining % 60} min"},
+        {"remaining": time_left(p.target_minutes, p.share)},
         include_team=False,
     )
+
+
+def time_left(target_minutes: int, share_used: float) -> str:
+    """The business time left when ``share_used`` of the target is used, to the nearest
+    minute: ``time_left(60, 0.8)`` is "12 min" (not 11: 60 x 0.2 is 11.999... in floats)."""
+    minutes = max(round(target_minutes * (1 - share_used)), 0)
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if hours else f"{rest} min"
 
 
 async def on_sla_breached(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
@@ -897,7 +931,12 @@ async def on_sla_breached(session: AsyncSession, notifier: Notifier, event: ev.E
         event,
         p,
         NotificationKind.SLA_BREACH,
-        {"escalated": p.escalated_priority is not None},
+        # The mail shows the priority the ticket has now; "escalated" only when it was raised.
+        {
+            "escalated": p.escalated_priority,
+            "previous_priority": p.priority,
+            "priority": p.escalated_priority or p.priority,
+        },
         include_team=True,
     )
 
@@ -1675,7 +1714,7 @@ async def on_sign_in_requested(session: AsyncSession, notifier: Notifier, event:
         customer_facing=False,
         context={
             "url": sign_in_links.link(notifier.settings.public_base_url, token),
-            "expires_at": format_moment(p.expires_at, notifier.settings.office_timezone),
+            "expires_at": format_instant(p.expires_at, notifier.settings.office_timezone),
             "ticket_number": p.ticket_number,
         },
     )
@@ -1693,11 +1732,6 @@ APPOINTMENT_CHANGES = {
 def appointment_mail_key(appointment_id: UUID, sequence: int) -> str:
     """One key per change of an appointment (its SEQUENCE), ordered like the changes."""
     return f"appointment:{appointment_id}:{sequence:06d}"
-
-
-def _clock_time(moment: datetime, timezone: str) -> str:
-    local = moment.astimezone(zone(timezone))
-    return f"{local.hour % 12 or 12}:{local:%M} {'AM' if local.hour < 12 else 'PM'} {local.tzname()}"
 
 
 async def on_appointment_changed(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
@@ -1738,13 +1772,8 @@ async def on_appointment_changed(session: AsyncSession, notifier: Notifier, even
         }
 
     minutes = int((p.ends_at - p.starts_at).total_seconds() // 60)
-    office = settings.office_timezone
     appointment = {
         "change": APPOINTMENT_CHANGES[ev.EventType(event.type)],
-        "starts": format_moment(p.starts_at, p.timezone),
-        "ends": _clock_time(p.ends_at, p.timezone),
-        "starts_office": format_moment(p.starts_at, office) if office != p.timezone else None,
-        "timezone": p.timezone,
         "minutes": minutes,
         "policy": p.policy,
         "late_cancellation": p.late_cancellation,
@@ -1757,10 +1786,26 @@ async def on_appointment_changed(session: AsyncSession, notifier: Notifier, even
     consultant = {"name": p.agent.name, "email": p.agent.email}
     customer = {"name": p.contact.name or p.contact.email, "email": p.contact.email}
     organization = p.organization.name if p.organization else None
-    for kind, recipient, name, customer_facing in (
-        (NotificationKind.APPOINTMENT_CUSTOMER, p.contact.email, p.contact.name, True),
-        (NotificationKind.APPOINTMENT_CONSULTANT, p.agent.email, p.agent.name, False),
+    # Each reads in their own timezone: the customer in their organization's (p.timezone), the
+    # consultant in theirs, with the customer's time beside it when the two differ.
+    consultant_zone = await staff_timezone(session, notifier, p.agent.id)
+    for kind, recipient, name, customer_facing, reader, other in (
+        (NotificationKind.APPOINTMENT_CUSTOMER, p.contact.email, p.contact.name, True, p.timezone, None),
+        (
+            NotificationKind.APPOINTMENT_CONSULTANT,
+            p.agent.email,
+            p.agent.name,
+            False,
+            consultant_zone,
+            p.timezone,
+        ),
     ):
+        times = {
+            "starts": format_instant(p.starts_at, reader),
+            "ends": format_clock(p.ends_at, reader),
+            "timezone": reader,
+            "starts_customer": format_instant(p.starts_at, other) if other and other != reader else None,
+        }
         await queue_email(
             session,
             notifier,
@@ -1772,7 +1817,7 @@ async def on_appointment_changed(session: AsyncSession, notifier: Notifier, even
             ticket=ticket,
             customer_facing=customer_facing,
             context={
-                "appointment": appointment,
+                "appointment": {**appointment, **times},
                 "consultant": consultant,
                 "customer": customer,
                 "organization": organization,

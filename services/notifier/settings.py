@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.notifier.office_hours import OfficeHours
+from shared.closed_days import ClosedDays
 from shared.settings import ServiceSettings, common, service_config
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -41,6 +42,10 @@ class Settings(ServiceSettings):
     office_closes: time = time(17, 0)
     office_days: str = "mon,tue,wed,thu,fri"
     office_holidays: list[date] = Field(default_factory=list)
+    office_holiday_country: str | None = Field(
+        "US", description="public holidays of this country close the office"
+    )
+    office_holiday_subdivision: str | None = None
     first_response_business_hours: int = Field(4, ge=1, le=40)
     ack_wait_for_triage_seconds: float = Field(
         3.0,
@@ -104,4 +109,9 @@ class Settings(ServiceSettings):
             closes=self.office_closes,
             weekdays=frozenset(WEEKDAY_NAMES.index(d) for d in self.office_days.split(",")),
             holidays=frozenset(self.office_holidays),
+            public_holidays=ClosedDays(
+                timezone=timezone or self.office_timezone,
+                holiday_country=self.office_holiday_country or None,
+                holiday_subdivision=self.office_holiday_subdivision or None,
+            ),
         )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.closed_days import ClosedDays
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -108,6 +110,20 @@ def is_bookable(
         duration_minutes=duration_minutes,
         earliest=earliest,
     )
+
+
+def closed_intervals(closed: ClosedDays, window: Interval) -> list[Interval]:
+    """The office's closed days (public holidays, closed dates) within ``window``: whole local
+    days of its calendar, on which no appointment is offered or booked."""
+    return [Interval(start, end) for start, end, _name in closed.intervals(window.start, window.end)]
+
+
+def within_local_hours(start: datetime, end: datetime, timezone: str, opens: time, closes: time) -> bool:
+    """Whether ``[start, end)`` lies within ``opens``-``closes`` of its local day in ``timezone``
+    (a customer's reasonable hours)."""
+    zone = ZoneInfo(timezone)
+    day = start.astimezone(zone).date()
+    return datetime.combine(day, opens, zone) <= start and end <= datetime.combine(day, closes, zone)
 
 
 def grid_slots(start: datetime, duration_minutes: int, slot_minutes: int) -> list[datetime]:

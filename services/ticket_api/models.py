@@ -335,6 +335,9 @@ class Ticket(Base, table=True):
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
     closed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The closed days of the calendar triage counts this ticket's SLA in (its latest decision):
+    # no appointment is offered or booked on them. Null until triaged: the default calendar.
+    sla_calendar: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class TicketCreate(Strict):
@@ -891,6 +894,11 @@ class SlotList(SQLModel):
     policy: str
     # Set when booking would be refused (no signed SLA): say so before anyone picks a time.
     not_bookable_reason: str | None = None
+    consultant_timezone: str = Field(description="where the consultant works")
+    note: str | None = Field(
+        default=None,
+        description="said plainly when the consultant works in another timezone than the times shown",
+    )
 
 
 class CallTaskStatus(StrEnum):

@@ -328,6 +328,18 @@ async def list_messages(
     return (await session.scalars(query)).all()
 
 
+async def last_public_author(session: AsyncSession, ticket_id: UUID) -> str | None:
+    """Who wrote the ticket's latest public message (``agent``, ``customer``, ``system``); None
+    without one. Message ids are time-ordered (UUIDv7)."""
+    query = (
+        select(Message.author_kind)
+        .where(col(Message.ticket_id) == ticket_id, col(Message.visibility) == Visibility.PUBLIC)
+        .order_by(col(Message.id).desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
 # --- time entries --------------------------------------------------------------------------
 
 

@@ -17,7 +17,14 @@ from sqlalchemy.exc import IntegrityError
 
 from services.ticket_api import repository as repo
 from services.ticket_api import service
-from services.ticket_api.availability import Interval, bookable_slots, grid_slots, is_bookable
+from services.ticket_api.availability import (
+    Interval,
+    bookable_slots,
+    closed_intervals,
+    grid_slots,
+    is_bookable,
+    within_local_hours,
+)
 from services.ticket_api.errors import AgentNotFound
 from services.ticket_api.models import (
     Agent,
@@ -49,7 +56,9 @@ from services.ticket_api.service import Caller
 from services.ticket_api.settings import Settings
 from services.ticket_api.views import ticket_number
 from shared import events as ev
+from shared.closed_days import ClosedDays
 from shared.problems import Conflict, NotFound, Unprocessable
+from shared.time_format import format_instant
 from shared.uow import UnitOfWork
 
 
@@ -73,6 +82,10 @@ class TooLate(Conflict):
     slug, title = "too-late-to-change", "Too late to change this appointment"
 
 
+class NotStartedYet(Conflict):
+    slug, title = "appointment-not-started", "This appointment has not started yet"
+
+
 class CallTaskNotFound(NotFound):
     slug, title = "call-task-not-found", "Call task not found"
 
@@ -80,9 +93,22 @@ class CallTaskNotFound(NotFound):
 # --- reading -----------------------------------------------------------------------------------
 
 
+def closed_days_of(ticket: Ticket) -> ClosedDays:
+    """The closed days of the calendar the ticket's SLA counts in (triage's latest decision;
+    the default calendar until triaged)."""
+    return ClosedDays.from_dict(ticket.sla_calendar)
+
+
 async def _busy(
-    uow: UnitOfWork, agent_id: UUID, window: Interval, *, ignore: UUID | None = None
+    uow: UnitOfWork,
+    agent_id: UUID,
+    window: Interval,
+    *,
+    closed: ClosedDays,
+    ignore: UUID | None = None,
 ) -> list[Interval]:
+    """When the consultant cannot meet: booked appointments, time off, and the office's
+    closed days (public holidays)."""
     appointments = await uow.session.scalars(
         select(Appointment).where(
             Appointment.agent_id == agent_id,
@@ -99,7 +125,7 @@ async def _busy(
         )
     )
     busy = [Interval(a.starts_at, a.ends_at) for a in appointments if a.id != ignore]
-    return busy + [Interval(t.starts_at, t.ends_at) for t in absences]
+    return busy + [Interval(t.starts_at, t.ends_at) for t in absences] + closed_intervals(closed, window)
 
 
 async def _consultant(uow: UnitOfWork, caller: Caller, ticket: Ticket, requested: UUID | None) -> Agent:
@@ -172,7 +198,7 @@ async def offer_slots(
             weekly_hours=agent.working_hours,
             timezone=agent.timezone,
             window=window,
-            busy=await _busy(uow, agent.id, window),
+            busy=await _busy(uow, agent.id, window, closed=closed_days_of(ticket)),
             slot_minutes=settings.appointment_slot_minutes,
             duration_minutes=duration_minutes,
             earliest=_earliest(settings),
@@ -181,6 +207,9 @@ async def offer_slots(
         else []
     )
     length = timedelta(minutes=duration_minutes)
+    opens, closes = settings.appointment_customer_hours
+    # Only times the customer can reasonably take, in their own timezone.
+    starts = [s for s in starts if within_local_hours(s, s + length, zone_name, opens, closes)]
     return SlotList(
         agent_id=agent.id,
         agent_name=agent.name,
@@ -192,6 +221,20 @@ async def offer_slots(
         external_scheduling_url=agent.scheduling_url,
         policy=settings.appointment_policy_text,
         not_bookable_reason=why_not_bookable(organization),
+        consultant_timezone=agent.timezone,
+        note=another_zone_note(agent.name, agent.timezone, zone_name, opens, closes),
+    )
+
+
+def another_zone_note(
+    agent_name: str, agent_zone: str, shown_zone: str, opens: time, closes: time
+) -> str | None:
+    """Said plainly when the consultant works in another timezone than the times shown."""
+    if agent_zone == shown_zone:
+        return None
+    return (
+        f"{agent_name} works in another timezone ({agent_zone}). The times are shown in yours "
+        f"({shown_zone}), between {opens:%H:%M} and {closes:%H:%M}."
     )
 
 
@@ -246,6 +289,7 @@ async def _check_start(
     start: datetime,
     minutes: int,
     *,
+    closed: ClosedDays,
     ignore: UUID | None = None,
 ) -> None:
     if minutes % settings.appointment_slot_minutes:
@@ -257,15 +301,16 @@ async def _check_start(
         start,
         weekly_hours=agent.working_hours,
         timezone=agent.timezone,
-        busy=await _busy(uow, agent.id, window, ignore=ignore),
+        busy=await _busy(uow, agent.id, window, closed=closed, ignore=ignore),
         slot_minutes=settings.appointment_slot_minutes,
         duration_minutes=minutes,
         earliest=_earliest(settings),
     )
     if not bookable:
         raise SlotUnavailable(
-            "That time is not among the consultant's free slots (outside working hours, taken, too soon or "
-            "off the booking grid); choose one from the ticket's appointment-slots."
+            "That time is not among the consultant's free slots (outside working hours, a public holiday "
+            "or time off, taken, too soon or off the booking grid); choose one from the ticket's "
+            "appointment-slots."
         )
 
 
@@ -333,7 +378,7 @@ async def book(
     _require_signed_sla(organization)
     agent = await _consultant(uow, caller, ticket, data.agent_id)
     start = data.starts_at.astimezone(ZoneInfo("UTC"))
-    await _check_start(uow, settings, agent, start, data.duration_minutes)
+    await _check_start(uow, settings, agent, start, data.duration_minutes, closed=closed_days_of(ticket))
     appointment = Appointment(
         ticket_id=ticket.id,
         agent_id=agent.id,
@@ -375,7 +420,9 @@ async def reschedule(
         (appointment.ends_at - appointment.starts_at) / timedelta(minutes=1)
     )
     start = data.starts_at.astimezone(ZoneInfo("UTC"))
-    await _check_start(uow, settings, agent, start, minutes, ignore=appointment.id)
+    await _check_start(
+        uow, settings, agent, start, minutes, closed=closed_days_of(ticket), ignore=appointment.id
+    )
     await _release(uow, appointment)
     appointment.starts_at = start
     appointment.ends_at = start + timedelta(minutes=minutes)
@@ -415,6 +462,13 @@ async def complete(
     service.require_staff(caller)
     appointment, ticket = await visible_appointment(uow, caller, appointment_id)
     _require_booked(appointment)
+    if utcnow() < appointment.starts_at:
+        # Its time would be a future-dated line on an invoice.
+        raise NotStartedYet(
+            f"This appointment starts at {appointment.starts_at.isoformat()}; it can be completed (and its "
+            "time logged) from then on.",
+            completable_from=appointment.starts_at.isoformat(),
+        )
     appointment.status = AppointmentStatus.COMPLETED
     appointment.updated_at = utcnow()
     await uow.session.flush()
@@ -425,7 +479,6 @@ async def complete(
     organization = (
         await repo.get_organization(uow.session, ticket.organization_id) if ticket.organization_id else None
     )
-    local_start = appointment.starts_at.astimezone(ZoneInfo(organization.timezone if organization else "UTC"))
     await service.log_time(
         uow,
         caller,
@@ -435,7 +488,8 @@ async def complete(
             started_at=appointment.starts_at,
             billable=data.billable,
             # The customer reads this on their invoice: their own local time.
-            description=f"Appointment on {local_start:%Y-%m-%d} at {local_start:%H:%M} ({local_start:%Z})",
+            description="Appointment on "
+            + format_instant(appointment.starts_at, organization.timezone if organization else None),
             agent_id=appointment.agent_id,
             source=TimeEntrySource.APPOINTMENT,
         ),

@@ -4,6 +4,7 @@ flush (never commit) and record the events their changes cause."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -44,7 +45,12 @@ from services.ticket_api.models import (
     Visibility,
     utcnow,
 )
-from services.ticket_api.transitions import allowed_targets, can_transition, status_after_public_message
+from services.ticket_api.transitions import (
+    allowed_targets,
+    can_transition,
+    may_wait_on_customer,
+    status_after_public_message,
+)
 from services.ticket_api.views import contact_ref, organization_ref, ticket_number
 from shared import auth
 from shared import events as ev
@@ -561,6 +567,15 @@ async def _set_status(
             current=current.value,
             allowed=[status.value for status in allowed_targets(current)],
         )
+    if target is TicketStatus.PENDING_CUSTOMER and not may_wait_on_customer(
+        await repo.last_public_author(uow.session, ticket.id)
+    ):
+        raise InvalidTransition(
+            "Waiting on the customer needs a question to them first: add a public message to the "
+            "customer, then set the ticket to pending_customer (the SLA clock pauses only then).",
+            current=current.value,
+            allowed=[status.value for status in allowed_targets(current)],
+        )
     now = utcnow()
     ticket.status = target
     ticket.updated_at = now
@@ -696,6 +711,7 @@ async def log_time(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: TimeE
     agent = await repo.get_agent(uow.session, agent_id)
     if agent is None:
         raise AgentNotFound(f"No agent {agent_id}.")
+    _require_started(data.started_at)
     entry = TimeEntry(
         ticket_id=ticket.id,
         agent_id=agent.id,
@@ -714,6 +730,19 @@ async def log_time(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: TimeE
     return entry
 
 
+# Clocks of the caller and ours differ a little; more than this ahead is work not yet done.
+_CLOCK_SKEW = timedelta(minutes=1)
+
+
+def _require_started(started_at: datetime | None) -> None:
+    """Time is logged for work that has started: a future start would bill what never happened."""
+    if started_at is not None and started_at > utcnow() + _CLOCK_SKEW:
+        raise Unprocessable(
+            f"started_at: {started_at.isoformat()} is in the future; log time once the work has started.",
+            errors=[{"location": "body.started_at", "message": "must not be in the future"}],
+        )
+
+
 async def _editable_time_entry(uow: UnitOfWork, caller: Caller, entry_id: UUID) -> tuple[TimeEntry, Ticket]:
     require_staff(caller)
     entry = await repo.get_time_entry(uow.session, entry_id, for_update=True)
@@ -726,6 +755,7 @@ async def update_time_entry(
     uow: UnitOfWork, caller: Caller, entry_id: UUID, data: TimeEntryUpdate
 ) -> TimeEntry:
     entry, ticket = await _editable_time_entry(uow, caller, entry_id)
+    _require_started(data.started_at)
     changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
     diff = _diff({key: getattr(entry, key) for key in changes}, changes)
     if not diff:

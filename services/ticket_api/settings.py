@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -57,6 +58,10 @@ class Settings(ServiceSettings):
     appointment_min_lead_minutes: int = Field(60, ge=0, description="how soon a slot may start")
     appointment_horizon_days: int = Field(60, ge=1, le=365, description="how far ahead one may book")
     appointment_cancel_notice_hours: int = Field(24, ge=0, le=24 * 14)
+    appointment_customer_hours: tuple[time, time] = Field(
+        (time(7, 0), time(21, 0)),
+        description="slots offered to a customer lie within these local hours of their timezone",
+    )
     appointment_policy: str = Field(
         "Appointments can be rescheduled or cancelled free of charge until {notice_hours} hours before "
         "they start. Later cancellations and missed appointments may be billed as scheduled.",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from services.ticket_api import repository as repo
 from services.ticket_api.errors import TicketLinkInvalid
@@ -26,6 +26,7 @@ from services.ticket_api.service import Caller
 from services.ticket_api.transitions import TicketStatus
 from services.ticket_api.views import ticket_number
 from shared.signed_links import TICKET_STATUS, ExpiredLink, InvalidLink, verify
+from shared.time_format import reader_zone
 from shared.uow import UnitOfWork
 
 # More than any real conversation holds; the page stays bounded whatever happens.
@@ -72,13 +73,6 @@ class TicketStatusView:
     def can_book(self) -> bool:
         """Whether booking time is worth offering (the booking page says why when it is not)."""
         return self.consultant is not None and self.status != TicketStatus.CLOSED
-
-
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 async def open_link(uow: UnitOfWork, token: str, *, secret: str) -> tuple[Ticket, Contact]:
@@ -145,7 +139,7 @@ async def status_of(
         opened_at=ticket.created_at,
         closed_at=ticket.closed_at,
         consultant=consultant.name if consultant else None,
-        timezone=_zone(organization.timezone if organization else None),
+        timezone=reader_zone(organization.timezone if organization else None),
         entries=entries,
         truncated=len(messages) > MAX_ENTRIES,
         appointments=appointments,

@@ -41,3 +41,9 @@ def status_after_public_message(current: TicketStatus, *, from_customer: bool) -
     if not from_customer and current is TicketStatus.NEW:
         return TicketStatus.OPEN
     return current
+
+
+def may_wait_on_customer(last_public_author: str | None) -> bool:
+    """Waiting on the customer (which pauses the SLA clocks) needs a question to them first:
+    the ticket's latest public message is ours (an agent's), not the customer's, and not none."""
+    return last_public_author == "agent"

@@ -89,6 +89,9 @@ async def apply_ticket_triaged(session: AsyncSession, event: ev.Event) -> None:
     if ticket is None:
         log.warning("ticket.triaged for unknown ticket %s; ignored", decision.ticket_id)
         return
+    if decision.calendar is not None:
+        # Not a change anyone reads on the ticket: what booking honours (its closed days).
+        ticket.sla_calendar = decision.calendar.model_dump(mode="json")
     changes: dict[str, Any] = {"priority": Priority(decision.priority)}
     if decision.assignee is not None:
         agent = await repo.get_agent(session, decision.assignee.id)
@@ -112,14 +115,16 @@ async def apply_ticket_triaged(session: AsyncSession, event: ev.Event) -> None:
 
 
 async def apply_sla_breached(session: AsyncSession, event: ev.Event) -> None:
-    """Escalate: the ticket's priority one level up (not past P1). The breach is audited even
-    when there is nothing left to raise."""
+    """Escalate: the ticket's priority one level up (not past P1), when triage escalates. The
+    breach is audited even when there is nothing to raise."""
     breach = ev.payload_of(event, ev.SlaBreachedV1)
     ticket = await repo.get_ticket(session, breach.ticket_id, for_update=True)
     if ticket is None:
         log.warning("sla.breached for unknown ticket %s; ignored", breach.ticket_id)
         return
-    raised = escalated(ticket.priority or breach.priority)
+    # Triage escalates once per ticket: a breach it sends without an escalated priority (the
+    # ticket's other target missed too, or a P1) raises nothing.
+    raised = escalated(ticket.priority or breach.priority) if breach.escalated_priority is not None else None
     changes: dict[str, Any] = {}
     if raised is not None and ticket.status != TicketStatus.CLOSED:
         changes["priority"] = raised

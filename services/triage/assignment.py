@@ -1,17 +1,26 @@
 """Choosing the consultant for a ticket.
 
-Eligible: active, has the needed skill (the ticket's category, when it has one), under
-capacity (open tickets), and working: on shift now, or — when nobody is — starting soonest.
-Among the eligible the organization's previous consultant is chosen (continuity); otherwise
-the lowest priority-weighted open load, ties broken by open-ticket count, then agent id.
-Nobody eligible: no assignee, and the reason says why (the team is alerted).
+Candidates: active, with the needed skill (the ticket's category, when it has one), under
+capacity (open tickets), with working hours. The promise of the acknowledgment is a first
+response by the due time, so who is working *then* matters, not only who is working now.
+Candidates are ranked, and only the best rank is eligible:
+
+1. on shift when the first response is due (working in the minute before the due time);
+2. otherwise, working at some time before the due time;
+3. otherwise (nobody can answer in time) whoever starts soonest: the ticket waits for the
+   next shift's consultant.
+
+Within the rank, those on shift soonest (now, when any is) are eligible. Among the eligible the
+organization's previous consultant is chosen (continuity); otherwise the lowest priority-weighted
+open load, ties broken by open-ticket count, then agent id. Without a due time (a paused clock)
+rank 1 is everyone. Nobody eligible: no assignee, and the reason says why (the team is alerted).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -138,6 +147,28 @@ def _shift_start(timezone: str, hours: HoursKey, now: datetime) -> datetime | No
         return None
 
 
+# "On shift when the first response is due": working during this last stretch before the due time.
+_LAST_STRETCH = timedelta(minutes=1)
+
+
+def promise_rank(agent: AgentProfile, starts: datetime, respond_by: datetime | None, now: datetime) -> int:
+    """0: on shift when the first response is due; 1: working before it; 2: neither (see the
+    module docstring). Without a due time, or one already past, everyone ranks 0."""
+    if respond_by is None or respond_by <= now:
+        return 0
+    last_minute = max(respond_by - _LAST_STRETCH, now)
+    if shift_start(agent, last_minute) == last_minute:
+        return 0
+    return 1 if starts < respond_by else 2
+
+
+_RANK_NOTES = (
+    "on shift when the first response is due",
+    "works before the first response is due, not when it is due",
+    "off until after the first response is due",
+)
+
+
 def needed_skill_of(category: str | None) -> str | None:
     return category.strip().lower() if category and category.strip() else None
 
@@ -158,15 +189,17 @@ def choose_assignee(
     needed_skill: str | None,
     now: datetime,
     previous_agent_id: UUID | None = None,
+    respond_by: datetime | None = None,
 ) -> Assignment:
-    """Pick the consultant (see the module docstring); every agent's review is kept."""
+    """Pick the consultant (see the module docstring); every agent's review is kept.
+    ``respond_by`` is when the ticket's first response is due."""
     reviews: list[Review] = []
-    candidates: list[tuple[AgentProfile, datetime]] = []
+    candidates: list[tuple[AgentProfile, datetime, int]] = []
     for agent in sorted(agents, key=lambda a: a.agent_id):
         excluded = _exclusion(agent, needed_skill)
         starts = shift_start(agent, now) if excluded is None else None
         if starts is not None:
-            candidates.append((agent, starts))
+            candidates.append((agent, starts, promise_rank(agent, starts, respond_by, now)))
             continue
         note = excluded or "no working hours"
         reviews.append(
@@ -186,14 +219,18 @@ def choose_assignee(
         )
         return Assignment(None, None, reason, needed_skill, reviews=tuple(reviews))
 
-    soonest = min(starts for _, starts in candidates)
+    best_rank = min(rank for _, _, rank in candidates)
+    soonest = min(starts for _, starts, rank in candidates if rank == best_rank)
     on_shift = soonest == now
-    pool = [agent for agent, starts in candidates if starts == soonest]
+    pool = [agent for agent, starts, rank in candidates if rank == best_rank and starts == soonest]
     pool_ids = {agent.agent_id for agent in pool}
-    for agent, starts in candidates:
-        note = (
-            ("on shift" if on_shift else "starts soonest") if agent.agent_id in pool_ids else "starts later"
-        )
+    for agent, starts, rank in candidates:
+        if agent.agent_id in pool_ids:
+            note = "on shift" if on_shift else "starts soonest"
+        else:
+            note = "starts later" if rank == best_rank else "a better-placed consultant is available"
+        if respond_by is not None:
+            note = f"{note}; {_RANK_NOTES[rank]}"
         reviews.append(
             Review(
                 agent.agent_id,
@@ -208,6 +245,8 @@ def choose_assignee(
     reviews.sort(key=lambda r: (not r.eligible, r.weighted_load, r.agent_id))
 
     when = "on shift now" if on_shift else f"next on shift at {soonest.isoformat()}"
+    if respond_by is not None:
+        when = f"{when}, {_RANK_NOTES[best_rank]} ({respond_by.isoformat()})"
     previous = next((agent for agent in pool if agent.agent_id == previous_agent_id), None)
     if previous is not None:
         reason = f"continuity: the organization's previous consultant, {when}"

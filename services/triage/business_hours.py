@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
+from shared.closed_days import ClosedDays, public_holiday_names
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
 DEFAULT_TIMEZONE = "America/Chicago"
@@ -137,12 +139,6 @@ def check_holiday_region(country: str | None, subdivision: str | None) -> None:
         raise CalendarError(f"{country} has no subdivision {subdivision!r}")
 
 
-@lru_cache(maxsize=512)
-def public_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
-    """The public holidays of one year (from the ``holidays`` library), cached."""
-    return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year).keys())
-
-
 @dataclass(frozen=True)
 class BusinessCalendar:
     """Weekly hours in a timezone, closed on public holidays of a country (optional) and on
@@ -169,7 +165,17 @@ class BusinessCalendar:
             return True
         if self.holiday_country is None:
             return False
-        return day in public_holidays(self.holiday_country, self.holiday_subdivision, day.year)
+        return day in public_holiday_names(self.holiday_country, self.holiday_subdivision, day.year)
+
+    @property
+    def closed_days(self) -> ClosedDays:
+        """The closed days alone (what booking honours too)."""
+        return ClosedDays(self.timezone, self.holiday_country, self.holiday_subdivision, self.closed_dates)
+
+    def closure_name(self, day: date) -> str | None:
+        """Why the office is closed all day: the public holiday's name ("Thanksgiving Day"),
+        a closed date's :data:`~shared.closed_days.CLOSED_DATE_NAME`, None on an ordinary day."""
+        return self.closed_days.name_of(day)
 
     def intervals_of(self, day: date) -> list[tuple[datetime, datetime]]:
         """The working intervals of one local day, as UTC instants, in order."""
@@ -266,3 +272,17 @@ def next_business_instant(instant: datetime, calendar: BusinessCalendar) -> date
 
 def is_business_time(instant: datetime, calendar: BusinessCalendar) -> bool:
     return next_business_instant(instant, calendar) == _utc(instant)
+
+
+def closed_days_between(start: datetime, end: datetime, calendar: BusinessCalendar) -> list[tuple[date, str]]:
+    """The closed days (holidays, closed dates) from ``start``'s local day up to ``end``'s
+    local day, both included, with their names: why a clock started at ``end``, not ``start``."""
+    first, last = _utc(start).astimezone(calendar.zone).date(), _utc(end).astimezone(calendar.zone).date()
+    found: list[tuple[date, str]] = []
+    day = first
+    while day <= last and len(found) < 31:
+        name = calendar.closure_name(day)
+        if name is not None:
+            found.append((day, name))
+        day += timedelta(days=1)
+    return found

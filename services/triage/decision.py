@@ -77,6 +77,48 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+@dataclass(frozen=True)
+class SlaPlan:
+    """The SLA of a ticket of one priority arriving at one instant: targets, timers, due
+    times. The one computation behind a decision and behind the SLA preview."""
+
+    targets: Targets
+    targets_source: str
+    timers: dict[TargetKind, Timer]
+    due: dict[TargetKind, datetime | None]
+    clock_started_at: datetime
+
+
+def plan_sla(
+    policies: SlaPolicies,
+    calendar: BusinessCalendar,
+    support_tier: str | None,
+    priority: Priority,
+    *,
+    started_at: datetime,
+    timers: dict[TargetKind, Timer] | None = None,
+) -> SlaPlan:
+    """Targets of ``support_tier`` x ``priority`` counted in ``calendar`` from ``started_at``;
+    ``timers`` (a ticket's running ones, triaged again) keep their start and pauses and take
+    the new targets."""
+    targets, source = policies.targets_for(support_tier, priority)
+    new_timers = {
+        kind: (
+            timers[kind].retarget(targets.of(kind))
+            if timers and kind in timers
+            else Timer(targets.of(kind), started_at)
+        )
+        for kind in TargetKind
+    }
+    return SlaPlan(
+        targets=targets,
+        targets_source=source,
+        timers=new_timers,
+        due={kind: timer.due_at(calendar) for kind, timer in new_timers.items()},
+        clock_started_at=next_business_instant(new_timers[TargetKind.FIRST_RESPONSE].started_at, calendar),
+    )
+
+
 def decide(
     facts: TicketFacts,
     *,
@@ -96,19 +138,17 @@ def decide(
     and pauses and take the new targets; without them, timers start at ``facts.created_at``."""
     assessment = assess_impact(facts.impact, facts.subject, facts.description)
     priority = matrix.prioritize(facts.urgency, assessment, facts.support_tier)
-    targets, source = policies.targets_for(facts.support_tier, priority.priority)
-    new_timers = {
-        kind: (
-            timers[kind].retarget(targets.of(kind))
-            if timers and kind in timers
-            else Timer(targets.of(kind), facts.created_at)
-        )
-        for kind in TargetKind
-    }
-    due = {kind: timer.due_at(calendar) for kind, timer in new_timers.items()}
+    plan = plan_sla(
+        policies, calendar, facts.support_tier, priority.priority, started_at=facts.created_at, timers=timers
+    )
+    targets, source, new_timers, due = plan.targets, plan.targets_source, plan.timers, plan.due
     assignment = (
         choose_assignee(
-            agents, needed_skill=needed_skill_of(facts.category), now=now, previous_agent_id=previous_agent_id
+            agents,
+            needed_skill=needed_skill_of(facts.category),
+            now=now,
+            previous_agent_id=previous_agent_id,
+            respond_by=due[TargetKind.FIRST_RESPONSE],
         )
         if assign
         else None

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import ConfigDict
+from pydantic import AwareDatetime, ConfigDict
 from sqlalchemy import JSON, Column, Index, Text, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -18,6 +18,7 @@ from shared.consumer import processed_event_table
 from shared.db import UtcDateTime
 from shared.ids import new_id
 from shared.outbox import outbox_table
+from shared.vocabulary import Priority
 
 
 class Base(SQLModel, registry=registry()):
@@ -136,6 +137,9 @@ class TicketRecord(Base, table=True):
     expected_priority: str | None = Field(default=None, max_length=4)
     triaged_at: datetime | None = optional_timestamp()
     first_responded_at: datetime | None = optional_timestamp()
+    # Every response that counts, by source ("message:<id>", "time_entry:<id>") -> ISO instant;
+    # the first response is the earliest. A deleted one is removed and the clock reopens.
+    responses: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=True))
 
 
 # --- SLA timers ------------------------------------------------------------------------------
@@ -301,7 +305,7 @@ class DecisionPublic(SQLModel):
 
 class TimerStatus(SQLModel):
     target: str
-    state: str = Field(description="running | paused | met | stopped")
+    state: str = Field(description="running | paused | met | met_late (after the due time) | stopped")
     target_minutes: int
     calendar: str
     started_at: datetime
@@ -325,3 +329,43 @@ class SlaStatus(SQLModel):
     priority: str | None
     assignee_id: UUID | None
     timers: list[TimerStatus]
+
+
+class SlaPreviewRequest(SQLModel):
+    """A ticket that has not been created: its organization, its priority, its arrival."""
+
+    model_config = example(  # type: ignore[assignment]
+        {
+            "organization_id": "01900000-0000-7000-8000-000000000001",
+            "priority": "P2",
+            "at": "2026-11-26T15:00:00Z",
+        }
+    )
+    organization_id: UUID | None = Field(
+        default=None, description="null: no organization (the default calendar and targets)"
+    )
+    priority: Priority
+    at: AwareDatetime | None = Field(default=None, description="when the ticket would arrive (default: now)")
+
+
+class SlaPreview(SQLModel):
+    """When first response and resolution would be due: the same computation as a ticket's."""
+
+    organization_id: UUID | None
+    priority: str
+    at: datetime
+    support_tier: str | None
+    calendar: CalendarPublic
+    targets_source: str = Field(description="tier:<tier> or default")
+    first_response_minutes: int
+    resolution_minutes: int
+    clock_started_at: datetime = Field(description="the arrival, or the calendar's next opening")
+    closed_reason: str | None = Field(
+        description="why the clock starts later: after hours, or the holiday's name"
+    )
+    pauses_assumed: list[dict[str, Any]] = Field(
+        description="none: waiting on the customer pauses both clocks and moves the due times by the "
+        "business time paused"
+    )
+    first_response_due_at: datetime
+    resolution_due_at: datetime

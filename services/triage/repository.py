@@ -231,6 +231,15 @@ async def claim_alert(
     return (await session.execute(statement)).first() is not None
 
 
+async def breach_alerted(session: AsyncSession, ticket_id: UUID) -> bool:
+    """Whether a breach of any of the ticket's targets was already announced."""
+    table = SlaAlert.__table__  # type: ignore[attr-defined]
+    found = await session.execute(
+        select(table.c.ticket_id).where(table.c.ticket_id == ticket_id, table.c.kind == "breached").limit(1)
+    )
+    return found.first() is not None
+
+
 # --- decisions ---------------------------------------------------------------------------------
 
 

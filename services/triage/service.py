@@ -17,11 +17,12 @@ from services.triage import repository as repo
 from services.triage.business_hours import (
     BusinessCalendar,
     CalendarError,
+    closed_days_between,
     format_weekly_hours,
     next_business_instant,
     parse_weekly_hours,
 )
-from services.triage.decision import Decision, TicketFacts, decide
+from services.triage.decision import Decision, TicketFacts, decide, plan_sla
 from services.triage.errors import (
     CalendarNotFound,
     InvalidConfiguration,
@@ -37,6 +38,8 @@ from services.triage.models import (
     MatrixConfig,
     OrganizationRecord,
     PoliciesConfig,
+    SlaPreview,
+    SlaPreviewRequest,
     SlaStatus,
     SlaTimer,
     TicketRecord,
@@ -319,7 +322,9 @@ async def on_ticket_event(session: AsyncSession, event: ev.Event, context: Conte
         and snapshot.author_kind == "agent"
         and snapshot.visibility == "public"
     ):
-        await _first_response(session, ticket, event.occurred_at, context)
+        await _first_response(
+            session, ticket, event.occurred_at, context, source=f"message:{snapshot.message_id}"
+        )
 
 
 async def _on_ticket_updated(
@@ -338,17 +343,43 @@ async def _on_ticket_updated(
 
 
 async def apply_time_entry(session: AsyncSession, event: ev.Event, context: Context) -> None:
-    """A logged call counts as the first response."""
+    """A logged call counts as a response: from its start when it was logged before the first
+    response was due, else from when it was logged (a record is not rewritten after the fact);
+    a deleted call no longer counts."""
     entry = ev.payload_of(event, ev.TimeEntryV1)
-    if entry.source != "call" or entry.deleted:
+    if entry.source != "call":
         return
     ticket = await repo.get_ticket(session, entry.ticket_id, for_update=True)
     if ticket is None:
         log.info("call logged on ticket %s that triage has not seen; ignored", entry.ticket_id)
         return
+    source = f"time_entry:{entry.time_entry_id}"
+    if entry.deleted:
+        await _withdraw_response(session, ticket, source, context)
+        return
+    if source in (ticket.responses or {}):
+        return  # the call counts from when it was first logged; later edits change nothing
+    rows = await repo.timers_of(session, ticket.id)
+    first_response = rows.get(TargetKind.FIRST_RESPONSE.value)
+    due = first_response.due_at if first_response is not None else None
     await _first_response(
-        session, ticket, min(max(entry.started_at, ticket.created_at), event.occurred_at), context
+        session,
+        ticket,
+        call_response_at(entry.started_at, event.occurred_at, ticket.created_at, due),
+        context,
+        source=source,
     )
+
+
+def call_response_at(
+    started_at: datetime, logged_at: datetime, created_at: datetime, due_at: datetime | None
+) -> datetime:
+    """When a logged call answered the ticket: its start, if it started while the ticket existed
+    and was logged before the first response was due (or no due time is known); otherwise the
+    moment it was logged."""
+    if created_at <= started_at <= logged_at and (due_at is None or logged_at <= due_at):
+        return started_at
+    return logged_at
 
 
 # --- triage --------------------------------------------------------------------------------------
@@ -382,9 +413,65 @@ async def _ticket_calendar(
     organization = (
         await repo.get_organization(session, ticket.organization_id) if ticket.organization_id else None
     )
-    name = organization.calendar_name if organization and organization.calendar_name else DEFAULT_CALENDAR
     tier = organization.support_tier if organization else (ticket.organization or {}).get("support_tier")
+    name = _calendar_name_of(organization)
     return name, await calendar_named(session, name), tier
+
+
+def _calendar_name_of(organization: OrganizationRecord | None) -> str:
+    return organization.calendar_name if organization and organization.calendar_name else DEFAULT_CALENDAR
+
+
+async def preview_sla(
+    session: AsyncSession, principal: Principal, request: SlaPreviewRequest, now: datetime
+) -> SlaPreview:
+    """When first response and resolution would be due for a ticket of this priority arriving
+    at ``request.at`` for this organization: the computation a created ticket gets."""
+    organization = None
+    if request.organization_id is not None:
+        organization = await repo.get_organization(session, request.organization_id)
+        if organization is None or not principal.can_see_organization(organization.id):
+            raise OrganizationNotFound(f"No organization {request.organization_id} has reached triage yet.")
+    elif not principal.is_staff:
+        raise InvalidConfiguration("organization_id: say which of your organizations the ticket is for.")
+    at = request.at or now
+    name = _calendar_name_of(organization)
+    calendar = await calendar_named(session, name)
+    tier = organization.support_tier if organization else None
+    try:
+        plan = plan_sla(await current_policies(session), calendar, tier, request.priority, started_at=at)
+    except OverflowError:
+        raise InvalidConfiguration("at: no working time of the calendar follows this instant.") from None
+    first, resolution = plan.due[TargetKind.FIRST_RESPONSE], plan.due[TargetKind.RESOLUTION]
+    assert first is not None and resolution is not None  # a new timer is never paused
+    return SlaPreview(
+        organization_id=organization.id if organization else None,
+        priority=request.priority.value,
+        at=at,
+        support_tier=tier,
+        calendar=calendar_public(name, await repo.get_calendar(session, name)),
+        targets_source=plan.targets_source,
+        first_response_minutes=plan.targets.first_response_minutes,
+        resolution_minutes=plan.targets.resolution_minutes,
+        clock_started_at=plan.clock_started_at,
+        closed_reason=clock_start_reason(at, plan.clock_started_at, calendar),
+        pauses_assumed=[],
+        first_response_due_at=first,
+        resolution_due_at=resolution,
+    )
+
+
+def clock_start_reason(
+    arrived_at: datetime, clock_started_at: datetime, calendar: BusinessCalendar
+) -> str | None:
+    """Why counting starts after the arrival: the closed days' names, or after hours; None
+    when it starts at the arrival."""
+    if clock_started_at <= arrived_at:
+        return None
+    closed = closed_days_between(arrived_at, clock_started_at, calendar)
+    if not closed:
+        return "outside office hours"
+    return "; ".join(f"{day.isoformat()}: {name}" for day, name in closed)
 
 
 async def triage_ticket(
@@ -505,6 +592,9 @@ async def _record_triaged(
     first_response_due = decision.due[TargetKind.FIRST_RESPONSE]
     resolution_due = decision.due[TargetKind.RESOLUTION]
     priority = decision.priority
+    clock_started_at = next_business_instant(
+        decision.timers[TargetKind.FIRST_RESPONSE].started_at, decision.calendar
+    )
     payload = ev.TicketTriagedV1(
         decision_id=stored.id,
         trigger=stored.trigger,
@@ -533,9 +623,14 @@ async def _record_triaged(
         contact=contact,
         organization=organization,
         first_response_target_minutes=decision.targets.first_response_minutes,
-        first_response_clock_started_at=next_business_instant(
-            decision.timers[TargetKind.FIRST_RESPONSE].started_at, decision.calendar
-        ),
+        first_response_clock_started_at=clock_started_at,
+        closed_days=[
+            ev.ClosedDayV1(day=day, name=name)
+            for day, name in closed_days_between(ticket.created_at, clock_started_at, decision.calendar)
+        ]
+        if clock_started_at > ticket.created_at
+        else [],
+        calendar=ev.SlaCalendarV1.model_validate(decision.calendar.closed_days.as_dict()),
     )
     await record(
         session,
@@ -607,15 +702,44 @@ async def _on_status_changed(
 
 
 async def _first_response(
-    session: AsyncSession, ticket: TicketRecord, at: datetime, context: Context
+    session: AsyncSession, ticket: TicketRecord, at: datetime, context: Context, *, source: str
 ) -> None:
-    if ticket.first_responded_at is not None and ticket.first_responded_at <= at:
+    responses = _responses_of(ticket)
+    if source in responses:
         return
-    ticket.first_responded_at = at
+    responses[source] = at.isoformat()
+    await _set_responses(session, ticket, responses, context)
+
+
+def _responses_of(ticket: TicketRecord) -> dict[str, str]:
+    responses = dict(ticket.responses or {})
+    if not responses and ticket.first_responded_at is not None:
+        responses["recorded"] = ticket.first_responded_at.isoformat()  # from before responses were kept
+    return responses
+
+
+async def _withdraw_response(
+    session: AsyncSession, ticket: TicketRecord, source: str, context: Context
+) -> None:
+    responses = _responses_of(ticket)
+    if responses.pop(source, None) is not None:
+        await _set_responses(session, ticket, responses, context)
+
+
+async def _set_responses(
+    session: AsyncSession, ticket: TicketRecord, responses: dict[str, str], context: Context
+) -> None:
+    """Keep the responses; the first response is the earliest of them (none: the clock runs)."""
+    ticket.responses = responses
+    first = min((datetime.fromisoformat(at) for at in responses.values()), default=None)
+    if first == ticket.first_responded_at:
+        await session.flush()
+        return
+    ticket.first_responded_at = first
 
     def met(row: SlaTimer, timer: Timer, calendar: BusinessCalendar) -> Timer:
         if row.target == TargetKind.FIRST_RESPONSE and row.stopped_at is None:
-            row.met_at = at
+            row.met_at = first
         return timer
 
     await _move_timers(session, ticket, context, met)
@@ -665,7 +789,11 @@ async def _alert(
     }
     subject = f"ticket:{ticket.id}"
     current = ticket.priority or ticket.expected_priority
-    escalated = Priority(current).raised(1).value if current else None
+    escalated = (
+        escalation_of(current, already_escalated=await repo.breach_alerted(session, ticket.id))
+        if kind == "breached"
+        else None
+    )
     if kind == "warning":
         event = ev.new_event(
             ev.EventType.SLA_WARNING,
@@ -691,6 +819,15 @@ async def _alert(
         ticket.expected_priority = ticket.priority = escalated
 
 
+def escalation_of(priority: str | None, *, already_escalated: bool) -> str | None:
+    """The priority a breach raises the ticket to: one level up, once per ticket (a ticket
+    missing both targets is raised once, not twice), and none for a P1 (nothing is higher)."""
+    if priority is None or already_escalated:
+        return None
+    raised = Priority(priority).raised(1)
+    return raised.value if raised.value != priority else None
+
+
 # --- reading -------------------------------------------------------------------------------------
 
 
@@ -714,7 +851,8 @@ async def sla_status(session: AsyncSession, ticket_id: UUID, now: datetime) -> S
         ended_at = row.met_at or row.stopped_at
         measured_at = min(ended_at, now) if ended_at else now
         if row.met_at is not None:
-            state = "met"
+            # Met after the due time is a breach all the same: the record says so.
+            state = "met" if row.due_at is None or row.met_at <= row.due_at else "met_late"
         elif row.stopped_at is not None:
             state = "stopped"
         else:

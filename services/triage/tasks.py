@@ -50,6 +50,7 @@ def build_handlers(settings: Settings, clock: service.Clock = utcnow) -> dict[st
     handlers[EventType.AGENT_CREATED.value] = service.apply_agent
     handlers[EventType.AGENT_UPDATED.value] = service.apply_agent
     handlers[EventType.TIME_ENTRY_LOGGED.value] = on_time_entry
+    handlers[EventType.TIME_ENTRY_DELETED.value] = on_time_entry  # a deleted call no longer counts
     return handlers
 
 

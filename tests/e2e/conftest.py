@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -234,6 +235,8 @@ def acme_closed(
         f"/api/v1/tickets/{jane_ticket.id}/appointments",
         json={"starts_at": slots["slots"][0]["starts_at"], "duration_minutes": 60},
     )
+    # They meet (an appointment is completed only once it has begun): it began an hour ago.
+    tuesday.backstage.meeting_began(booked["id"], tuesday.moment - timedelta(hours=1))
     completed = consultant.post(
         f"/api/v1/appointments/{booked['id']}/complete",
         expect=200,

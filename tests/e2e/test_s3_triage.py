@@ -63,12 +63,15 @@ def test_priority_and_assignee_follow_the_rules(
     assert ticket["assignee_id"] == decision["assignee_id"] == assignment["agent_id"]
     candidates = {c["agent_id"]: c for c in assignment["candidates"]}
     chosen = candidates[ticket["assignee_id"]]
-    assert chosen["eligible"] and chosen["note"] == "on shift"
+    assert chosen["eligible"] and chosen["note"] == "on shift; on shift when the first response is due"
     eligible = [c for c in candidates.values() if c["eligible"]]
     assert chosen["weighted_load"] == min(c["weighted_load"] for c in eligible)
-    # Dave works weekends only: not on shift on a Tuesday morning, so never chosen now.
+    # Dave works weekends only: off on Tuesday until after the first response is due.
     dave = candidates[cast.consultants["dave"]]
-    assert not dave["eligible"] and dave["note"] == "starts later"
+    assert not dave["eligible"]
+    assert (
+        dave["note"] == "a better-placed consultant is available; off until after the first response is due"
+    )
     assert {cast.consultants["alice"], cast.consultants["bob"]} <= {c["agent_id"] for c in eligible}
 
 

@@ -177,6 +177,17 @@ class Backstage:
 
         return asyncio.run(run())
 
+    def meeting_began(self, appointment_id: str, at: datetime) -> None:
+        """Let an appointment's hour come: it starts at ``at`` (a moment's clock stands still,
+        and an appointment is completed only once it has begun)."""
+        self._query(
+            'UPDATE "ticket_api".appointment '
+            "SET ends_at = $2::timestamptz + (ends_at - starts_at), starts_at = $2::timestamptz "
+            "WHERE id = $1",
+            UUID(appointment_id),
+            at,
+        )
+
     def events(
         self, service: str, *, type: str | None = None, subject: str | None = None
     ) -> list[OutboxEvent]:

@@ -19,6 +19,7 @@ from services.notifier.acknowledgment import PromiseSource, office_hours_promise
 from services.notifier.models import DeliveryState, Notification, NotificationKind
 from services.notifier.office_hours import OfficeHours
 from services.notifier.service import on_ticket_created, on_ticket_triaged, sweep
+from services.notifier.settings import Settings
 from shared import events as ev
 from tests.notifier.conftest import (
     CHICAGO_TUESDAY_10,
@@ -64,6 +65,7 @@ def triaged(
     trigger: str = "created",
     occurred_at: datetime | None = None,
     assignee: ev.AgentRef | None = None,
+    closed_days: tuple[ev.ClosedDayV1, ...] = (),
 ) -> ev.Event:
     payload = ev.TicketTriagedV1(
         decision_id=uuid4(),
@@ -93,6 +95,7 @@ def triaged(
         organization=story.org,
         first_response_target_minutes=target_minutes,
         first_response_clock_started_at=clock_started_at,
+        closed_days=list(closed_days),
     )
     event = ev.new_event(
         ev.EventType.TICKET_TRIAGED, payload, producer=ev.Service.TRIAGE, subject=f"ticket:{story.ticket_id}"
@@ -150,6 +153,30 @@ async def test_triage_decided_first_the_acknowledgment_goes_out_at_once_with_one
     await env.redis.flushdb()
     await env.deliver(created, decision)
     assert len(acknowledgments(env)) == 1
+
+
+async def test_a_customer_abroad_reads_the_holiday_and_times_in_their_own_zone(env: Env) -> None:
+    # Thanksgiving 2026, 10:00 in Chicago (our calendar); the customer's organization is in Berlin.
+    berlin = ev.OrganizationRef(
+        id=uuid4(), name="Kaffeehaus", support_tier="hourly", sla_signed=True, timezone="Europe/Berlin"
+    )
+    thanksgiving_10 = datetime(2026, 11, 26, 16, 0, tzinfo=UTC)
+    story = TicketStory(org=berlin, created_at=thanksgiving_10)
+    decision = triaged(
+        story,
+        priority="P2",
+        due=datetime(2026, 11, 27, 19, 0, tzinfo=UTC),  # Friday 13:00 Chicago
+        target_minutes=240,
+        clock_started_at=datetime(2026, 11, 27, 15, 0, tzinfo=UTC),  # Friday 09:00 Chicago
+        closed_days=(ev.ClosedDayV1(day=datetime(2026, 11, 26).date(), name="Thanksgiving Day"),),
+    )
+    await env.deliver(decision, story.created())
+    [ack] = acknowledgments(env)
+    text = " ".join(text_of(ack).split())
+    assert "Our office is closed on Thursday, November 26, 2026 (Thanksgiving Day)." in text
+    assert "We are back Friday, November 27, 2026 at 4:00 PM CET;" in text
+    assert "by Friday, November 27, 2026 at 8:00 PM CET." in text
+    assert "outside our office hours" not in text and "CST" not in text.split("Our office hours")[0]
 
 
 async def test_triage_deciding_within_the_wait_replaces_the_estimate_and_it_is_sent_once(env: Env) -> None:
@@ -376,6 +403,18 @@ def test_after_hours_and_next_business_day_follow_when_the_clock_starts(
         next_business_day,
         opening,
     )
+
+
+def test_the_estimate_knows_the_public_holidays_and_names_them() -> None:
+    # Triage has not decided yet: notifier's own estimate still closes on Thanksgiving.
+    hours = Settings(env="test").office_hours()
+    arrival = datetime(2026, 11, 25, 18, 0, tzinfo=ZoneInfo("America/Chicago"))  # Wednesday evening
+    context = office_hours_promise(arrival, hours, 4, reader_timezone="Europe/Berlin").context()
+    assert context["closed_days"] == "Thursday, November 26, 2026 (Thanksgiving Day)"
+    assert context["next_opening"] == "Friday, November 27, 2026 at 4:00 PM CET"
+    assert context["due_at"] == "Friday, November 27, 2026 at 8:00 PM CET"
+    plain = office_hours_promise(arrival, OfficeHours(), 4).context()
+    assert plain["closed_days"] == "" and plain["next_opening"].startswith("Thursday, November 26")
 
 
 ALICE = ev.AgentRef(

@@ -144,8 +144,11 @@ async def test_booking_moving_and_cancelling_send_invites_both_sides_can_import(
     assert "Printer works again" in customer_text
     assert "LATE CANCELLATION" in parts(cancel_consultant)[0]
     assert "Tuesday, April 1, 2025 at 3:00 PM CEST" in customer_text
-    # The consultant also reads the time in the office's zone.
-    assert "Tuesday, April 1, 2025 at 8:00 AM CDT office time" in parts(rounds[1][0])[0]
+    # The consultant reads it in their own zone (the office's until notifier knows theirs), with
+    # the customer's time beside it.
+    consultant_text = parts(rounds[1][0])[0]
+    assert "When:     Tuesday, April 1, 2025 at 8:00 AM CDT to 9:00 AM CDT" in consultant_text
+    assert "Tuesday, April 1, 2025 at 3:00 PM CEST the customer's time" in consultant_text
 
 
 async def test_a_change_arriving_after_a_later_one_is_not_mailed(env: Env) -> None:

@@ -91,6 +91,7 @@ def test_the_acknowledgment_keeps_its_paragraphs_apart(
         "after_hours": after_hours,
         "next_business_day": True,
         "next_opening": "Monday, April 6, 2026 at 9:00 AM CDT",
+        "closed_days": "",
         "response_target": "four business hours",
         "sla_attached": sla_attached,
         "consultant": {"name": "Alice Consultant"} if consultant else None,

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from services.ticket_api import scheduling
-from services.ticket_api.models import outbox
+from services.ticket_api.models import Appointment, Ticket, outbox
+from shared.closed_days import ClosedDays
 from shared.uow import UnitOfWork
 from tests.ticket_api.conftest import Actors, new_ticket
 
@@ -22,9 +23,10 @@ CHICAGO = ZoneInfo("America/Chicago")
 
 
 def next_tuesday() -> date:
+    """A Tuesday a few days ahead that is no US public holiday (the default calendar's)."""
     today = datetime.now(CHICAGO).date()
     day = today + timedelta(days=3)
-    while day.weekday() != 1:
+    while day.weekday() != 1 or ClosedDays().name_of(day):
         day += timedelta(days=1)
     return day
 
@@ -226,6 +228,13 @@ async def test_completing_records_notes_and_time(api: Actors) -> None:
             f"/api/v1/appointments/{booked['id']}/complete", json=body, headers=api.portal_a
         )
     ).status_code == 403
+    early = await api.client.post(
+        f"/api/v1/appointments/{booked['id']}/complete", json=body, headers=api.agent
+    )
+    assert early.status_code == 409, early.text
+    assert early.json()["type"].endswith("appointment-not-started")
+    assert early.json()["completable_from"] == datetime.fromisoformat(booked["starts_at"]).isoformat()
+    await meeting_has_begun(api, UUID(booked["id"]))
     done = await api.client.post(
         f"/api/v1/appointments/{booked['id']}/complete", json=body, headers=api.agent
     )
@@ -239,6 +248,54 @@ async def test_completing_records_notes_and_time(api: Actors) -> None:
         await api.client.get(f"/api/v1/tickets/{ticket['id']}/time-entries", headers=api.agent)
     ).json()["items"]
     assert [(e["minutes"], e["source"]) for e in entries] == [(75, "appointment")]
+
+
+async def meeting_has_begun(api: Actors, appointment_id: UUID) -> None:
+    """Move a booked appointment into the past (the API books only future times)."""
+    async with api.runtime.sessions() as session, session.begin():
+        appointment = await session.get(Appointment, appointment_id)
+        assert appointment is not None
+        length = appointment.ends_at - appointment.starts_at
+        appointment.starts_at = datetime.now(CHICAGO) - timedelta(minutes=5)
+        appointment.ends_at = appointment.starts_at + length
+
+
+async def closed_on(api: Actors, ticket_id: str, day: date) -> None:
+    """What triage's decision tells ticket_api: the ticket's SLA calendar, here closed on ``day``."""
+    async with api.runtime.sessions() as session, session.begin():
+        ticket = await session.get(Ticket, UUID(ticket_id))
+        assert ticket is not None
+        ticket.sla_calendar = ClosedDays(closed_dates=frozenset({day})).as_dict()
+
+
+async def test_no_slots_and_no_booking_on_a_day_the_office_is_closed(api: Actors) -> None:
+    ticket = await assigned_ticket(api)
+    day = next_tuesday()
+    path = f"/api/v1/tickets/{ticket['id']}/appointment-slots"
+    params = {"from": day.isoformat(), "days": 1}
+    assert (await api.client.get(path, params=params, headers=api.portal_a)).json()["slots"]
+    await closed_on(api, ticket["id"], day)
+    assert (await api.client.get(path, params=params, headers=api.portal_a)).json()["slots"] == []
+    refused = await api.client.post(
+        f"/api/v1/tickets/{ticket['id']}/appointments", json={"starts_at": at(day, 10)}, headers=api.portal_a
+    )
+    assert refused.status_code == 409, refused.text
+    assert "public holiday" in refused.json()["detail"]
+    # The day after is open as usual.
+    following = {"from": (day + timedelta(days=1)).isoformat(), "days": 1}
+    assert (await api.client.get(path, params=following, headers=api.portal_a)).json()["slots"]
+
+
+async def test_future_time_is_not_logged(api: Actors) -> None:
+    ticket = (await api.client.post("/api/v1/tickets", json=new_ticket(), headers=api.portal_a)).json()
+    ahead = (datetime.now(CHICAGO) + timedelta(hours=2)).isoformat()
+    refused = await api.client.post(
+        f"/api/v1/tickets/{ticket['id']}/time-entries",
+        json={"minutes": 30, "started_at": ahead},
+        headers=api.agent,
+    )
+    assert refused.status_code == 422, refused.text
+    assert "started_at" in refused.json()["detail"]
 
 
 async def test_time_off_removes_slots(api: Actors) -> None:
@@ -293,3 +350,26 @@ async def test_call_tasks_are_listed_and_completed_as_a_logged_call(api: Actors)
         "items"
     ]
     assert notes[0]["visibility"] == "internal" and "spooler" in notes[0]["body"]
+
+
+async def test_a_consultant_in_another_zone_is_offered_within_the_customers_hours_and_said_so(
+    api: Actors,
+) -> None:
+    ticket = await assigned_ticket(api)
+    moved = await api.client.patch(
+        f"/api/v1/agents/{api.agent_id}", json={"timezone": "Europe/Berlin"}, headers=api.admin
+    )
+    assert moved.status_code == 200, moved.text
+    day = next_tuesday()
+    offered = (
+        await api.client.get(
+            f"/api/v1/tickets/{ticket['id']}/appointment-slots",
+            params={"from": day.isoformat(), "days": 1},
+            headers=api.portal_a,
+        )
+    ).json()
+    assert offered["timezone"] == "America/Chicago" and offered["consultant_timezone"] == "Europe/Berlin"
+    assert "another timezone (Europe/Berlin)" in offered["note"]
+    local = [datetime.fromisoformat(s["starts_at"]).astimezone(CHICAGO) for s in offered["slots"]]
+    # Berlin's working day is 02:00-10:00 in Chicago: only what a Chicago customer can take.
+    assert local and all(t.hour >= 7 and t.hour + 1 <= 10 for t in local), local

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.ticket_api import availability
 from services.ticket_api.availability import Interval, bookable_slots, grid_slots, is_bookable
+from shared.closed_days import ClosedDays
 
 CHICAGO = ZoneInfo("America/Chicago")
 WEEK = {day: [["09:00", "12:00"], ["13:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
@@ -115,3 +117,47 @@ def test_offered_slots_are_always_inside_hours_and_clear_of_busy_time(
         local_start = slot.astimezone(CHICAGO)
         assert local_start.weekday() < 5 and local_start.minute in (0, 30)
         assert 9 <= local_start.hour < 17
+
+
+def test_thanksgiving_is_not_bookable_the_day_after_is() -> None:
+    week = Interval(local(2026, 11, 23, 0), local(2026, 11, 28, 0))
+    closed = availability.closed_intervals(ClosedDays(), week)
+    assert closed == [Interval(local(2026, 11, 26, 0), local(2026, 11, 27, 0))]
+    days = {s.astimezone(CHICAGO).date() for s in slots(week, closed)}
+    assert date(2026, 11, 26) not in days and date(2026, 11, 27) in days
+    assert not is_bookable(
+        local(2026, 11, 26, 10),
+        weekly_hours=WEEK,
+        timezone="America/Chicago",
+        busy=closed,
+        slot_minutes=30,
+        duration_minutes=60,
+        earliest=local(2026, 11, 1, 0),
+    )
+
+
+def test_closed_days_follow_the_calendar_region_zone_and_dates() -> None:
+    week = Interval(local(2026, 8, 24, 0), local(2026, 8, 29, 0))
+    assert availability.closed_intervals(ClosedDays(), week) == []
+    # Louisiana does not close on these days; the UK's summer bank holiday is 31 Aug 2026.
+    london = ClosedDays(timezone="Europe/London", holiday_country="GB", holiday_subdivision="ENG")
+    late_august = Interval(local(2026, 8, 30, 0), local(2026, 9, 2, 0))
+    [(opens, closes)] = [(i.start, i.end) for i in availability.closed_intervals(london, late_august)]
+    assert opens == datetime(2026, 8, 31, 0, 0, tzinfo=ZoneInfo("Europe/London"))
+    assert closes - opens == timedelta(days=1)
+    extra = ClosedDays(holiday_country=None, closed_dates=frozenset({date(2026, 8, 25)}))
+    assert [i.start for i in availability.closed_intervals(extra, week)] == [local(2026, 8, 25, 0)]
+    assert extra.name_of(date(2026, 8, 25)) == "a day our office is closed"
+    assert ClosedDays().name_of(date(2026, 11, 26)) == "Thanksgiving Day"
+
+
+def test_a_customers_reasonable_hours_are_in_their_own_zone() -> None:
+    berlin_09 = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # 02:00 in Chicago
+    hour = timedelta(hours=1)
+    assert availability.within_local_hours(berlin_09, berlin_09 + hour, "Europe/Berlin", time(7), time(21))
+    assert not availability.within_local_hours(
+        berlin_09, berlin_09 + hour, "America/Chicago", time(7), time(21)
+    )
+    assert not availability.within_local_hours(
+        local(2026, 11, 24, 20, 30), local(2026, 11, 24, 21, 30), "America/Chicago", time(7), time(21)
+    )

@@ -11,6 +11,7 @@ from typing import Any
 
 from services.ticket_api.feedback import PURPOSE as FEEDBACK
 from shared.signed_links import TICKET_STATUS, sign
+from shared.time_format import format_instant
 from tests.ticket_api.conftest import Actors, new_ticket
 from tests.ticket_api.test_appointments_api import assigned_ticket
 
@@ -195,3 +196,29 @@ async def test_the_customer_writes_to_us_from_the_page_as_a_reply_by_mail_would(
     assert 'name="body"' not in (await api.client.get(page)).text
     after = (await api.client.get(f"{path}/messages", headers=api.agent)).json()["items"]
     assert len(after) == len(messages), "nothing written by the refused ones"
+
+
+async def test_a_customer_abroad_reads_times_in_their_organizations_zone_as_in_our_mail(api: Actors) -> None:
+    moved = await api.client.patch(
+        f"/api/v1/organizations/{api.org_a['id']}", json={"timezone": "Europe/Berlin"}, headers=api.admin
+    )
+    assert moved.status_code == 200, moved.text
+    ticket = (await api.client.post("/api/v1/tickets", json=new_ticket(), headers=api.portal_a)).json()
+    text = (await api.client.get(link(api, ticket))).text
+    opened = datetime.fromisoformat(ticket["created_at"])
+    assert f"Opened {format_instant(opened, 'Europe/Berlin')}" in text
+    assert re.search(r"Opened \w+day, \w+ \d+, \d{4} at \d+:\d\d [AP]M CES?T", text), text
+    assert "(UTC)" not in text and "(Europe/Berlin)" not in text
+
+
+async def test_the_booking_page_says_plainly_when_the_consultant_is_in_another_zone(api: Actors) -> None:
+    ticket = await assigned_ticket(api)
+    booking = link(api, ticket) + "/appointment"
+    assert "another timezone" not in (await api.client.get(booking)).text
+    await api.client.patch(
+        f"/api/v1/agents/{api.agent_id}", json={"timezone": "Asia/Tokyo"}, headers=api.admin
+    )
+    page = (await api.client.get(booking)).text
+    assert (
+        "Alice works in another timezone (Asia/Tokyo). The times are shown in yours (America/Chicago)" in page
+    )

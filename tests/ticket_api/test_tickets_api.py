@@ -230,8 +230,22 @@ async def test_list_filters_and_cursor_pagination(api: Actors) -> None:
 async def test_status_lifecycle_and_invalid_transitions(api: Actors) -> None:
     ticket = (await api.client.post("/api/v1/tickets", json=new_ticket(), headers=api.portal_a)).json()
     path = f"/api/v1/tickets/{ticket['id']}/status"
+    messages = f"/api/v1/tickets/{ticket['id']}/messages"
 
-    for status in ("open", "pending_customer", "open", "closed"):
+    # Nobody asked the customer anything yet: waiting on them (pausing the SLA) is refused.
+    unasked = await api.client.post(path, json={"status": "pending_customer"}, headers=api.agent)
+    assert unasked.status_code == 409, unasked.text
+    assert "question to them first" in unasked.json()["detail"]
+    await api.client.post(
+        messages, json={"body": "Kept to ourselves", "visibility": "internal"}, headers=api.agent
+    )
+    assert (
+        await api.client.post(path, json={"status": "pending_customer"}, headers=api.agent)
+    ).status_code == 409
+    asked = await api.client.post(messages, json={"body": "Which model is it?"}, headers=api.agent)
+    assert asked.status_code == 201, asked.text
+
+    for status in ("pending_customer", "open", "closed"):
         response = await api.client.post(path, json={"status": status}, headers=api.agent)
         assert response.status_code == 200, response.text
         assert response.json()["status"] == status
@@ -245,7 +259,7 @@ async def test_status_lifecycle_and_invalid_transitions(api: Actors) -> None:
     assert reopened.json()["status"] == "open"
     assert reopened.json()["closed_at"] is None
     types = await api.outbox_types()
-    assert types.count("ticket.status_changed") == 5
+    assert types.count("ticket.status_changed") == 5  # the reply opened it: new → open
     assert types.count("ticket.closed") == 1
 
 
@@ -300,13 +314,14 @@ async def test_messages_internal_notes_stay_internal(api: Actors) -> None:
 
 async def test_customer_reply_resumes_a_ticket_waiting_on_the_customer(api: Actors) -> None:
     ticket = (await api.client.post("/api/v1/tickets", json=new_ticket(), headers=api.portal_a)).json()
-    await api.client.post(
+    messages = f"/api/v1/tickets/{ticket['id']}/messages"
+    await api.client.post(messages, json={"body": "Did you restart it?"}, headers=api.agent)
+    waiting = await api.client.post(
         f"/api/v1/tickets/{ticket['id']}/status", json={"status": "pending_customer"}, headers=api.agent
     )
+    assert waiting.status_code == 200, waiting.text
 
-    await api.client.post(
-        f"/api/v1/tickets/{ticket['id']}/messages", json={"body": "Done, still broken"}, headers=api.portal_a
-    )
+    await api.client.post(messages, json={"body": "Done, still broken"}, headers=api.portal_a)
 
     current = (await api.client.get(f"/api/v1/tickets/{ticket['id']}", headers=api.portal_a)).json()
     assert current["status"] == "open"

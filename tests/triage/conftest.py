@@ -11,9 +11,11 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from sqlalchemy import select
 
+from services.triage.app import create_app
 from services.triage.models import outbox, processed_event
 from services.triage.settings import Settings
 from services.triage.tasks import build_handlers
@@ -110,10 +112,20 @@ class Ticket:
         )
         return event(ev.EventType.TICKET_MESSAGE_ADDED, payload, at=at)
 
-    def call_logged(self, at: datetime, agent_id: UUID, *, source: str = "call") -> ev.Event:
+    def call_logged(
+        self,
+        at: datetime,
+        agent_id: UUID,
+        *,
+        source: str = "call",
+        logged_at: datetime | None = None,
+        entry_id: UUID | None = None,
+        deleted: bool = False,
+    ) -> ev.Event:
+        """A call that started ``at``, logged 20 minutes later (or at ``logged_at``)."""
         payload = ev.TimeEntryV1(
-            time_entry_id=new_id(),
-            revision=1,
+            time_entry_id=entry_id or new_id(),
+            revision=2 if deleted else 1,
             ticket_id=self.ticket_id,
             ticket_number=self.number,
             ticket_status=self.status,
@@ -124,9 +136,10 @@ class Ticket:
             started_at=at,
             description="Called the customer",
             source=source,
-            deleted=False,
+            deleted=deleted,
         )
-        return event(ev.EventType.TIME_ENTRY_LOGGED, payload, at=at + timedelta(minutes=20))
+        kind = ev.EventType.TIME_ENTRY_DELETED if deleted else ev.EventType.TIME_ENTRY_LOGGED
+        return event(kind, payload, at=logged_at or at + timedelta(minutes=20))
 
 
 def organization_ref(organization_id: UUID, tier: str = "hourly") -> ev.OrganizationRef:
@@ -218,3 +231,14 @@ async def triage(triage_url: str, redis_url: str, tmp_path: Path) -> AsyncIterat
         yield Triage(runtime, consumer, clock, settings)
     finally:
         await runtime.close()
+
+
+@pytest.fixture
+async def client(triage: Triage) -> AsyncIterator[httpx.AsyncClient]:
+    """triage's API on the same database and clock as ``triage``."""
+    app = create_app(triage.settings, clock=triage.clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://triage.test") as http:
+            yield http
+        await app.state.runtime.outbox.drain()

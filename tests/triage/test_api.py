@@ -3,7 +3,6 @@ triage on demand, and who may do what."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -20,16 +19,6 @@ ADMIN = auth.bearer(auth.admin())
 AGENT = auth.bearer(auth.agent())
 ALICE, BOB = UUID(int=1), UUID(int=2)
 BASE = "/api/v1/triage"
-
-
-@pytest.fixture
-async def client(triage: Triage) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(triage.settings, clock=triage.clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://triage.test") as http:
-            yield http
-        await app.state.runtime.outbox.drain()
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -205,6 +194,7 @@ def test_the_openapi_documents_examples_problems_and_tokens() -> None:
         f"{BASE}/tickets/{{ticket_id}}/decisions",
         f"{BASE}/tickets/{{ticket_id}}/sla",
         f"{BASE}/tickets/{{ticket_id}}/triage",
+        f"{BASE}/sla/preview",
     }
     for path, method, op in operations:
         if not path.startswith(BASE):

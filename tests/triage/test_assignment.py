@@ -157,3 +157,73 @@ def test_a_decision_composes_priority_targets_due_times_and_assignee() -> None:
     )
     assert (hourly.priority.priority, hourly.call_customer, hourly.assignment) == (Priority.P2, False, None)
     assert hourly.due[TargetKind.FIRST_RESPONSE] == datetime(2026, 11, 23, 13, 0, tzinfo=CHICAGO)
+
+
+WEEKEND = {day: [["09:00", "17:00"]] for day in ("sat", "sun")}
+FRIDAY_EVENING = datetime(2026, 11, 20, 18, 30, tzinfo=CHICAGO)
+
+
+def test_a_weekend_only_consultant_is_not_given_a_monday_promise() -> None:
+    # Friday evening, a P2 of an hourly customer: the first response is due Monday 13:00.
+    due_monday = datetime(2026, 11, 23, 13, 0, tzinfo=CHICAGO)
+    weekend, weekdays = agent(1, working_hours=WEEKEND), agent(2, weighted_load=20)
+    result = choose_assignee(
+        [weekend, weekdays], needed_skill=None, now=FRIDAY_EVENING, respond_by=due_monday
+    )
+    assert result.agent_id == UUID(int=2)
+    assert "on shift when the first response is due" in result.reason
+    notes = {r.agent_id: r.note for r in result.reviews}
+    assert "not when it is due" in notes[UUID(int=1)]
+    # Without the due time she would have it: her shift starts first (Saturday).
+    assert choose_assignee([weekend, weekdays], needed_skill=None, now=FRIDAY_EVENING).agent_id == UUID(int=1)
+
+
+def test_a_weekend_ticket_due_on_the_weekend_goes_to_the_weekend_consultant() -> None:
+    saturday_10 = datetime(2026, 11, 21, 10, 0, tzinfo=CHICAGO)
+    due = datetime(2026, 11, 21, 11, 0, tzinfo=CHICAGO)
+    result = choose_assignee(
+        [agent(1, working_hours=WEEKEND, weighted_load=30), agent(2)],
+        needed_skill=None,
+        now=saturday_10,
+        respond_by=due,
+    )
+    assert (result.agent_id, result.reason.startswith("lowest weighted open load (30)")) == (
+        UUID(int=1),
+        True,
+    )
+
+
+def test_someone_working_before_the_due_time_beats_someone_off_until_after_it() -> None:
+    # Due Monday 13:00; nobody works then. A works Monday morning, B only from Tuesday.
+    due = datetime(2026, 11, 23, 13, 0, tzinfo=CHICAGO)
+    mornings = {"mon": [["08:00", "12:00"]]}
+    tuesdays = {"tue": [["09:00", "17:00"]]}
+    result = choose_assignee(
+        [agent(1, working_hours=tuesdays), agent(2, working_hours=mornings, weighted_load=50)],
+        needed_skill=None,
+        now=FRIDAY_EVENING,
+        respond_by=due,
+    )
+    assert result.agent_id == UUID(int=2)
+    # Nobody before the due time: the ticket waits for the next shift's consultant.
+    late = choose_assignee(
+        [agent(1, working_hours=tuesdays)], needed_skill=None, now=FRIDAY_EVENING, respond_by=due
+    )
+    assert late.agent_id == UUID(int=1)
+    assert "off until after the first response is due" in late.reason
+
+
+def test_a_decision_assigns_by_its_own_first_response_due_time() -> None:
+    # The P3 of a Friday-evening ticket is due Monday: the weekday consultant, though busier.
+    facts = TicketFacts("medium", None, "Printer offline", None, None, "hourly", FRIDAY_EVENING)
+    roster = [agent(1, working_hours=WEEKEND), agent(2, weighted_load=20)]
+    decision = decide(
+        facts,
+        matrix=PriorityMatrix.default(),
+        policies=SlaPolicies.standard(),
+        calendar=BusinessCalendar(timezone="America/Chicago"),
+        calendar_name="default",
+        agents=roster,
+        now=FRIDAY_EVENING,
+    )
+    assert decision.assignee_id == UUID(int=2)

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from sqlalchemy import select
 
+from services.triage import service
 from services.triage.models import SlaTimer, TicketRecord, TriageDecision
 from shared import events as ev
 from shared.ids import new_id
@@ -92,6 +93,16 @@ async def test_s2_after_hours_the_clock_starts_next_business_morning(triage: Tri
     decision = payload((await triage.emitted("ticket.triaged"))[0])
     assert decision.first_response_due_at == chicago(2026, 11, 23, 13, 0)
     assert "next on shift at" in decision.breakdown.assignment_reason
+
+
+async def test_a_ticket_on_a_holiday_carries_the_holidays_name(triage: Triage) -> None:
+    await setup_team(triage)
+    wednesday_evening = chicago(2026, 11, 25, 18, 0)  # Thanksgiving is tomorrow
+    triage.clock.now = wednesday_evening
+    await triage.consume(Ticket(created_at=wednesday_evening).created())
+    decision = payload((await triage.emitted("ticket.triaged"))[0])
+    assert decision.first_response_clock_started_at == chicago(2026, 11, 27, 9, 0)
+    assert [(d.day.isoformat(), d.name) for d in decision.closed_days] == [("2026-11-26", "Thanksgiving Day")]
 
 
 async def test_an_urgent_agreement_ticket_is_p1_with_a_call_task(triage: Triage) -> None:
@@ -227,6 +238,56 @@ async def test_first_response_is_a_public_agent_reply_or_a_logged_call(triage: T
     assert (await timers(triage, called.ticket_id))["first_response"].met_at is None
     await triage.consume(called.call_logged(chicago(2026, 11, 24, 10, 15), ALICE))
     assert (await timers(triage, called.ticket_id))["first_response"].met_at == chicago(2026, 11, 24, 10, 15)
+
+
+async def test_a_call_logged_after_the_due_time_does_not_rewrite_the_record(triage: Triage) -> None:
+    await setup_team(triage)
+    ticket = Ticket()  # Tuesday 10:00, P2: first response due 14:00
+    await triage.consume(ticket.created())
+    # Started 11:00 (before the due time) but logged at 15:00: it counts from 15:00.
+    await triage.consume(
+        ticket.call_logged(chicago(2026, 11, 24, 11, 0), ALICE, logged_at=chicago(2026, 11, 24, 15, 0))
+    )
+    first_response = (await timers(triage, ticket.ticket_id))["first_response"]
+    assert first_response.met_at == chicago(2026, 11, 24, 15, 0)
+    assert first_response.met_at > first_response.due_at  # type: ignore[operator]
+    async with triage.runtime.sessions() as session:
+        status = await service.sla_status(session, ticket.ticket_id, chicago(2026, 11, 24, 16, 0))
+    [first] = [t for t in status.timers if t.target == "first_response"]
+    assert (first.state, first.breached) == ("met_late", True)
+
+    # A call dated before the ticket existed answered nothing: it counts from its logging.
+    early = Ticket(number="TKT-2")
+    await triage.consume(
+        early.created(),
+        early.call_logged(chicago(2026, 11, 24, 9, 0), ALICE, logged_at=chicago(2026, 11, 24, 10, 30)),
+    )
+    assert (await timers(triage, early.ticket_id))["first_response"].met_at == chicago(2026, 11, 24, 10, 30)
+
+
+async def test_a_deleted_call_reopens_the_first_response_clock(triage: Triage) -> None:
+    await setup_team(triage)
+    ticket = Ticket()
+    entry = new_id()
+    await triage.consume(
+        ticket.created(), ticket.call_logged(chicago(2026, 11, 24, 10, 15), ALICE, entry_id=entry)
+    )
+    assert (await timers(triage, ticket.ticket_id))["first_response"].met_at == chicago(2026, 11, 24, 10, 15)
+    await triage.consume(
+        ticket.call_logged(
+            chicago(2026, 11, 24, 10, 15),
+            ALICE,
+            entry_id=entry,
+            deleted=True,
+            logged_at=chicago(2026, 11, 24, 11),
+        )
+    )
+    reopened = (await timers(triage, ticket.ticket_id))["first_response"]
+    assert (reopened.met_at, reopened.next_alert_at) == (None, reopened.warn_at)
+    assert (await projected(triage, ticket.ticket_id)).first_responded_at is None
+    # A later public reply answers it.
+    await triage.consume(ticket.message(chicago(2026, 11, 24, 12, 0)))
+    assert (await timers(triage, ticket.ticket_id))["first_response"].met_at == chicago(2026, 11, 24, 12, 0)
 
 
 async def test_closing_stops_the_clocks_and_reopening_resumes_resolution(triage: Triage) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -13,8 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from services.ticket_api import scheduling
 from services.ticket_api.app import create_app
-from services.ticket_api.models import outbox, processed_event
+from services.ticket_api.models import Ticket, outbox, processed_event
 from services.ticket_api.settings import Settings
 from services.ticket_api.tasks import HANDLERS
 from shared import events as ev
@@ -89,7 +90,12 @@ async def _create(api: TicketApi) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def triaged(
-    ticket: dict[str, Any], priority: str, assignee: dict[str, Any] | None, *, call_customer: bool = False
+    ticket: dict[str, Any],
+    priority: str,
+    assignee: dict[str, Any] | None,
+    *,
+    call_customer: bool = False,
+    calendar: ev.SlaCalendarV1 | None = None,
 ) -> ev.Event:
     payload = ev.TicketTriagedV1(
         decision_id=new_id(),
@@ -119,11 +125,14 @@ def triaged(
         ),
         contact=ev.ContactRef(id=new_id(), email="jane@acme.test", name="Jane"),
         organization=None,
+        calendar=calendar,
     )
     return ev.new_event(ev.EventType.TICKET_TRIAGED, payload, producer=ev.Service.TRIAGE, subject="t")
 
 
-def breached(ticket: dict[str, Any], target: str = "first_response") -> ev.Event:
+def breached(
+    ticket: dict[str, Any], target: str = "first_response", *, escalated_priority: str | None = "P1"
+) -> ev.Event:
     payload = ev.SlaBreachedV1(
         ticket_id=ticket["id"],
         number=ticket["number"],
@@ -132,7 +141,7 @@ def breached(ticket: dict[str, Any], target: str = "first_response") -> ev.Event
         target_minutes=240,
         due_at=datetime(2026, 11, 24, 20, 0, tzinfo=UTC),
         priority="P2",
-        escalated_priority="P1",
+        escalated_priority=escalated_priority,
         assignee=None,
         contact=ev.ContactRef(id=new_id(), email="jane@acme.test", name="Jane"),
         organization=None,
@@ -160,6 +169,21 @@ async def test_a_decision_sets_priority_and_assignee_audited_as_triage(ticket_ap
     assert len(await ticket_api.updates()) == 1
 
 
+async def test_the_decisions_calendar_is_what_booking_honours(ticket_api: TicketApi) -> None:
+    agent, ticket = await _create(ticket_api)
+    calendar = ev.SlaCalendarV1(
+        timezone="Europe/London", holiday_country="GB", holiday_subdivision="ENG", closed_dates=[]
+    )
+    await ticket_api.consumer.consume(triaged(ticket, "P2", agent, calendar=calendar))
+    async with ticket_api.runtime.sessions() as session:
+        stored = await session.get(Ticket, UUID(ticket["id"]))
+        assert stored is not None
+        closed = scheduling.closed_days_of(stored)
+    assert (closed.timezone, closed.holiday_country) == ("Europe/London", "GB")
+    assert closed.name_of(date(2026, 8, 31)) == "Late Summer Bank Holiday"
+    assert "sla_calendar" not in await ticket_api.ticket(ticket["id"]), "not a field anyone reads"
+
+
 async def test_an_unknown_or_missing_assignee_leaves_the_assignment_alone(ticket_api: TicketApi) -> None:
     _agent, ticket = await _create(ticket_api)
     ghost = {"id": str(UUID(int=7)), "name": "Ghost", "email": "ghost@helpdesk.test"}
@@ -182,6 +206,14 @@ async def test_a_breach_raises_the_priority_one_level_but_not_past_p1(ticket_api
     assert actions[-2:] == [("sla_breached", "first_response"), ("sla_breached", "resolution")]
     updates = await ticket_api.updates()
     assert [u["changed"] for u in updates[1:]] == [{"priority": ["P2", "P1"]}]
+
+
+async def test_a_breach_triage_does_not_escalate_raises_nothing(ticket_api: TicketApi) -> None:
+    agent, ticket = await _create(ticket_api)
+    await ticket_api.consumer.consume(triaged(ticket, "P3", agent))
+    await ticket_api.consumer.consume(breached(ticket, "resolution", escalated_priority=None))
+    assert (await ticket_api.ticket(ticket["id"]))["priority"] == "P3"
+    assert (await ticket_api.audit(ticket["id"]))[-1]["action"] == "sla_breached"
 
 
 async def test_an_unknown_ticket_is_ignored(ticket_api: TicketApi) -> None:

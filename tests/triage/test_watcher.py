@@ -94,3 +94,22 @@ async def test_an_alert_is_claimed_once_even_when_watchers_race(triage: Triage) 
         )
     assert await watch(triage, at) == 5
     assert len(await alerts(triage)) == 5
+
+
+async def test_a_ticket_missing_both_targets_is_raised_once(triage: Triage) -> None:
+    ticket = Ticket(urgency="medium")  # P3: first response due Wednesday 10:00, resolution later
+    await triage.consume(ticket.created())
+    # The watcher was down for weeks: both targets are missed at once.
+    await watch(triage, chicago(2026, 12, 15, 10, 0))
+    breaches = [ev.payload_of(e, ev.SlaBreachedV1) for e in await triage.emitted("sla.breached")]
+    assert sorted(b.target for b in breaches) == ["first_response", "resolution"]
+    assert sorted((b.priority, b.escalated_priority) for b in breaches) == [("P2", None), ("P3", "P2")]
+
+
+async def test_a_p1_breach_is_not_an_escalation(triage: Triage) -> None:
+    ticket = Ticket(urgency="critical", impact="team")  # P1: first response due 11:00
+    await triage.consume(ticket.created())
+    await watch(triage, chicago(2026, 11, 24, 11, 30))
+    (breach,) = await triage.emitted("sla.breached")
+    payload = ev.payload_of(breach, ev.SlaBreachedV1)
+    assert (payload.priority, payload.escalated_priority) == ("P1", None)

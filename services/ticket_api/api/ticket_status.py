@@ -26,6 +26,7 @@ from services.ticket_api.views import ticket_number
 from shared.clock import utcnow
 from shared.logging import request_id_var
 from shared.problems import Problem
+from shared.time_format import format_clock, format_day, format_instant
 
 router = APIRouter(tags=["ticket status"])
 
@@ -39,8 +40,8 @@ MAX_MESSAGE = 100_000
 
 
 def moment(at: datetime, zone: ZoneInfo) -> str:
-    """``27 Nov 2026, 14:05 (Europe/Berlin)``: the organization's clock, named."""
-    return f"{at.astimezone(zone):%d %b %Y, %H:%M} ({zone.key})"
+    """``Friday, November 27, 2026 at 2:05 PM CET``: the organization's clock, as in our mail."""
+    return format_instant(at, zone.key)
 
 
 def render_status(view: TicketStatusView, token: str, support_address: str) -> str:
@@ -92,6 +93,8 @@ def render_slots(offer: SlotList, number: str) -> str:
         f"<h1>Book time with {escape(offer.agent_name)}</h1>"
         f"<p>About {escape(number)}. {offer.duration_minutes} minutes; times in {escape(offer.timezone)}.</p>"
     )
+    if offer.note:
+        head += f"<p>{escape(offer.note)}</p>"
     if offer.external_scheduling_url:
         head += f'<p>Or use <a href="{escape(offer.external_scheduling_url)}">their own booking page</a>.</p>'
     policy = f"<p class=muted>{escape(offer.policy)}</p>"
@@ -108,10 +111,10 @@ def render_slots(offer: SlotList, number: str) -> str:
         options = "".join(
             '<label><input type="radio" name="starts_at" required '
             f'value="{escape(slot.starts_at.isoformat())}">'
-            f" {slot.starts_at.astimezone(zone):%H:%M}–{slot.ends_at.astimezone(zone):%H:%M}</label>"
+            f" {format_clock(slot.starts_at, zone.key)} to {format_clock(slot.ends_at, zone.key)}</label>"
             for slot in slots
         )
-        days.append(f"<fieldset><legend>{day:%A %d %B}</legend>{options}</fieldset>")
+        days.append(f"<fieldset><legend>{format_day(day)}</legend>{options}</fieldset>")
     return f'{head}<form method="post">{"".join(days)}<button type="submit">Book</button></form>{policy}'
 
 

@@ -9,3 +9,4 @@ from services.triage.api import configuration, tickets
 router = APIRouter(prefix="/api/v1/triage")
 for module in (tickets, configuration):
     router.include_router(module.router)
+router.include_router(tickets.preview_router)

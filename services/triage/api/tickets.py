@@ -11,12 +11,21 @@ from fastapi import APIRouter, Query
 from services.triage import repository as repo
 from services.triage import service
 from services.triage.deps import TriageContext, Uow
-from services.triage.models import DecisionPublic, RetriageRequest, SlaStatus, TriageDecision
-from shared.auth import CurrentPrincipal, require_staff
+from services.triage.models import (
+    DecisionPublic,
+    RetriageRequest,
+    SlaPreview,
+    SlaPreviewRequest,
+    SlaStatus,
+    TriageDecision,
+)
+from shared.auth import CurrentPrincipal, require_scope, require_staff
 from shared.pagination import Page, decode_cursor, page_of
+from shared.principal import PrincipalKind
 from shared.problems import problem_responses
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
+preview_router = APIRouter(prefix="/sla", tags=["tickets"])
 
 
 def _public(decision: TriageDecision) -> DecisionPublic:
@@ -71,3 +80,18 @@ async def retriage(
     )
     await uow.commit()
     return _public(decision)
+
+
+@preview_router.post("/preview", responses=problem_responses(401, 403, 404, 422))
+async def preview_sla(
+    body: SlaPreviewRequest, uow: Uow, principal: CurrentPrincipal, context: TriageContext
+) -> SlaPreview:
+    """If a ticket of this priority arrived at `at` for this organization, when would its first
+    response and resolution be due? The calendar used, the pauses assumed (none) and the due
+    instants, computed as for a created ticket; nothing is created. Staff, and portals
+    (`tickets:read`) for their own organizations."""
+    if principal.kind is PrincipalKind.PORTAL:
+        require_scope(principal, "tickets:read")
+    else:
+        require_staff(principal)
+    return await service.preview_sla(uow.session, principal, body, context.clock())

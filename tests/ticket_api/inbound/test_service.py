@@ -170,7 +170,7 @@ async def test_a_forged_message_id_from_a_stranger_does_not_join(world: InboundW
 
 async def test_customer_answer_resumes_a_ticket_waiting_on_them(world: InboundWorld) -> None:
     from services.ticket_api import service as tickets
-    from services.ticket_api.models import StatusChange
+    from services.ticket_api.models import MessageCreate, StatusChange
     from shared.uow import UnitOfWork
     from tests import auth
 
@@ -178,6 +178,8 @@ async def test_customer_answer_resumes_a_ticket_waiting_on_them(world: InboundWo
     async with world.runtime.sessions() as session:
         uow = UnitOfWork(session, world.runtime.outbox)
         caller = tickets.Caller(principal=auth.admin(), request_id=None)
+        # Waiting on the customer needs a question to them first.
+        await tickets.add_message(uow, caller, ticket_id, MessageCreate(body="Which model is it?"))
         await tickets.change_status(
             uow, caller, ticket_id, StatusChange(status=TicketStatus.PENDING_CUSTOMER)
         )
@@ -190,7 +192,7 @@ async def test_customer_answer_resumes_a_ticket_waiting_on_them(world: InboundWo
     )
     await world.receive(raw)
     assert (await world.ticket(ticket_id)).status == TicketStatus.OPEN
-    (message,) = await world.messages(ticket_id)
+    *_, message = await world.messages(ticket_id)
     assert message.body == "Model HP 4250."
 
 
