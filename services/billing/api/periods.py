@@ -47,6 +47,9 @@ async def close_due_periods(
         await service.visible_account(uow.session, principal, chosen.organization_id)
 
     async def effect() -> str:
+        # The close writes through sessions of its own, batch by batch: end this request's read
+        # transaction first (on SQLite an open reader keeps their commits waiting: 'locked').
+        await uow.session.commit()
         report = await close_periods(
             runtime_of(request).sessions,
             billing,
