@@ -63,7 +63,9 @@ export interface paths {
         put?: never;
         /**
          * Add Block
-         * @description Record a purchased block of prepaid minutes (admins).
+         * @description Record a purchased block of prepaid minutes (admins). It covers time from its purchase
+         *     instant (`purchased_at`, default now) until it expires. Send an `Idempotency-Key` to retry
+         *     safely: a retried purchase with the same key creates one block.
          */
         post: operations["add_block_api_v1_billing_accounts__organization_id__blocks_post"];
         delete?: never;
@@ -109,6 +111,7 @@ export interface paths {
         /**
          * Add Plan
          * @description Change the plan from a date (admins). Earlier charges keep the plan they were made under.
+         *     `increment_minutes` is required. Send an `Idempotency-Key` to retry safely.
          */
         post: operations["add_plan_api_v1_billing_accounts__organization_id__plans_post"];
         delete?: never;
@@ -256,6 +259,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/billing/notices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Notices
+         * @description Notices the caller may see (all for staff, their own organizations' for others), oldest
+         *     first: each sent once per (organization, period) for an allowance threshold, once per
+         *     purchase for a prepaid block.
+         */
+        get: operations["list_notices_api_v1_billing_notices_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/billing/periods/close": {
         parameters: {
             query?: never;
@@ -267,10 +292,12 @@ export interface paths {
         put?: never;
         /**
          * Close Due Periods
-         * @description Close every account's last complete month (in its own timezone) that is not closed yet:
-         *     draw what is still waiting, issue the overage invoices. Each (account, month) is closed
-         *     once, whoever runs it; calling again changes nothing. Stops after 20 seconds of work
-         *     (`finished: false`): call again to go on.
+         * @description Close every complete month (in each account's own timezone) that is not closed yet,
+         *     oldest first: draw what is still waiting, issue the overage invoices (dated by the month's
+         *     end). With `organization_id` and `as_of`, only that organization's months complete at that
+         *     instant. Each (account, month) is closed once, whoever runs it; calling again changes
+         *     nothing. Stops after 20 seconds of work (`finished: false`): call again to go on. Send an
+         *     `Idempotency-Key` to retry safely.
          */
         post: operations["close_due_periods_api_v1_billing_periods_close_post"];
         delete?: never;
@@ -324,7 +351,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database and Redis answer */
+        /**
+         * Readiness: the database and Redis answer
+         * @description 200 when every check passes, else 503 problem+json naming the failing ones.
+         */
         get: operations["readyz_readyz_get"];
         put?: never;
         post?: never;
@@ -552,6 +582,62 @@ export interface components {
             /** Paid At */
             paid_at?: string | null;
         };
+        /**
+         * NoticeKind
+         * @enum {string}
+         */
+        NoticeKind: "allowance.80" | "allowance.100" | "block.low" | "block.exhausted";
+        /** NoticePublic */
+        NoticePublic: {
+            /**
+             * Allowance Minutes
+             * @description allowance notices: minutes included
+             */
+            allowance_minutes: number | null;
+            kind: components["schemas"]["NoticeKind"];
+            /**
+             * Newest Block Id
+             * @description block notices: the purchase they are once for
+             */
+            newest_block_id: string | null;
+            /**
+             * Occurred At
+             * @description the close's instant
+             */
+            occurred_at: string | null;
+            /**
+             * Organization Id
+             * Format: uuid
+             */
+            organization_id: string;
+            /**
+             * Period
+             * @description the month (organization's timezone) of the close that crossed it
+             */
+            period: string | null;
+            /**
+             * Purchased Minutes
+             * @description block notices: prepaid minutes bought (usable)
+             */
+            purchased_minutes: number | null;
+            /**
+             * Remaining Minutes
+             * @description block notices: prepaid minutes left
+             */
+            remaining_minutes: number | null;
+            /**
+             * Sent At
+             * Format: date-time
+             */
+            sent_at: string;
+            /** Threshold Percent */
+            threshold_percent: number | null;
+            /**
+             * Used Minutes
+             * @description allowance notices: minutes used in the period
+             */
+            used_minutes: number | null;
+        };
         /** Page[AccountPublic] */
         Page_AccountPublic_: {
             /** Items */
@@ -581,6 +667,24 @@ export interface components {
              * @description pass as `cursor` for the next page; null on the last page
              */
             next_cursor: string | null;
+        };
+        /**
+         * PeriodCloseRequest
+         * @description Which periods to close: by default every account's complete periods not closed yet as of
+         *     now; an admin may name one organization and an instant (for corrections and audits).
+         * @example {
+         *       "as_of": "2026-12-01T06:00:00Z",
+         *       "organization_id": "0193a3c4-58e2-7c1a-9d2e-3f4a5b6c7d8e"
+         *     }
+         */
+        PeriodCloseRequest: {
+            /**
+             * As Of
+             * @description close the periods complete at this instant (not in the future)
+             */
+            as_of?: string | null;
+            /** Organization Id */
+            organization_id?: string | null;
         };
         /**
          * PeriodCloseResult
@@ -624,6 +728,11 @@ export interface components {
         PlanCreate: {
             /** Allowance Minutes */
             allowance_minutes?: number | null;
+            /**
+             * Block Low Threshold Percent
+             * @description block.low at or below this share of the minutes bought
+             */
+            block_low_threshold_percent?: number | null;
             /** Currency */
             currency?: string | null;
             /**
@@ -631,8 +740,11 @@ export interface components {
              * Format: date
              */
             effective_from: string;
-            /** Increment Minutes */
-            increment_minutes?: number | null;
+            /**
+             * Increment Minutes
+             * @description every time entry (hourly, agreement draw or block draw) is rounded up to this many minutes; required: the rounding is a business decision, never an implicit default
+             */
+            increment_minutes: number;
             kind: components["schemas"]["PlanKind"];
             /** Minimum Minutes Per Ticket */
             minimum_minutes_per_ticket?: number | null;
@@ -654,6 +766,8 @@ export interface components {
         PlanPublic: {
             /** Allowance Minutes */
             allowance_minutes: number;
+            /** Block Low Threshold Percent */
+            block_low_threshold_percent: number;
             /**
              * Created At
              * Format: date-time
@@ -799,12 +913,19 @@ export interface components {
              * Format: date-time
              */
             ends_at: string;
+            /**
+             * Increment Minutes
+             * @description each time entry is rounded up to this (the plan's)
+             */
+            increment_minutes: number;
             /** Invoiced Total */
             invoiced_total: {
                 [key: string]: string;
             };
             /** Logged Minutes */
             logged_minutes: number;
+            /** Minimum Minutes Per Ticket */
+            minimum_minutes_per_ticket: number;
             /** Non Billable Minutes */
             non_billable_minutes: number;
             /**
@@ -1122,7 +1243,10 @@ export interface operations {
     add_block_api_v1_billing_accounts__organization_id__blocks_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique string (a UUID). A retry with the same key and body gets the first answer. */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 organization_id: string;
             };
@@ -1336,7 +1460,10 @@ export interface operations {
     add_plan_api_v1_billing_accounts__organization_id__plans_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique string (a UUID). A retry with the same key and body gets the first answer. */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 organization_id: string;
             };
@@ -1898,14 +2025,77 @@ export interface operations {
             };
         };
     };
-    close_due_periods_api_v1_billing_periods_close_post: {
+    list_notices_api_v1_billing_notices_get: {
         parameters: {
-            query?: never;
+            query?: {
+                organization_id?: string | null;
+                /** @description 2026-11: the month of the close */
+                period?: string | null;
+                kind?: components["schemas"]["NoticeKind"] | null;
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoticePublic"][];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
+    close_due_periods_api_v1_billing_periods_close_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique string (a UUID). A retry with the same key and body gets the first answer. */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PeriodCloseRequest"] | null;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -1934,6 +2124,25 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ProblemDetail"];
                     "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
             /** @description Unprocessable Entity */
@@ -2048,6 +2257,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
                 };
             };
         };

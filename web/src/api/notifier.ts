@@ -257,7 +257,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database and Redis answer */
+        /**
+         * Readiness: the database and Redis answer
+         * @description 200 when every check passes, else 503 problem+json naming the failing ones.
+         */
         get: operations["readyz_readyz_get"];
         put?: never;
         post?: never;
@@ -1633,6 +1636,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
                 };
             };
         };

@@ -1102,7 +1102,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database and Redis answer */
+        /**
+         * Readiness: the database and Redis answer
+         * @description 200 when every check passes, else 503 problem+json naming the failing ones.
+         */
         get: operations["readyz_readyz_get"];
         put?: never;
         post?: never;
@@ -2184,12 +2187,22 @@ export interface components {
             agent_id: string;
             /** Agent Name */
             agent_name: string;
+            /**
+             * Consultant Timezone
+             * @description where the consultant works
+             */
+            consultant_timezone: string;
             /** Duration Minutes */
             duration_minutes: number;
             /** External Scheduling Url */
             external_scheduling_url: string | null;
             /** Not Bookable Reason */
             not_bookable_reason?: string | null;
+            /**
+             * Note
+             * @description said plainly when the consultant works in another timezone than the times shown
+             */
+            note?: string | null;
             /** Policy */
             policy: string;
             /** Slots */
@@ -6895,6 +6908,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
                 };
             };
         };

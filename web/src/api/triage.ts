@@ -116,6 +116,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/triage/sla/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview Sla
+         * @description If a ticket of this priority arrived at `at` for this organization, when would its first
+         *     response and resolution be due? The calendar used, the pauses assumed (none) and the due
+         *     instants, computed as for a created ticket; nothing is created. Staff, and portals
+         *     (`tickets:read`) for their own organizations.
+         */
+        post: operations["preview_sla_api_v1_triage_sla_preview_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/triage/tickets/{ticket_id}/decisions": {
         parameters: {
             query?: never;
@@ -205,7 +228,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database and Redis answer */
+        /**
+         * Readiness: the database and Redis answer
+         * @description 200 when every check passes, else 503 problem+json naming the failing ones.
+         */
         get: operations["readyz_readyz_get"];
         put?: never;
         post?: never;
@@ -517,6 +543,12 @@ export interface components {
             };
         };
         /**
+         * Priority
+         * @description P1 is the most urgent.
+         * @enum {string}
+         */
+        Priority: "P1" | "P2" | "P3" | "P4";
+        /**
          * ProblemDetail
          * @description The problem document (RFC 9457), as the OpenAPI shows it.
          * @example {
@@ -562,6 +594,83 @@ export interface components {
              * @default false
              */
             reassign: boolean;
+        };
+        /**
+         * SlaPreview
+         * @description When first response and resolution would be due: the same computation as a ticket's.
+         */
+        SlaPreview: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            calendar: components["schemas"]["CalendarPublic"];
+            /**
+             * Clock Started At
+             * Format: date-time
+             * @description the arrival, or the calendar's next opening
+             */
+            clock_started_at: string;
+            /**
+             * Closed Reason
+             * @description why the clock starts later: after hours, or the holiday's name
+             */
+            closed_reason: string | null;
+            /**
+             * First Response Due At
+             * Format: date-time
+             */
+            first_response_due_at: string;
+            /** First Response Minutes */
+            first_response_minutes: number;
+            /** Organization Id */
+            organization_id: string | null;
+            /**
+             * Pauses Assumed
+             * @description none: waiting on the customer pauses both clocks and moves the due times by the business time paused
+             */
+            pauses_assumed: {
+                [key: string]: unknown;
+            }[];
+            /** Priority */
+            priority: string;
+            /**
+             * Resolution Due At
+             * Format: date-time
+             */
+            resolution_due_at: string;
+            /** Resolution Minutes */
+            resolution_minutes: number;
+            /** Support Tier */
+            support_tier: string | null;
+            /**
+             * Targets Source
+             * @description tier:<tier> or default
+             */
+            targets_source: string;
+        };
+        /**
+         * SlaPreviewRequest
+         * @description A ticket that has not been created: its organization, its priority, its arrival.
+         * @example {
+         *       "at": "2026-11-26T15:00:00Z",
+         *       "organization_id": "01900000-0000-7000-8000-000000000001",
+         *       "priority": "P2"
+         *     }
+         */
+        SlaPreviewRequest: {
+            /**
+             * At
+             * @description when the ticket would arrive (default: now)
+             */
+            at?: string | null;
+            /**
+             * Organization Id
+             * @description null: no organization (the default calendar and targets)
+             */
+            organization_id?: string | null;
+            priority: components["schemas"]["Priority"];
         };
         /** SlaStatus */
         SlaStatus: {
@@ -621,7 +730,7 @@ export interface components {
             started_at: string;
             /**
              * State
-             * @description running | paused | met | stopped
+             * @description running | paused | met | met_late (after the due time) | stopped
              */
             state: string;
             /** Target */
@@ -1092,6 +1201,79 @@ export interface operations {
             };
         };
     };
+    preview_sla_api_v1_triage_sla_preview_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SlaPreviewRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlaPreview"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
     list_decisions_api_v1_triage_tickets__ticket_id__decisions_get: {
         parameters: {
             query?: {
@@ -1341,6 +1523,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
                 };
             };
         };
