@@ -161,6 +161,9 @@ async def test_a_worker_outlives_a_redis_restart_and_takes_jobs_again() -> None:
         assert await pool.enqueue_job("record", 1, _job_id="job-after", _queue_name=QUEUE)
         await pool.aclose()
         await _until(lambda: len(runs) == 2)
+        # Let the job's own bookkeeping finish: closing cancels jobs still running, and a
+        # cancelled one would end close() before it closes the pool.
+        await _until(lambda: all(task.done() for task in survivor.tasks.values()))
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
