@@ -31,7 +31,6 @@ def nl2br(value: object) -> Markup:
     return Markup("<br>\n").join(escape(line) for line in str(value).splitlines())
 
 
-@cache
 def idn_note(address: object) -> str:
     """What follows an address shown to a consultant: its ``xn--`` form when its domain is
     internationalized (and whether it mixes scripts), so a look-alike domain stands out."""
@@ -39,8 +38,11 @@ def idn_note(address: object) -> str:
     return display_address(text)[len(text) :]
 
 
+@cache
 def environment(html: bool) -> Environment:
-    """The HTML part is rendered with autoescaping; subject and text without."""
+    """One per process and kind, so each template compiles once (building one per mail made the
+    notifier four times slower). The HTML part is rendered with autoescaping; subject and text
+    without."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
         autoescape=html,

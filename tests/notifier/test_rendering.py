@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.notifier.rendering import render
+from services.notifier.rendering import environment, render
 from services.notifier.service import base_context
 from services.notifier.settings import Settings
 
@@ -104,3 +104,10 @@ def test_the_acknowledgment_keeps_its_paragraphs_apart(
     expected += ["Our", "To"]
     expected += ["Before"] if sla_attached else []
     assert starts[: len(expected) + 1] == [*expected, "Kind"], paragraphs
+
+
+def test_templates_compile_once_per_process() -> None:
+    """A mail renders from compiled templates: one environment per kind, its cache kept."""
+    assert environment(html=True) is environment(html=True)
+    assert environment(html=False) is environment(html=False)
+    assert environment(html=True) is not environment(html=False)
