@@ -18,16 +18,6 @@ from shared.clock import utcnow
 from shared.db import SessionMaker, UtcDateTime, dialect_of, insert_ignoring_conflicts
 from shared.events import Event
 from shared.outbox import Outbox
-from shared.transient import TransientError, is_transient
-
-__all__ = [
-    "EventConsumer",
-    "EventHandler",
-    "Outcome",
-    "TransientError",
-    "is_transient",
-    "processed_event_table",
-]
 
 log = logging.getLogger(__name__)
 

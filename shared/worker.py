@@ -24,11 +24,12 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from shared import dead_letters
-from shared.consumer import EventConsumer, is_transient
+from shared.consumer import EventConsumer
 from shared.events import Event, Service
 from shared.logging import bind_request_id
 from shared.queue import HANDLE_EVENT, KEEP_RESULT_SECONDS, deserialize, queue_name, redis_settings, serialize
 from shared.settings import ServiceSettings
+from shared.transient import is_transient
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,6 @@ import asyncio
 import concurrent.futures
 import os
 import shutil
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,10 +16,10 @@ import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from deploy.local.probes import free_ports, redis_answers
 from shared.events import Service
 from shared.migrate import upgrade
 from shared.tokens import REVOCATIONS_LOADED
+from tests.servers import RedisServer
 
 PG_SERVER = os.environ.get("HELPDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 TEST_DATABASE = f"helpdesk_test_{os.getpid()}"
@@ -122,35 +120,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _revocations_loaded(url)
         yield url
         return
-    (port,) = free_ports(1)
-    directory = tmp_path_factory.mktemp("redis")
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
+    server = RedisServer(directory=tmp_path_factory.mktemp("redis"), append_only=False)
+    server.start()
     try:
-        deadline = time.monotonic() + 10
-        while not redis_answers(url, timeout=0.2):
-            assert server.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-        _revocations_loaded(url)
-        yield url
+        _revocations_loaded(server.url)
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 def _revocations_loaded(url: str) -> None:

@@ -23,9 +23,10 @@ from services.billing.service import (
 from services.billing.settings import Settings
 from shared import events as ev
 from shared.clock import utcnow
-from shared.consumer import EventHandler, TransientError
+from shared.consumer import EventHandler
 from shared.db import SessionMaker
 from shared.runtime import Runtime
+from shared.transient import TransientError
 
 log = logging.getLogger(__name__)
 

@@ -60,7 +60,6 @@ from shared import events as ev
 from shared import sign_in_links
 from shared.auth import require_admin, require_staff
 from shared.clock import utcnow
-from shared.consumer import TransientError, is_transient
 from shared.db import SessionMaker
 from shared.ids import new_id
 from shared.mail_ids import make_message_id, make_reply_token, plus_address
@@ -68,6 +67,7 @@ from shared.outbox import Outbox
 from shared.principal import Principal, PrincipalKind
 from shared.signed_links import FEEDBACK, TICKET_STATUS, sign
 from shared.time_format import format_clock, format_instant
+from shared.transient import TransientError, is_transient
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -41,8 +41,8 @@ from shared.dead_letters import DEAD_PREFIX
 from shared.events import Service
 from shared.queue import queue_name
 from tests.bench.environment import Tokens, sign_in
-from tests.chaos.servers import PostgresCluster, RedisServer, postgres_bin
 from tests.e2e.mailbox import compose
+from tests.servers import PostgresCluster, RedisServer, postgres_bin
 
 WORKERS = tuple(f"{service}-worker" for service in SERVICES)
 DEMO_DOMAIN = "demo-customer.test"

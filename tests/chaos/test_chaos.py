@@ -10,7 +10,7 @@ import pytest
 
 from deploy.local import gateway as gw
 from tests.chaos.harness import ChaosConfig, run
-from tests.chaos.servers import postgres_bin
+from tests.servers import postgres_bin
 
 
 @pytest.mark.stack

@@ -14,11 +14,11 @@ from services.notifier.runtime import billing_client
 from services.notifier.service import fetch_invoice_pdf
 from services.ticket_api.app import create_app
 from services.ticket_api.settings import Settings as TicketApiSettings
-from shared.consumer import TransientError
 from shared.events import Service
 from shared.principal import PrincipalKind
 from shared.service_auth import ClientCredentialsAuth
 from shared.tokens import InvalidToken
+from shared.transient import TransientError
 from tests import auth
 from tests.conftest import sqlite_copy
 from tests.notifier.conftest import Env, make_settings

@@ -18,9 +18,10 @@ from services.triage.models import processed_event as triage_processed_event
 from services.triage.settings import Settings as TriageSettings
 from shared import dead_letters
 from shared import events as ev
-from shared.consumer import EventConsumer, EventHandler, TransientError
+from shared.consumer import EventConsumer, EventHandler
 from shared.queue import connect, queue_name
 from shared.runtime import Runtime
+from shared.transient import TransientError
 from shared.worker import MAX_TRIES, NON_TRANSIENT_TRIES, handle_event, retry_delay_seconds, tries_allowed
 from tests.shared.sample_events import agent_created
 from tests.shared.test_outbox import clean, drain_triage_queue, effects, record_effect

@@ -23,9 +23,10 @@ from services.ticket_api.settings import Settings as TicketApiSettings
 from services.triage.models import processed_event as triage_processed_event
 from services.triage.settings import Settings as TriageSettings
 from shared import events as ev
-from shared.consumer import EventConsumer, TransientError
+from shared.consumer import EventConsumer
 from shared.queue import queue_name, queues_lost
 from shared.runtime import Runtime
+from shared.transient import TransientError
 from shared.uow import UnitOfWork
 from shared.worker import Worker, worker_settings
 from tests.conftest import truncate_schema

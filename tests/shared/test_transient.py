@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from deploy.local.probes import free_ports
 from shared.transient import TransientError, is_transient
-from tests.chaos.servers import PostgresCluster, postgres_bin
+from tests.servers import PostgresCluster, postgres_bin
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared.events import Service
 from shared.queue import queue_name
 from shared.worker import Worker, reconnect_delay_seconds
-from tests.chaos.servers import RedisServer
+from tests.servers import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "test:start_jobs"

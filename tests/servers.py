@@ -1,6 +1,7 @@
-"""Private servers a fault-injection test may stop, kill and restart at will: a PostgreSQL cluster
-(``initdb`` into a temporary directory, Debian's binaries under /usr/lib/postgresql/*/bin) and a
-Redis, each on a free port of its own, never the machine's shared ones."""
+"""Private servers for tests, each on a free port of its own, never the machine's shared ones: a
+PostgreSQL cluster (``initdb`` into a temporary directory, Debian's binaries under
+/usr/lib/postgresql/*/bin) and a Redis (the run's own, and ones fault-injection tests stop, kill
+and restart at will)."""
 
 from __future__ import annotations
 
@@ -79,10 +80,12 @@ class PostgresCluster:
 
 @dataclass
 class RedisServer:
-    """A redis-server on a private port, its append-only file kept (as production's), restartable."""
+    """A redis-server on a private port, restartable; by default its append-only file kept (as
+    production's), so queued jobs survive a restart."""
 
     port: int = field(default_factory=lambda: free_ports(1)[0])
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="helpdesk-redis-")))
+    append_only: bool = True
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -100,7 +103,7 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "yes",
+                "yes" if self.append_only else "no",
                 "--dir",
                 str(self.directory),
             ],
