@@ -531,13 +531,15 @@ def new_event(
     request_id: str | None = None,
     version: int = 1,
     known_to: tuple[Service, ...] = (),
+    event_id: UUID | None = None,
 ) -> Event:
-    """Build an event, checking the payload is the model registered for its type and version."""
+    """Build an event, checking the payload is the model registered for its type and version.
+    Services record theirs with ``UnitOfWork.emit``; this is for tests and that recorder."""
     expected = PAYLOADS[(event_type, version)]
     if type(payload) is not expected:
         raise TypeError(f"{event_type} v{version} carries {expected.__name__}, not {type(payload).__name__}")
     return Event(
-        id=new_id(),
+        id=event_id or new_id(),
         type=event_type.value,
         version=version,
         occurred_at=utcnow(),

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import utcnow
 from shared.db import SessionMaker, UtcDateTime, dialect_of
-from shared.events import Event
+from shared.events import Event, Service
 
 log = logging.getLogger(__name__)
 
@@ -55,30 +55,40 @@ def outbox_table(metadata: MetaData) -> Table:
     return table
 
 
-async def record_event(session: AsyncSession, table: Table, event: Event) -> None:
-    """Write ``event`` to the outbox ``table`` in the session's transaction. Whoever commits the
-    session dispatches it afterwards (a route's unit of work, or the event consumer)."""
-    await session.execute(
-        insert(table),
-        {
-            "id": event.id,
-            "type": event.type,
-            "subject": event.subject,
-            "event": event.model_dump_json(),
-            "created_at": event.occurred_at,
-        },
-    )
-    session.info.setdefault(PENDING_EVENTS, []).append(event)
+def _row(event: Event) -> dict[str, object]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "subject": event.subject,
+        "event": event.model_dump_json(),
+        "created_at": event.occurred_at,
+    }
+
+
+async def record_events(session: AsyncSession, table: Table, events: Sequence[Event]) -> None:
+    """Write ``events`` to the outbox ``table`` in the session's transaction, in one statement.
+    Whoever commits the session dispatches them afterwards (a route's unit of work, or the
+    event consumer)."""
+    if not events:
+        return
+    rows = [_row(event) for event in events]
+    await session.execute(insert(table), rows[0] if len(rows) == 1 else rows)
+    session.info.setdefault(PENDING_EVENTS, []).extend(events)
 
 
 class Outbox:
     def __init__(
-        self, table: Table, sessions: SessionMaker | None = None, publish: Publish | None = None
+        self,
+        table: Table,
+        producer: Service,
+        sessions: SessionMaker | None = None,
+        publish: Publish | None = None,
     ) -> None:
-        """With only ``table``, an outbox that records (for code running inside a consumer's
-        transaction, which dispatches after commit); with sessions and ``publish``, one that
-        also publishes and relays."""
+        """The one recorder of ``producer``'s events. With only ``table`` and ``producer``, an
+        outbox that records (for code running inside a consumer's transaction, which dispatches
+        after commit); with sessions and ``publish``, one that also publishes and relays."""
         self.table = table
+        self.producer = producer
         self.sessions = sessions
         self.publish = publish
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -86,9 +96,9 @@ class Outbox:
         self._to_mark: list[UUID] = []
         self._marker: asyncio.Task[None] | None = None
 
-    async def record(self, session: AsyncSession, event: Event) -> None:
-        """Write ``event`` in the session's transaction; it is dispatched once that commits."""
-        await record_event(session, self.table, event)
+    async def record(self, session: AsyncSession, events: Sequence[Event]) -> None:
+        """Write ``events`` in the session's transaction; they are dispatched once it commits."""
+        await record_events(session, self.table, events)
 
     def take_pending(self, session: AsyncSession) -> list[Event]:
         events: list[Event] = session.info.pop(PENDING_EVENTS, [])

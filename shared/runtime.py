@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import clock, queue
 from shared.db import SessionMaker, create_engine, ping, reader_maker, session_maker
+from shared.events import Service
 from shared.outbox import Outbox
 from shared.settings import ServiceSettings
 from shared.tokens import JwksSource, TokenVerifier
@@ -59,7 +60,7 @@ class Runtime:
             audience=settings.jwt_audience,
             revocations=redis,
         )
-        outbox = Outbox(outbox_table, sessions, publish)
+        outbox = Outbox(outbox_table, Service(settings.service_name), sessions, publish)
         return cls(settings, engine, sessions, redis, outbox, verifier, reader_maker(engine))
 
     def start_background(self, coroutine: Coroutine[Any, Any, None]) -> None:

@@ -1,5 +1,6 @@
-"""The words services share about a ticket's urgency and priority: ticket_api stores them,
-triage decides with them, events carry them. One definition, so they never drift apart."""
+"""The words services share about a ticket: its status, urgency and priority, and the
+customer's support tier. ticket_api stores them, triage decides with them, the notifier and
+billing read them from events. One definition, so they never drift apart."""
 
 from __future__ import annotations
 
@@ -44,3 +45,20 @@ class Priority(StrEnum):
     def raised(self, levels: int = 1) -> Priority:
         """More urgent by ``levels`` (negative lowers), never past P1 or P4."""
         return Priority.of_level(self.level - levels)
+
+
+class TicketStatus(StrEnum):
+    """Where a ticket is in its lifecycle (the allowed moves live in ticket_api's transitions)."""
+
+    NEW = "new"
+    OPEN = "open"
+    PENDING_CUSTOMER = "pending_customer"
+    CLOSED = "closed"
+
+
+class SupportTier(StrEnum):
+    """How a customer pays: by the hour, a monthly agreement, or a prepaid block."""
+
+    HOURLY = "hourly"
+    AGREEMENT = "agreement"
+    BLOCK = "block"

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.billing import repository as repo
@@ -74,8 +73,9 @@ from services.billing.settings import Settings
 from shared import events as ev
 from shared.auth import require_admin
 from shared.ids import new_id
-from shared.outbox import PENDING_EVENTS, Outbox
+from shared.outbox import Outbox
 from shared.principal import Principal
+from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ ACCOUNT_START = datetime(2000, 1, 1, tzinfo=UTC)
 def event_recorder() -> Outbox:
     """An outbox used only to *record* events in a caller's transaction (the worker's or API's
     runtime publishes them after commit)."""
-    return Outbox(outbox)
+    return Outbox(outbox, PRODUCER)
 
 
 @dataclass(frozen=True)
@@ -109,27 +109,8 @@ class Billing:
         self, session: AsyncSession, items: list[tuple[ev.EventType, ev.Payload, str]]
     ) -> None:
         """Write events to the outbox in one statement (the period close records thousands);
-        like ``Outbox.record``, they are dispatched once the transaction commits."""
-        if not items:
-            return
-        events = [
-            ev.new_event(event_type, payload, producer=PRODUCER, subject=subject)
-            for event_type, payload, subject in items
-        ]
-        await session.execute(
-            insert(self.recorder.table),
-            [
-                {
-                    "id": event.id,
-                    "type": event.type,
-                    "subject": event.subject,
-                    "event": event.model_dump_json(),
-                    "created_at": event.occurred_at,
-                }
-                for event in events
-            ],
-        )
-        session.info.setdefault(PENDING_EVENTS, []).extend(events)
+        they are dispatched once the transaction commits."""
+        await UnitOfWork(session, self.recorder).emit_many(items)
 
     def published_after_commit(self, session: AsyncSession) -> None:
         """Publish what a committed job transaction recorded (the relay is the safety net)."""

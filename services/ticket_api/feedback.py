@@ -97,13 +97,7 @@ async def record(
         organization=organization_ref(organization),
         assignee_id=ticket.assignee_id,
     )
-    await uow.record(
-        ev.new_event(
-            ev.EventType.FEEDBACK_RECEIVED,
-            payload,
-            producer=service.PRODUCER,
-            subject=f"ticket:{ticket.id}",
-            request_id=request_id,
-        )
+    await uow.emit(
+        ev.EventType.FEEDBACK_RECEIVED, payload, subject=f"ticket:{ticket.id}", request_id=request_id
     )
     return feedback

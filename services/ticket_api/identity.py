@@ -30,7 +30,7 @@ from services.ticket_api.models import (
     TokenResponse,
     utcnow,
 )
-from services.ticket_api.service import PRODUCER, Caller, visible_organization
+from services.ticket_api.service import Caller, visible_organization
 from services.ticket_api.settings import Settings
 from services.ticket_api.views import parse_ticket_number
 from shared import events as ev
@@ -364,14 +364,11 @@ async def request_sign_in_link(
         expires_at=expires_at,
         ticket_number=ticket_number.upper() if ticket_number else None,
     )
-    await uow.record(
-        ev.new_event(
-            ev.EventType.CUSTOMER_SIGN_IN_REQUESTED,
-            payload,
-            producer=PRODUCER,
-            subject=f"contact:{contact.id}",
-            request_id=request_id,
-        )
+    await uow.emit(
+        ev.EventType.CUSTOMER_SIGN_IN_REQUESTED,
+        payload,
+        subject=f"contact:{contact.id}",
+        request_id=request_id,
     )
 
 

@@ -13,14 +13,13 @@ from sqlalchemy import JSON, Column, Index, String, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from services.ticket_api.transitions import TicketStatus
 from shared.clock import utcnow
 from shared.consumer import processed_event_table
 from shared.db import UtcDateTime
 from shared.email_address import EmailAddress
 from shared.ids import new_id
 from shared.outbox import outbox_table
-from shared.vocabulary import Impact, Priority, Urgency
+from shared.vocabulary import Impact, Priority, SupportTier, TicketStatus, Urgency
 
 __all__ = ["TicketStatus"]
 
@@ -59,12 +58,6 @@ def check_timezone(value: str) -> str:
 
 
 # --- enums -------------------------------------------------------------------------------
-
-
-class SupportTier(StrEnum):
-    HOURLY = "hourly"
-    AGREEMENT = "agreement"
-    BLOCK = "block"
 
 
 class Channel(StrEnum):

@@ -343,15 +343,7 @@ async def _record(
         late_cancellation=appointment.late_cancellation,
         cancel_reason=appointment.cancel_reason,
     )
-    await uow.record(
-        ev.new_event(
-            kind,
-            payload,
-            producer=service.PRODUCER,
-            subject=f"appointment:{appointment.id}",
-            request_id=caller.request_id,
-        )
-    )
+    await uow.emit(kind, payload, subject=f"appointment:{appointment.id}", request_id=caller.request_id)
     await service.audit(
         uow,
         caller,

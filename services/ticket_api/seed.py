@@ -29,16 +29,17 @@ from services.ticket_api.models import (
     ApiClientSecret,
     Organization,
     OrganizationCreate,
-    SupportTier,
     outbox,
 )
 from services.ticket_api.service import Caller
 from services.ticket_api.settings import Settings
 from shared.db import create_engine, session_maker
+from shared.events import Service
 from shared.ids import new_id
 from shared.outbox import Outbox
 from shared.principal import Principal, PrincipalKind
 from shared.uow import UnitOfWork
+from shared.vocabulary import SupportTier
 
 ADMIN_EMAIL = "admin@helpdesk.test"
 DEMO_ORGANIZATION = "Demo Customer Ltd"
@@ -90,7 +91,7 @@ async def _demo_organization(session: AsyncSession) -> Organization:
             principal=Principal(kind=PrincipalKind.SERVICE, subject_id=new_id(), name="seed"), request_id=None
         )
         organization, _domains = await service.create_organization(
-            UnitOfWork(session, Outbox(outbox)),
+            UnitOfWork(session, Outbox(outbox, Service.TICKET_API)),
             seeder,
             OrganizationCreate(
                 name=DEMO_ORGANIZATION, support_tier=SupportTier.HOURLY, email_domains=[DEMO_DOMAIN]

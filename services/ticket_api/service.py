@@ -160,14 +160,11 @@ async def create_organization(
     await uow.session.flush()
     await _claim_domains(uow, caller, organization.id, data.email_domains)
     await audit(uow, caller, "organization", organization.id, "created", data.model_dump())
-    await uow.record(
-        ev.new_event(
-            ev.EventType.ORGANIZATION_CREATED,
-            _organization_payload(organization, data.email_domains),
-            producer=PRODUCER,
-            subject=f"organization:{organization.id}",
-            request_id=caller.request_id,
-        )
+    await uow.emit(
+        ev.EventType.ORGANIZATION_CREATED,
+        _organization_payload(organization, data.email_domains),
+        subject=f"organization:{organization.id}",
+        request_id=caller.request_id,
     )
     return organization, data.email_domains
 
@@ -210,24 +207,10 @@ async def update_organization(
     await audit(uow, caller, "organization", organization.id, "updated", diff)
     payload = _organization_payload(organization, after["email_domains"])
     subject = f"organization:{organization.id}"
-    await uow.record(
-        ev.new_event(
-            ev.EventType.ORGANIZATION_UPDATED,
-            payload,
-            producer=PRODUCER,
-            subject=subject,
-            request_id=caller.request_id,
-        )
-    )
+    await uow.emit(ev.EventType.ORGANIZATION_UPDATED, payload, subject=subject, request_id=caller.request_id)
     if newly_signed:
-        await uow.record(
-            ev.new_event(
-                ev.EventType.ORGANIZATION_SLA_SIGNED,
-                payload,
-                producer=PRODUCER,
-                subject=subject,
-                request_id=caller.request_id,
-            )
+        await uow.emit(
+            ev.EventType.ORGANIZATION_SLA_SIGNED, payload, subject=subject, request_id=caller.request_id
         )
     return organization, after["email_domains"]
 
@@ -313,14 +296,11 @@ async def create_agent(uow: UnitOfWork, caller: Caller, data: AgentCreate) -> Ag
     uow.session.add(agent)
     await uow.session.flush()
     await audit(uow, caller, "agent", agent.id, "created", data.model_dump())
-    await uow.record(
-        ev.new_event(
-            ev.EventType.AGENT_CREATED,
-            _agent_payload(agent),
-            producer=PRODUCER,
-            subject=f"agent:{agent.id}",
-            request_id=caller.request_id,
-        )
+    await uow.emit(
+        ev.EventType.AGENT_CREATED,
+        _agent_payload(agent),
+        subject=f"agent:{agent.id}",
+        request_id=caller.request_id,
     )
     return agent
 
@@ -345,14 +325,11 @@ async def update_agent(uow: UnitOfWork, caller: Caller, agent_id: UUID, data: Ag
     agent.updated_at = utcnow()
     await uow.session.flush()
     await audit(uow, caller, "agent", agent.id, "updated", diff)
-    await uow.record(
-        ev.new_event(
-            ev.EventType.AGENT_UPDATED,
-            _agent_payload(agent),
-            producer=PRODUCER,
-            subject=f"agent:{agent.id}",
-            request_id=caller.request_id,
-        )
+    await uow.emit(
+        ev.EventType.AGENT_UPDATED,
+        _agent_payload(agent),
+        subject=f"agent:{agent.id}",
+        request_id=caller.request_id,
     )
     return agent
 
@@ -429,15 +406,8 @@ async def _record_ticket_event(
 ) -> None:
     contact, organization = await snapshot_refs(uow, ticket)
     payload = payload_type(**_snapshot_fields(ticket, contact, organization), **extra)
-    await uow.record(
-        ev.new_event(
-            event_type,
-            payload,
-            producer=PRODUCER,
-            subject=f"ticket:{ticket.id}",
-            request_id=caller.request_id,
-            known_to=known_to,
-        )
+    await uow.emit(
+        event_type, payload, subject=f"ticket:{ticket.id}", request_id=caller.request_id, known_to=known_to
     )
 
 
@@ -489,14 +459,8 @@ async def create_ticket(uow: UnitOfWork, caller: Caller, data: TicketCreate) -> 
         ),
         description=ticket.description,
     )
-    await uow.record(
-        ev.new_event(
-            ev.EventType.TICKET_CREATED,
-            payload,
-            producer=PRODUCER,
-            subject=f"ticket:{ticket.id}",
-            request_id=caller.request_id,
-        )
+    await uow.emit(
+        ev.EventType.TICKET_CREATED, payload, subject=f"ticket:{ticket.id}", request_id=caller.request_id
     )
     return ticket
 
@@ -690,15 +654,7 @@ async def _record_time_entry_event(
         source=entry.source,
         deleted=entry.deleted_at is not None,
     )
-    await uow.record(
-        ev.new_event(
-            event_type,
-            payload,
-            producer=PRODUCER,
-            subject=f"time_entry:{entry.id}",
-            request_id=caller.request_id,
-        )
-    )
+    await uow.emit(event_type, payload, subject=f"time_entry:{entry.id}", request_id=caller.request_id)
 
 
 async def log_time(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: TimeEntryCreate) -> TimeEntry:

@@ -23,11 +23,11 @@ from services.ticket_api.errors import TicketLinkInvalid
 from services.ticket_api.identity import customer_principal
 from services.ticket_api.models import Appointment, AppointmentStatus, AuthorKind, Contact, Ticket
 from services.ticket_api.service import Caller
-from services.ticket_api.transitions import TicketStatus
 from services.ticket_api.views import ticket_number
 from shared.signed_links import TICKET_STATUS, ExpiredLink, InvalidLink, verify
 from shared.time_format import reader_zone
 from shared.uow import UnitOfWork
+from shared.vocabulary import TicketStatus
 
 # More than any real conversation holds; the page stays bounded whatever happens.
 MAX_ENTRIES = 500

@@ -6,15 +6,7 @@ also be closed from any open state (resolved without a reply, spam, duplicate).
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class TicketStatus(StrEnum):
-    NEW = "new"
-    OPEN = "open"
-    PENDING_CUSTOMER = "pending_customer"
-    CLOSED = "closed"
-
+from shared.vocabulary import TicketStatus
 
 ALLOWED: dict[TicketStatus, frozenset[TicketStatus]] = {
     TicketStatus.NEW: frozenset({TicketStatus.OPEN, TicketStatus.PENDING_CUSTOMER, TicketStatus.CLOSED}),

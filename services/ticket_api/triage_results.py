@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ticket_api import repository as repo
 from services.ticket_api import scheduling, service
-from services.ticket_api.models import Priority, Ticket, TicketStatus, outbox, utcnow
+from services.ticket_api.models import Ticket, outbox, utcnow
 from shared import events as ev
 from shared.consumer import EventHandler
 from shared.outbox import Outbox
 from shared.principal import Principal, PrincipalKind
 from shared.uow import UnitOfWork
+from shared.vocabulary import Priority, TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ TRIAGE_ACTOR = "service:triage"
 _TRIAGE = Principal(kind=PrincipalKind.SERVICE, subject_id=UUID(int=0), name="triage")
 # Writes events into the outbox in the consumer's transaction; the consumer publishes them
 # after commit.
-_EVENTS = Outbox(outbox)
+_EVENTS = Outbox(outbox, ev.Service.TICKET_API)
 
 
 def escalated(priority: str | None) -> Priority | None:

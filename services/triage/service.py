@@ -67,7 +67,7 @@ Clock = Callable[[], datetime]
 
 # Writes events into the outbox table in the caller's transaction (it never publishes: the
 # consumer, or the request's unit of work, dispatches what the transaction recorded).
-_EVENTS = Outbox(outbox)
+_EVENTS = Outbox(outbox, PRODUCER)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Context:
 
 
 async def record(session: AsyncSession, event: ev.Event) -> None:
-    await _EVENTS.record(session, event)
+    await _EVENTS.record(session, [event])
 
 
 # --- configuration -----------------------------------------------------------------------------

@@ -52,7 +52,7 @@ async def main():
                          subject="agent:1")
     async with runtime.sessions() as session:
         uow = UnitOfWork(session, runtime.outbox)
-        await uow.record(event)
+        await uow.outbox.record(uow.session, [event])
         await uow.commit()
         os._exit(9)
 
@@ -166,7 +166,7 @@ async def test_committed_events_are_published_at_once_and_marked(
     event = agent_created()
     async with ticket_api_runtime.sessions() as session:
         uow = UnitOfWork(session, ticket_api_runtime.outbox)
-        await uow.record(event)
+        await uow.outbox.record(uow.session, [event])
         await uow.commit()
     await ticket_api_runtime.outbox.drain()
 
@@ -182,7 +182,7 @@ async def test_rolled_back_events_are_never_published(
 ) -> None:
     async with ticket_api_runtime.sessions() as session:
         uow = UnitOfWork(session, ticket_api_runtime.outbox)
-        await uow.record(agent_created())
+        await uow.outbox.record(uow.session, [agent_created()])
         await uow.rollback()
     await ticket_api_runtime.outbox.drain()
 
@@ -194,7 +194,7 @@ async def test_relay_waits_for_the_grace_period(
     clean: str, redis_url: str, redis: Redis, ticket_api_runtime: Runtime
 ) -> None:
     async with ticket_api_runtime.sessions() as session, session.begin():
-        await ticket_api_runtime.outbox.record(session, agent_created())
+        await ticket_api_runtime.outbox.record(session, [agent_created()])
     assert await ticket_api_runtime.outbox.relay_once(grace_seconds=60) == 0
     assert await ticket_api_runtime.outbox.relay_once(grace_seconds=0) == 1
 
@@ -228,7 +228,7 @@ async def test_a_failed_effect_is_retried_and_then_applied_once(
     event = agent_created()
     async with ticket_api_runtime.sessions() as session:
         uow = UnitOfWork(session, ticket_api_runtime.outbox)
-        await uow.record(event)
+        await uow.outbox.record(uow.session, [event])
         await uow.commit()
     await ticket_api_runtime.outbox.drain()
     # Burst mode waits for the deferred retry (about a second) before it stops.
@@ -253,7 +253,7 @@ async def test_concurrent_commits_are_all_published_and_marked_in_batches(
     async def one() -> None:
         async with ticket_api_runtime.sessions() as session:
             uow = UnitOfWork(session, ticket_api_runtime.outbox)
-            await uow.record(agent_created())
+            await uow.outbox.record(uow.session, [agent_created()])
             await uow.commit()
 
     await asyncio.gather(*(one() for _ in range(40)))
@@ -277,7 +277,7 @@ async def test_redis_losing_its_queues_loses_no_event(
     async with ticket_api_runtime.sessions() as session:
         uow = UnitOfWork(session, ticket_api_runtime.outbox)
         for event in events:
-            await uow.record(event)
+            await uow.outbox.record(uow.session, [event])
         await uow.commit()
     await ticket_api_runtime.outbox.drain()
     assert await redis.zcard(TRIAGE_QUEUE) == 3

@@ -21,12 +21,12 @@ from services.ticket_api.models import AppointmentBook, MessageCreate, SlotList
 from services.ticket_api.pages import LinkToken, page
 from services.ticket_api.settings import Settings
 from services.ticket_api.ticket_status import TicketStatusView
-from services.ticket_api.transitions import TicketStatus
 from services.ticket_api.views import ticket_number
 from shared.clock import utcnow
 from shared.logging import request_id_var
 from shared.problems import Problem
 from shared.time_format import format_clock, format_day, format_instant
+from shared.vocabulary import TicketStatus
 
 router = APIRouter(tags=["ticket status"])
 

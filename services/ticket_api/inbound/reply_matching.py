@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-from services.ticket_api.transitions import TicketStatus
 from shared.mail_ids import MacKeys, owner_of_message_id, owner_of_reply_token, token_of_plus_address
+from shared.vocabulary import TicketStatus
 
 _SUBJECT_TAG = re.compile(r"\[\s*TKT-(\d{1,12})\s*\]", re.IGNORECASE)
 MAX_THREAD_IDS = 50

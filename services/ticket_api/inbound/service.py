@@ -618,11 +618,7 @@ class Inbound:
             acknowledge=acknowledge,
             source_message_id=work.parsed.message_id,  # the acknowledgment threads under it
         )
-        await uow.record(
-            ev.new_event(
-                ev.EventType.TICKET_CREATED, payload, producer=PRODUCER, subject=f"ticket:{ticket.id}"
-            )
-        )
+        await uow.emit(ev.EventType.TICKET_CREATED, payload, subject=f"ticket:{ticket.id}")
         work.values["acknowledge"] = acknowledge
         return ticket
 
@@ -790,21 +786,18 @@ class Inbound:
             ]
             if ours:
                 diagnostics = "; ".join(s.diagnostic for s in work.parsed.delivery_status if s.diagnostic)
-                await uow.record(
-                    ev.new_event(
-                        ev.EventType.EMAIL_BOUNCED,
-                        ev.EmailBouncedV1(
-                            inbound_email_id=work.inbound_id,
-                            recipients=list(bounce.recipients[:50]),
-                            permanent=bounce.permanent,
-                            original_message_ids=ours[:10],
-                            ticket_id=ticket.id if ticket else None,
-                            diagnostic=diagnostics[:1000],
-                            received_at=work.now,
-                        ),
-                        producer=PRODUCER,
-                        subject=f"inbound_email:{work.inbound_id}",
-                    )
+                await uow.emit(
+                    ev.EventType.EMAIL_BOUNCED,
+                    ev.EmailBouncedV1(
+                        inbound_email_id=work.inbound_id,
+                        recipients=list(bounce.recipients[:50]),
+                        permanent=bounce.permanent,
+                        original_message_ids=ours[:10],
+                        ticket_id=ticket.id if ticket else None,
+                        diagnostic=diagnostics[:1000],
+                        received_at=work.now,
+                    ),
+                    subject=f"inbound_email:{work.inbound_id}",
                 )
 
     def _attachment_rows(
@@ -871,30 +864,27 @@ class Inbound:
         if not refused or work.sender is None:
             return
         limits = self.config.attachment_limits
-        await uow.record(
-            ev.new_event(
-                ev.EventType.EMAIL_ATTACHMENTS_REFUSED,
-                ev.EmailAttachmentsRefusedV1(
-                    inbound_email_id=work.inbound_id,
-                    recipient=work.sender,
-                    recipient_name=work.parsed.from_address.name if work.parsed.from_address else None,
-                    subject=work.parsed.subject[:300],
-                    in_reply_to=work.parsed.message_id,
-                    ticket_id=ticket.id,
-                    ticket_number=ticket_number(ticket.number),
-                    refused=[
-                        ev.RefusedAttachmentV1(
-                            filename=d.filename, size_bytes=len(d.part.data), reason=d.refused_reason or ""
-                        )
-                        for d in refused[:50]
-                    ],
-                    max_attachment_bytes=limits.max_bytes,
-                    max_attachments=limits.max_count,
-                    max_total_bytes=limits.max_total_bytes,
-                ),
-                producer=PRODUCER,
-                subject=f"ticket:{ticket.id}",
-            )
+        await uow.emit(
+            ev.EventType.EMAIL_ATTACHMENTS_REFUSED,
+            ev.EmailAttachmentsRefusedV1(
+                inbound_email_id=work.inbound_id,
+                recipient=work.sender,
+                recipient_name=work.parsed.from_address.name if work.parsed.from_address else None,
+                subject=work.parsed.subject[:300],
+                in_reply_to=work.parsed.message_id,
+                ticket_id=ticket.id,
+                ticket_number=ticket_number(ticket.number),
+                refused=[
+                    ev.RefusedAttachmentV1(
+                        filename=d.filename, size_bytes=len(d.part.data), reason=d.refused_reason or ""
+                    )
+                    for d in refused[:50]
+                ],
+                max_attachment_bytes=limits.max_bytes,
+                max_attachments=limits.max_count,
+                max_total_bytes=limits.max_total_bytes,
+            ),
+            subject=f"ticket:{ticket.id}",
         )
 
     # --- the last resort ----------------------------------------------------------------------
@@ -968,14 +958,8 @@ async def confirm_sla_document(uow: UnitOfWork, caller: tickets.Caller, review_i
         domains = (await repo.domains_of(uow.session, [organization.id]))[organization.id]
         payload = tickets._organization_payload(organization, domains)
         for event_type in (ev.EventType.ORGANIZATION_UPDATED, ev.EventType.ORGANIZATION_SLA_SIGNED):
-            await uow.record(
-                ev.new_event(
-                    event_type,
-                    payload,
-                    producer=PRODUCER,
-                    subject=f"organization:{organization.id}",
-                    request_id=caller.request_id,
-                )
+            await uow.emit(
+                event_type, payload, subject=f"organization:{organization.id}", request_id=caller.request_id
             )
     await uow.session.refresh(review)
     return review

@@ -96,7 +96,8 @@ class InboundWorld:
         caller = tickets.Caller(principal=auth.admin(), request_id=None)
         async with self.runtime.sessions() as session:
             uow = UnitOfWork(session, self.runtime.outbox)
-            from services.ticket_api.models import StatusChange, TicketStatus
+            from services.ticket_api.models import StatusChange
+            from shared.vocabulary import TicketStatus
 
             await tickets.change_status(uow, caller, ticket_id, StatusChange(status=TicketStatus.CLOSED))
             await uow.commit()

@@ -118,7 +118,7 @@ def test_every_fuzzed_message_ends_somewhere(sqlite_template: Path, tmp_path: Pa
     sessions = session_maker(engine)
     inbound = Inbound(
         sessions=sessions,
-        outbox=Outbox(outbox, sessions, publish=None),
+        outbox=Outbox(outbox, Service.TICKET_API, sessions, publish=None),
         settings=Settings(database_url=url, var_dir=tmp_path, env="test"),
     )
 

@@ -26,9 +26,9 @@ from services.ticket_api.inbound.reply_matching import (
 )
 from services.ticket_api.inbound.urgency import stated_urgency
 from services.ticket_api.models import InboundKind
-from services.ticket_api.transitions import TicketStatus
 from shared.ids import new_id
 from shared.mail_ids import make_message_id, make_reply_token, plus_address
+from shared.vocabulary import TicketStatus
 from tests.ticket_api.inbound import messages as mail
 
 FAKE_ATTRIBUTION = (

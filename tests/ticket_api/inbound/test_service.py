@@ -8,7 +8,8 @@ from uuid import UUID
 from pydantic import SecretStr
 
 from services.ticket_api.inbound.service import Envelope, Inbound
-from services.ticket_api.models import InboundKind, InboundOutcome, TicketStatus
+from services.ticket_api.models import InboundKind, InboundOutcome
+from shared.vocabulary import TicketStatus
 from tests.ticket_api.inbound import messages as mail
 from tests.ticket_api.inbound.conftest import InboundWorld
 
