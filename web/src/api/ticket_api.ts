@@ -2238,6 +2238,7 @@ export interface components {
         };
         /**
          * SupportTier
+         * @description How a customer pays: by the hour, a monthly agreement, or a prepaid block.
          * @enum {string}
          */
         SupportTier: "hourly" | "agreement" | "block";
@@ -2326,6 +2327,7 @@ export interface components {
         };
         /**
          * TicketStatus
+         * @description Where a ticket is in its lifecycle (the allowed moves live in ticket_api's transitions).
          * @enum {string}
          */
         TicketStatus: "new" | "open" | "pending_customer" | "closed";
