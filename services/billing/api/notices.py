@@ -8,10 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from services.billing import notices as sent
 from services.billing import repository as repo
-from services.billing import service
 from services.billing.deps import Uow
-from services.billing.models import NoticeKind, NoticePublic
+from services.billing.models import NoticeKind
+from services.billing.schemas import NoticePublic
 from shared.auth import CurrentPrincipal
 from shared.problems import problem_responses
 
@@ -40,4 +41,4 @@ async def list_notices(
         kind=kind.value if kind else None,
         limit=limit,
     )
-    return [service.notice_public(notice) for notice in notices]
+    return [sent.notice_public(notice) for notice in notices]

@@ -4,9 +4,9 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from services.billing import service
+from services.billing import settlement
 from services.billing.deps import Now, Uow
-from services.billing.models import ClosePreview
+from services.billing.schemas import ClosePreview
 from shared.auth import CurrentPrincipal
 from shared.problems import problem_responses
 
@@ -17,4 +17,4 @@ router = APIRouter(prefix="/tickets", tags=["tickets"])
 async def close_preview(ticket_id: UUID, uow: Uow, principal: CurrentPrincipal, now: Now) -> ClosePreview:
     """What closing the ticket now would charge: invoice lines and amounts (hourly, block
     overage), allowance draws (agreements) or prepaid minutes (blocks). Nothing is written."""
-    return await service.preview_close(uow.session, principal, ticket_id, now=now)
+    return await settlement.preview_close(uow.session, principal, ticket_id, now=now)
