@@ -72,9 +72,9 @@ class InvoiceStatus(StrEnum):
     VOID = "void"
 
 
+# A notice sent once per account and scope (a period, a purchase). No docstring: it would
+# become the OpenAPI schema's description.
 class NoticeKind(StrEnum):
-    """A notice sent once per account and scope (a period, a purchase)."""
-
     ALLOWANCE_80 = "allowance.80"
     ALLOWANCE_100 = "allowance.100"
     BLOCK_LOW = "block.low"
