@@ -59,6 +59,9 @@ async def billing_reader(principal: CurrentPrincipal) -> Principal:
     return principal
 
 
+Reader = Annotated[Principal, Depends(billing_reader)]
+
+
 async def admin_caller(principal: CurrentPrincipal) -> Principal:
     """The caller, when an admin: only admins change plans, blocks, invoices and periods."""
     require_admin(principal)

@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 from services.billing import accounts
 from services.billing import ledger as usage_ledger
 from services.billing import repository as repo
-from services.billing.deps import Admin, BillingSettings, Now, Uow
+from services.billing.deps import Admin, BillingSettings, Now, Reader, Uow
 from services.billing.models import IDEMPOTENCY, UsageKind
 from services.billing.schemas import (
     AccountPublic,
@@ -25,7 +25,6 @@ from services.billing.schemas import (
     UsageEntryPublic,
     UsageSummary,
 )
-from shared.auth import CurrentPrincipal
 from shared.idempotency import IdempotencyKey
 from shared.pagination import Page, decode_cursor, page_of
 from shared.problems import problem_responses
@@ -40,7 +39,7 @@ PeriodKey = Annotated[
 @router.get("", responses=problem_responses(401, 422))
 async def list_accounts(
     uow: Uow,
-    principal: CurrentPrincipal,
+    principal: Reader,
     now: Now,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
@@ -54,9 +53,7 @@ async def list_accounts(
 
 
 @router.get("/{organization_id}", responses=problem_responses(401, 404, 422))
-async def get_account(
-    organization_id: UUID, uow: Uow, principal: CurrentPrincipal, now: Now
-) -> AccountPublic:
+async def get_account(organization_id: UUID, uow: Uow, principal: Reader, now: Now) -> AccountPublic:
     """The plan in force, this month's allowance use (agreements) or prepaid minutes left (blocks)."""
     account = await accounts.visible_account(uow.session, principal, organization_id)
     return await accounts.account_public(uow.session, account, now=now)
@@ -77,7 +74,7 @@ async def update_account(
 
 async def _created_once(
     uow: Uow,
-    principal: CurrentPrincipal,
+    principal: Reader,
     key: str | None,
     what: str,
     body: SQLModel,
@@ -91,7 +88,7 @@ async def _created_once(
 
 
 @router.get("/{organization_id}/plans", responses=problem_responses(401, 404, 422))
-async def list_plans(organization_id: UUID, uow: Uow, principal: CurrentPrincipal) -> list[PlanPublic]:
+async def list_plans(organization_id: UUID, uow: Uow, principal: Reader) -> list[PlanPublic]:
     """Every version of the account's plan, oldest first."""
     account = await accounts.visible_account(uow.session, principal, organization_id)
     return [
@@ -125,9 +122,7 @@ async def add_plan(
 
 
 @router.get("/{organization_id}/blocks", responses=problem_responses(401, 404, 422))
-async def list_blocks(
-    organization_id: UUID, uow: Uow, principal: CurrentPrincipal, now: Now
-) -> list[BlockPublic]:
+async def list_blocks(organization_id: UUID, uow: Uow, principal: Reader, now: Now) -> list[BlockPublic]:
     """Prepaid blocks, oldest first (drawn in that order), with what is left of each."""
     account = await accounts.visible_account(uow.session, principal, organization_id)
     return await accounts.blocks_public(uow.session, account.organization_id, now=now)
@@ -167,7 +162,7 @@ async def add_block(
 
 @router.get("/{organization_id}/usage", responses=problem_responses(401, 404, 422))
 async def usage(
-    organization_id: UUID, uow: Uow, principal: CurrentPrincipal, now: Now, period: PeriodKey = None
+    organization_id: UUID, uow: Uow, principal: Reader, now: Now, period: PeriodKey = None
 ) -> UsageSummary:
     """Time worked in a month (by when it started, in the organization's timezone), what was
     charged, the allowance (agreements) and what was invoiced."""
@@ -186,7 +181,7 @@ async def usage(
     response_class=Response,
 )
 async def usage_csv(
-    organization_id: UUID, uow: Uow, principal: CurrentPrincipal, now: Now, period: PeriodKey = None
+    organization_id: UUID, uow: Uow, principal: Reader, now: Now, period: PeriodKey = None
 ) -> Response:
     """The month's usage as CSV: one row per time entry, net of corrections."""
     account = await accounts.visible_account(uow.session, principal, organization_id)
@@ -207,7 +202,7 @@ async def usage_csv(
 async def ledger(
     organization_id: UUID,
     uow: Uow,
-    principal: CurrentPrincipal,
+    principal: Reader,
     now: Now,
     period: PeriodKey = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

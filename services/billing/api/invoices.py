@@ -8,11 +8,10 @@ from fastapi.responses import Response
 
 from services.billing import invoices as books
 from services.billing import repository as repo
-from services.billing.deps import Admin, BillingSettings, Now, Uow
+from services.billing.deps import Admin, BillingSettings, Now, Reader, Uow
 from services.billing.models import InvoiceStatus
 from services.billing.pdf import render_invoice
 from services.billing.schemas import InvoicePublic, MarkPaid, VoidInvoice
-from shared.auth import CurrentPrincipal
 from shared.pagination import Page, decode_cursor, page_of
 from shared.problems import problem_responses
 
@@ -22,7 +21,7 @@ router = APIRouter(prefix="/invoices", tags=["invoices"])
 @router.get("", responses=problem_responses(400, 401, 422))
 async def list_invoices(
     uow: Uow,
-    principal: CurrentPrincipal,
+    principal: Reader,
     settings: BillingSettings,
     organization_id: UUID | None = None,
     status: InvoiceStatus | None = None,
@@ -45,9 +44,7 @@ async def list_invoices(
     return page_of(items, [invoice.id for invoice in invoices], limit)
 
 
-async def _invoice(
-    uow: Uow, principal: CurrentPrincipal, settings: BillingSettings, invoice_id: UUID
-) -> InvoicePublic:
+async def _invoice(uow: Uow, principal: Reader, settings: BillingSettings, invoice_id: UUID) -> InvoicePublic:
     invoice = await books.visible_invoice(uow.session, principal, invoice_id)
     lines = await repo.invoice_lines(uow.session, [invoice.id])
     return books.invoice_public(settings, invoice, lines[invoice.id])
@@ -55,7 +52,7 @@ async def _invoice(
 
 @router.get("/{invoice_id}", responses=problem_responses(401, 404, 422))
 async def get_invoice(
-    invoice_id: UUID, uow: Uow, principal: CurrentPrincipal, settings: BillingSettings
+    invoice_id: UUID, uow: Uow, principal: Reader, settings: BillingSettings
 ) -> InvoicePublic:
     return await _invoice(uow, principal, settings, invoice_id)
 
@@ -68,9 +65,7 @@ async def get_invoice(
     },
     response_class=Response,
 )
-async def invoice_pdf(
-    invoice_id: UUID, uow: Uow, principal: CurrentPrincipal, settings: BillingSettings
-) -> Response:
+async def invoice_pdf(invoice_id: UUID, uow: Uow, principal: Reader, settings: BillingSettings) -> Response:
     """The invoice as a PDF document (the notifier attaches it to the invoice email)."""
     invoice = await books.visible_invoice(uow.session, principal, invoice_id)
     lines = await repo.invoice_lines(uow.session, [invoice.id])
