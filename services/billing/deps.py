@@ -1,4 +1,5 @@
-"""Typed request dependencies: who may read billing, the unit of work, billing's rules, the clock."""
+"""Typed request dependencies: who may read billing and who may change it (admins), the unit
+of work, the settings, a job's context (the period close on demand) and the clock."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.billing.service import Billing
+from services.billing.context import Billing
 from services.billing.settings import Settings
-from shared.auth import CurrentPrincipal, require_scope
+from shared.auth import CurrentPrincipal, require_admin, require_scope
 from shared.clock import utcnow
 from shared.principal import Principal, PrincipalKind
 from shared.problems import Forbidden
@@ -17,13 +18,23 @@ from shared.runtime import Uow as Uow  # the unit of work, for this service's ro
 from shared.runtime import runtime_of
 
 
+def settings_of(request: Request) -> Settings:
+    settings = runtime_of(request).settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+BillingSettings = Annotated[Settings, Depends(settings_of)]
+
+
 def billing_of(request: Request) -> Billing:
+    """What a job run from a route needs: the settings and the runtime's outbox."""
     runtime = runtime_of(request)
     assert isinstance(runtime.settings, Settings)
     return Billing(runtime.settings, runtime.outbox)
 
 
-BillingRules = Annotated[Billing, Depends(billing_of)]
+BillingJobs = Annotated[Billing, Depends(billing_of)]
 
 
 def clock(request: Request) -> datetime:
@@ -46,3 +57,15 @@ async def billing_reader(principal: CurrentPrincipal) -> Principal:
         raise NotForCustomers("Invoices are mailed to your organization's billing address.")
     require_scope(principal, "billing:read")
     return principal
+
+
+Reader = Annotated[Principal, Depends(billing_reader)]
+
+
+async def admin_caller(principal: CurrentPrincipal) -> Principal:
+    """The caller, when an admin: only admins change plans, blocks, invoices and periods."""
+    require_admin(principal)
+    return principal
+
+
+Admin = Annotated[Principal, Depends(admin_caller)]

@@ -8,7 +8,8 @@ Python's default decimal context rounds half-even (0.125 → 0.12); invoices rou
 * subtotal and total are sums of amounts already in cents, so they need no rounding.
 
 Intermediate products are computed exactly (a local context with ample precision), so the
-only rounding an amount ever sees is the one in :func:`to_cents`.
+only rounding an amount ever sees is the one in :func:`to_cents`. Stored, an amount is whole
+cents (:func:`cents`, :func:`from_cents`) and a tax rate parts per million (:func:`ppm`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,33 @@ def invoice_totals(line_amounts: Iterable[Decimal], tax_rate: Decimal) -> Totals
     subtotal = sum(line_amounts, ZERO)
     tax = tax_of(subtotal, tax_rate)
     return Totals(subtotal, tax, subtotal + tax)
+
+
+def cents(amount: Decimal) -> int:
+    """A Decimal amount in whole cents (it must already be rounded to the cent)."""
+    value = amount * 100
+    if value != value.to_integral_value():
+        raise ValueError(f"{amount} is not a whole number of cents")
+    return int(value)
+
+
+def from_cents(value: int) -> Decimal:
+    """Whole cents as a Decimal with two places (150.00, never 150)."""
+    return Decimal(value).scaleb(-2)
+
+
+PPM = Decimal(1_000_000)
+
+
+def ppm(rate: Decimal) -> int:
+    value = rate * PPM
+    if value != value.to_integral_value():
+        raise ValueError(f"{rate} has more than six decimal places")
+    return int(value)
+
+
+def from_ppm(value: int) -> Decimal:
+    return (Decimal(value) / PPM).normalize() if value else Decimal(0)
 
 
 def format_amount(amount: Decimal, currency: str) -> str:

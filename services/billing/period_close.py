@@ -30,25 +30,22 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.billing import repository as repo
+from services.billing import wording
+from services.billing.accounts import plan_at
 from services.billing.charging import EntryState, ticket_deltas
+from services.billing.context import Billing
+from services.billing.invoices import InvoiceDraft, LineDraft, issue_invoices
 from services.billing.models import BillingAccount, BillingPlan, ChargeKind, InvoiceKind, PlanKind
 from services.billing.money import time_amount
+from services.billing.notices import notify_allowances
 from services.billing.periods import Period, local_date, parse_period_key, period_of
-from services.billing.service import (
-    Billing,
-    InvoiceDraft,
-    LineDraft,
-    apply_settlement,
-    compute_settlement,
-    issue_invoices,
-    notify_allowances,
-    plan_at,
-)
+from services.billing.settings import Settings
+from services.billing.settlement import apply_settlement, compute_settlement
 from shared.db import SessionMaker
 from shared.ids import new_id
+from shared.uow import UnitOfWork
+from shared.vocabulary import TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +128,9 @@ async def close_periods(
                 log.info("period close: %s", report)
                 return report
             async with sessions() as session:
-                async with session.begin():
-                    await _close_batch(session, billing, dict(batch), now=now, report=report)
-                billing.published_after_commit(session)
+                uow = billing.unit_of_work(session)
+                await _close_batch(uow, billing.settings, dict(batch), now=now, report=report)
+                await uow.commit()
             report.batches += 1
         # Nothing due, or every due account was taken by a concurrent run: done here.
         if not due or report.accounts_closed == closed_before:
@@ -143,13 +140,14 @@ async def close_periods(
 
 
 async def _close_batch(
-    session: AsyncSession,
-    billing: Billing,
+    uow: UnitOfWork,
+    settings: Settings,
     due: dict[UUID, Period],
     *,
     now: datetime,
     report: PeriodCloseReport,
 ) -> None:
+    session = uow.session
     accounts = [
         account
         for account in await repo.lock_accounts(session, list(due))
@@ -177,8 +175,8 @@ async def _close_batch(
         if PlanKind(closing.plan.kind) is PlanKind.AGREEMENT
     }
     if agreements:
-        await _charge_time_of_the_period(session, billing, agreements, now=now, report=report)
-        await _invoice_overage(session, billing, agreements, now=now, report=report)
+        await _charge_time_of_the_period(uow, settings, agreements, now=now, report=report)
+        await _invoice_overage(uow, settings, agreements, now=now, report=report)
     by_period: dict[str, list[UUID]] = defaultdict(list)
     for account in accounts:
         by_period[due[account.organization_id].key].append(account.organization_id)
@@ -188,8 +186,8 @@ async def _close_batch(
 
 
 async def _charge_time_of_the_period(
-    session: AsyncSession,
-    billing: Billing,
+    uow: UnitOfWork,
+    settings: Settings,
     agreements: dict[UUID, Closing],
     *,
     now: datetime,
@@ -200,6 +198,7 @@ async def _charge_time_of_the_period(
     and time logged (or corrected) on already closed tickets. Set-based per chunk of tickets;
     a ticket needing more than plain draws (a credit, a close under another plan) takes the
     general path, one ticket at a time."""
+    session = uow.session
     organization_ids = list(agreements)
     waiting_closes = {
         ticket_id: closed_at
@@ -247,7 +246,7 @@ async def _charge_time_of_the_period(
             if closing is None:
                 continue
             end = closing.period.ends_at
-            if ticket_id in waiting_closes and ticket.status != "closed":
+            if ticket_id in waiting_closes and ticket.status != TicketStatus.CLOSED:
                 # Reopened since: what was logged after the close waits for the next close.
                 end = min(end, waiting_closes[ticket_id] + timedelta(microseconds=1))
             plan = plans_at_close[ticket_id]
@@ -272,7 +271,7 @@ async def _charge_time_of_the_period(
                 minimum_charged=minimums.get(ticket_id, 0),
             )
             if PlanKind(plan.kind) is not PlanKind.AGREEMENT or any(delta.minutes < 0 for delta in deltas):
-                await _general_path(session, billing, closing, ticket_id, now=now)
+                await _general_path(uow, settings, closing, ticket_id, now=now)
                 touched.add(closing.account.organization_id)
                 settled.discard(ticket_id)  # the general path cleared its close mark itself
                 continue
@@ -307,8 +306,7 @@ async def _charge_time_of_the_period(
     await repo.clear_settle_due_many(session, sorted(settled))
     report.closes_charged += len(waiting)
     await notify_allowances(
-        session,
-        billing,
+        uow,
         [
             (agreements[o].account, agreements[o].plan, agreements[o].period.key, agreements[o].last_instant)
             for o in sorted(touched)
@@ -317,30 +315,24 @@ async def _charge_time_of_the_period(
 
 
 async def _general_path(
-    session: AsyncSession, billing: Billing, closing: Closing, ticket_id: UUID, *, now: datetime
+    uow: UnitOfWork, settings: Settings, closing: Closing, ticket_id: UUID, *, now: datetime
 ) -> None:
-    ticket = await repo.get_ticket(session, ticket_id)
+    ticket = await repo.get_ticket(uow.session, ticket_id)
     assert ticket is not None
     settlement = await compute_settlement(
-        session,
+        uow.session,
         ticket,
         closing.account,
         at=now,
         changed_before=closing.period.ends_at,
         draw_period=closing.period,
     )
-    await apply_settlement(session, billing, settlement)
-
-
-def _overage_text(plan: BillingPlan, period_key: str, used: int) -> str:
-    return (
-        f"Support beyond the {plan.allowance_minutes} minutes included in {period_key} ({used} minutes used)"
-    )
+    await apply_settlement(uow, settings, settlement)
 
 
 async def _invoice_overage(
-    session: AsyncSession,
-    billing: Billing,
+    uow: UnitOfWork,
+    settings: Settings,
     agreements: dict[UUID, Closing],
     *,
     now: datetime,
@@ -351,7 +343,7 @@ async def _invoice_overage(
         by_period[closing.period.key].append(organization_id)
     drafts: list[InvoiceDraft] = []
     for period_key, organization_ids in sorted(by_period.items()):
-        used = await repo.allowance_used(session, organization_ids, period_key)
+        used = await repo.allowance_used(uow.session, organization_ids, period_key)
         for organization_id in sorted(organization_ids):
             closing = agreements[organization_id]
             plan = closing.plan
@@ -366,7 +358,11 @@ async def _invoice_overage(
                     period_key=period_key,
                     lines=[
                         LineDraft(
-                            description=_overage_text(plan, period_key, used[organization_id]),
+                            description=wording.period_overage_line(
+                                allowance_minutes=plan.allowance_minutes,
+                                period=period_key,
+                                used_minutes=used[organization_id],
+                            ),
                             ticket_number=None,
                             time_entry_id=None,
                             work_date=None,
@@ -378,5 +374,5 @@ async def _invoice_overage(
                     dated_at=closing.period.ends_at,
                 )
             )
-    await issue_invoices(session, billing, drafts)
+    await issue_invoices(uow, settings, drafts)
     report.overage_invoices += len(drafts)

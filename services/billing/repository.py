@@ -24,8 +24,8 @@ from services.billing.models import (
     TicketState,
     TimeEntryState,
     UsageEntry,
-    utcnow,
 )
+from shared.clock import utcnow
 from shared.db import dialect_of, insert_ignoring_conflicts
 
 # --- accounts ------------------------------------------------------------------------------

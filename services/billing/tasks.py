@@ -10,17 +10,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.billing import repository as repo
+from services.billing.accounts import apply_organization
+from services.billing.context import Billing
+from services.billing.ledger import apply_time_entry, observe_status_change, record_close
 from services.billing.models import IDEMPOTENCY
 from services.billing.period_close import PeriodCloseReport, close_periods
-from services.billing.service import (
-    Billing,
-    apply_organization,
-    apply_time_entry,
-    observe_status_change,
-    record_close,
-    settle_ticket,
-)
 from services.billing.settings import Settings
+from services.billing.settlement import settle_ticket
 from shared import events as ev
 from shared.clock import utcnow
 from shared.consumer import EventHandler
@@ -56,13 +52,17 @@ def _retryable(handler: EventHandler) -> EventHandler:
 
 def build_handlers(billing: Billing) -> dict[str, EventHandler]:
     async def on_organization(session: AsyncSession, event: ev.Event) -> None:
-        await apply_organization(session, billing, ev.payload_of(event, ev.OrganizationV1), event.occurred_at)
+        await apply_organization(
+            session, billing.settings, ev.payload_of(event, ev.OrganizationV1), event.occurred_at
+        )
 
     async def on_time_entry(session: AsyncSession, event: ev.Event) -> None:
         await apply_time_entry(session, ev.payload_of(event, ev.TimeEntryV1), event.occurred_at)
 
     async def on_ticket_closed(session: AsyncSession, event: ev.Event) -> None:
-        await record_close(session, billing, ev.payload_of(event, ev.TicketClosedV1), event.occurred_at)
+        await record_close(
+            session, billing.settings, ev.payload_of(event, ev.TicketClosedV1), event.occurred_at
+        )
 
     async def on_status_changed(session: AsyncSession, event: ev.Event) -> None:
         await observe_status_change(
@@ -91,9 +91,9 @@ async def settle_due(sessions: SessionMaker, billing: Billing, *, now: datetime)
         settled_now = 0
         for ticket_id in ticket_ids:
             async with sessions() as session:
-                async with session.begin():
-                    settled_now += await settle_ticket(session, billing, ticket_id, now=now)
-                billing.published_after_commit(session)
+                uow = billing.unit_of_work(session)
+                settled_now += await settle_ticket(uow, billing.settings, ticket_id, now=now)
+                await uow.commit()
         settled += settled_now
         # A close whose organization billing does not know yet stays due: try it next time.
         if len(ticket_ids) < SETTLE_BATCH or settled_now == 0:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from arq import cron
 
+from services.billing.context import Billing
 from services.billing.models import outbox, processed_event
-from services.billing.service import Billing
 from services.billing.settings import Settings
 from services.billing.tasks import (
     build_handlers,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.triage.api import router
+from services.triage.context import Clock
 from services.triage.models import outbox
-from services.triage.service import Clock
 from services.triage.settings import Settings
 from shared.web import create_service_app, runtime_lifespan
 

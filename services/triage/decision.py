@@ -1,6 +1,6 @@
 """One triage decision, composed from the pure pieces: priority (matrix x tier), SLA targets
 and due times (policies x calendar), assignee (roster x load), and the breakdown that
-explains it. No I/O: the service loads the inputs and stores the result."""
+explains it. No I/O: ``triaging.py`` loads the inputs and stores the result."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from services.triage.assignment import AgentProfile, Assignment, choose_assignee
 from services.triage.business_hours import BusinessCalendar, next_business_instant
 from services.triage.priority_matrix import Priority, PriorityBreakdown, PriorityMatrix, assess_impact
 from services.triage.sla import SlaPolicies, TargetKind, Targets, Timer
+from shared.vocabulary import SupportTier
 
 # Tickets of these tiers at these priorities carry a "call the customer" task.
-CALL_CUSTOMER_TIERS = frozenset({"agreement"})
+CALL_CUSTOMER_TIERS = frozenset({SupportTier.AGREEMENT})
 CALL_CUSTOMER_PRIORITIES = frozenset({Priority.P1, Priority.P2})
 
 

@@ -3,6 +3,7 @@
 Urgency is what the customer says; impact (who is affected) is given by an agent or a portal,
 or inferred from the ticket's words by :func:`infer_impact`'s rules. The matrix and the tier
 adjustments are configuration (:class:`PriorityMatrix`); every result carries its breakdown.
+A breached SLA raises the priority one level, once (:func:`escalation_of`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from shared.vocabulary import Impact, Priority, Urgency
+from shared.vocabulary import Impact, Priority, SupportTier, Urgency
 
 
 class MatrixError(ValueError):
@@ -149,7 +150,11 @@ DEFAULT_CELLS: dict[Urgency, dict[Impact, Priority]] = {
     },
 }
 # Levels a tier raises (positive) or lowers (negative) the matrix's priority.
-DEFAULT_TIER_ADJUSTMENTS: dict[str, int] = {"agreement": 1, "hourly": 0, "block": 0}
+DEFAULT_TIER_ADJUSTMENTS: dict[str, int] = {
+    SupportTier.AGREEMENT: 1,
+    SupportTier.HOURLY: 0,
+    SupportTier.BLOCK: 0,
+}
 
 
 @dataclass(frozen=True)
@@ -243,3 +248,12 @@ class PriorityMatrix:
 
 def _names(enum: type[StrEnum]) -> str:
     return ", ".join(repr(member.value) for member in enum)
+
+
+def escalation_of(priority: str | None, *, already_escalated: bool) -> str | None:
+    """The priority a breach raises the ticket to: one level up, once per ticket (a ticket
+    missing both targets is raised once, not twice), and none for a P1 (nothing is higher)."""
+    if priority is None or already_escalated:
+        return None
+    raised = Priority(priority).raised(1)
+    return raised.value if raised.value != priority else None

@@ -22,11 +22,10 @@ from services.triage.models import (
     TicketRecord,
     TriageDecision,
     TriageSetting,
-    utcnow,
 )
+from shared.clock import utcnow
 from shared.db import dialect_of, insert_ignoring_conflicts
-
-CLOSED = "closed"
+from shared.vocabulary import TicketStatus
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -120,7 +119,7 @@ async def roster(session: AsyncSession, *, excluding_ticket: UUID | None = None)
         )
         .where(
             col(TicketRecord.assignee_id).is_not(None),
-            col(TicketRecord.status) != CLOSED,
+            col(TicketRecord.status) != TicketStatus.CLOSED,
             col(TicketRecord.id) != excluding_ticket if excluding_ticket else true(),
         )
         .group_by(col(TicketRecord.assignee_id))

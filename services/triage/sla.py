@@ -5,6 +5,7 @@ after hours starts counting at the next opening, which business-time maths gives
 It pauses while the ticket waits on the customer; the paused business minutes are added to
 the target, so ``due_at = started_at + (target + paused)`` in business time. Timers are data
 (started_at, paused_at, paused minutes, due_at, warn_at), so the watcher is a cheap query.
+Also here: when a logged call counts as the first response, and why a clock starts late.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from services.triage.business_hours import BusinessCalendar, add_business_minutes, business_minutes_between
+from services.triage.business_hours import (
+    BusinessCalendar,
+    add_business_minutes,
+    business_minutes_between,
+    closed_days_between,
+)
 from shared.vocabulary import Priority
 
 # A year of round-the-clock minutes: anything longer is a typo, not a target.
@@ -187,3 +193,27 @@ def check_warning_share(share: float) -> float:
     if not 0 < share < 1:
         raise PolicyError("the warning share must be between 0 and 1 (e.g. 0.8 for 80%)")
     return share
+
+
+def call_response_at(
+    started_at: datetime, logged_at: datetime, created_at: datetime, due_at: datetime | None
+) -> datetime:
+    """When a logged call answered the ticket: its start, if it started while the ticket existed
+    and was logged before the first response was due (or no due time is known); otherwise the
+    moment it was logged."""
+    if created_at <= started_at <= logged_at and (due_at is None or logged_at <= due_at):
+        return started_at
+    return logged_at
+
+
+def clock_start_reason(
+    arrived_at: datetime, clock_started_at: datetime, calendar: BusinessCalendar
+) -> str | None:
+    """Why counting starts after the arrival: the closed days' names, or after hours; None
+    when it starts at the arrival."""
+    if clock_started_at <= arrived_at:
+        return None
+    closed = closed_days_between(arrived_at, clock_started_at, calendar)
+    if not closed:
+        return "outside office hours"
+    return "; ".join(f"{day.isoformat()}: {name}" for day, name in closed)

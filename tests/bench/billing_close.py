@@ -18,8 +18,8 @@ import time
 
 import asyncpg
 
+from services.billing.context import Billing
 from services.billing.period_close import close_periods
-from services.billing.service import Billing
 from services.billing.settings import Settings
 from shared.db import create_engine, session_maker
 from shared.events import Service

@@ -25,9 +25,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
+from services.billing.context import Billing
 from services.billing.models import processed_event
 from services.billing.period_close import close_periods
-from services.billing.service import Billing
 from services.billing.settings import Settings
 from services.billing.tasks import build_handlers
 from shared import events as ev

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from sqlalchemy import func, select
 
+from services.billing.context import Billing
 from services.billing.models import (
     Charge,
     Invoice,
@@ -24,7 +25,6 @@ from services.billing.models import (
     processed_event,
 )
 from services.billing.period_close import PeriodCloseReport, close_periods
-from services.billing.service import Billing
 from services.billing.settings import Settings
 from services.billing.tasks import build_handlers, settle_due
 from shared import events as ev

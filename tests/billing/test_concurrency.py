@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from services.billing.models import ChargeKind
-from services.billing.service import settle_ticket
+from services.billing.settlement import settle_ticket
 from shared import events as ev
 from shared.consumer import Outcome
 from tests.billing.harness import Harness, Story
@@ -16,8 +16,10 @@ LATER = datetime(2026, 11, 30, tzinfo=UTC)
 
 async def _settle_all_at_once(pg: Harness, ticket_ids: list) -> None:
     async def one(ticket_id: object) -> None:
-        async with pg.sessions() as session, session.begin():
-            await settle_ticket(session, pg.billing, ticket_id, now=LATER)  # type: ignore[arg-type]
+        async with pg.sessions() as session:
+            uow = pg.billing.unit_of_work(session)
+            await settle_ticket(uow, pg.billing.settings, ticket_id, now=LATER)  # type: ignore[arg-type]
+            await uow.commit()
 
     await asyncio.gather(*(one(ticket_id) for ticket_id in ticket_ids))
 

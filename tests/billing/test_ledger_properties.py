@@ -14,20 +14,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from services.billing.accounts import account_public, add_plan
 from services.billing.models import (
     BillingPlan,
     Charge,
     ChargeKind,
     Invoice,
     InvoiceLine,
-    PlanCreate,
     PlanKind,
     UsageEntry,
 )
 from services.billing.money import time_amount
 from services.billing.periods import period_of
 from services.billing.rounding import round_up
-from services.billing.service import account_public, add_plan
+from services.billing.schemas import PlanCreate
 from shared import events as ev
 from tests.auth import admin
 from tests.billing.harness import Entry, Harness, Story
@@ -79,7 +79,9 @@ async def test_ledger_sums_equal_balances(
             rate_per_hour=Decimal(rate),
             overage_rate_per_hour=Decimal(rate),
         )
-        await add_plan(session, pg.billing, admin(), await _account(session, organization.id), plan_change)
+        await add_plan(
+            session, pg.billing.settings, admin(), await _account(session, organization.id), plan_change
+        )
     tickets = [story.ticket(organization) for _ in range(3)]
     entries: list[Entry] = []
     pending: list[ev.Event] = [created]

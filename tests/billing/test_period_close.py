@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from services.billing.models import Invoice, InvoiceKind, PlanCreate, PlanKind
+from services.billing.accounts import add_plan
+from services.billing.models import Invoice, InvoiceKind, PlanKind
 from services.billing.period_close import due_accounts
 from services.billing.repository import get_account
-from services.billing.service import add_plan
+from services.billing.schemas import PlanCreate
 from shared.ids import new_id
 from tests.auth import admin
 from tests.billing.harness import Harness, Organization, Story, Ticket
@@ -140,7 +141,7 @@ async def test_an_agreement_with_a_minimum_per_ticket_at_the_period_close(db: Ha
             increment_minutes=15,
             minimum_minutes_per_ticket=60,
         )
-        await add_plan(session, db.billing, admin(), account, plan)
+        await add_plan(session, db.billing.settings, admin(), account, plan)
     tickets = [story.ticket(globex) for _ in range(2)]
     for ticket in tickets:
         await db.deliver(story.log(ticket, 15)[1], story.close(ticket))

@@ -9,10 +9,10 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
+from services.billing.context import Billing
 from services.billing.models import Invoice
 from services.billing.models import outbox as billing_outbox
 from services.billing.models import processed_event as billing_processed
-from services.billing.service import Billing
 from services.billing.settings import Settings as BillingSettings
 from services.billing.tasks import build_handlers, close_due_periods, settle_due_closes
 from services.ticket_api.app import create_app as create_ticket_api

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from sqlalchemy import select
 
-from services.triage import service
+from services.triage import sla_clock
 from services.triage.models import SlaTimer, TicketRecord, TriageDecision
 from shared import events as ev
 from shared.ids import new_id
@@ -252,7 +252,7 @@ async def test_a_call_logged_after_the_due_time_does_not_rewrite_the_record(tria
     assert first_response.met_at == chicago(2026, 11, 24, 15, 0)
     assert first_response.met_at > first_response.due_at  # type: ignore[operator]
     async with triage.runtime.sessions() as session:
-        status = await service.sla_status(session, ticket.ticket_id, chicago(2026, 11, 24, 16, 0))
+        status = await sla_clock.sla_status(session, ticket.ticket_id, chicago(2026, 11, 24, 16, 0))
     [first] = [t for t in status.timers if t.target == "first_response"]
     assert (first.state, first.breached) == ("met_late", True)
 

@@ -8,11 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from services.billing import notices as sent
 from services.billing import repository as repo
-from services.billing import service
-from services.billing.deps import Uow
-from services.billing.models import NoticeKind, NoticePublic
-from shared.auth import CurrentPrincipal
+from services.billing.deps import Reader, Uow
+from services.billing.models import NoticeKind
+from services.billing.schemas import NoticePublic
 from shared.problems import problem_responses
 
 router = APIRouter(prefix="/notices", tags=["notices"])
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/notices", tags=["notices"])
 @router.get("", responses=problem_responses(401, 422))
 async def list_notices(
     uow: Uow,
-    principal: CurrentPrincipal,
+    principal: Reader,
     organization_id: UUID | None = None,
     period: Annotated[
         str | None, Query(pattern=r"^\d{4}-\d{2}$", description="2026-11: the month of the close")
@@ -40,4 +40,4 @@ async def list_notices(
         kind=kind.value if kind else None,
         limit=limit,
     )
-    return [service.notice_public(notice) for notice in notices]
+    return [sent.notice_public(notice) for notice in notices]

@@ -9,13 +9,13 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.billing import service
-from services.billing.deps import BillingRules, Now, Uow
+from services.billing import accounts
+from services.billing.deps import Admin, BillingJobs, Now, Uow
 from services.billing.errors import InvalidPeriod
-from services.billing.models import IDEMPOTENCY, PeriodCloseRequest, PeriodCloseResult
+from services.billing.models import IDEMPOTENCY
 from services.billing.period_close import close_periods
+from services.billing.schemas import PeriodCloseRequest, PeriodCloseResult
 from services.billing.tasks import PERIOD_CLOSE_TIME_BUDGET_SECONDS
-from shared.auth import CurrentPrincipal, require_admin
 from shared.idempotency import IdempotencyKey
 from shared.problems import problem_responses
 from shared.runtime import runtime_of
@@ -27,8 +27,8 @@ router = APIRouter(prefix="/periods", tags=["periods"])
 async def close_due_periods(
     request: Request,
     uow: Uow,
-    principal: CurrentPrincipal,
-    billing: BillingRules,
+    principal: Admin,
+    billing: BillingJobs,
     now: Now,
     body: PeriodCloseRequest | None = None,
     idempotency_key: IdempotencyKey = None,
@@ -39,12 +39,11 @@ async def close_due_periods(
     instant. Each (account, month) is closed once, whoever runs it; calling again changes
     nothing. Stops after 20 seconds of work (`finished: false`): call again to go on. Send an
     `Idempotency-Key` to retry safely."""
-    require_admin(principal)
     chosen = body or PeriodCloseRequest()
     if chosen.as_of is not None and chosen.as_of > now:
         raise InvalidPeriod("as_of is in the future: only complete periods can be closed.")
     if chosen.organization_id is not None:
-        await service.visible_account(uow.session, principal, chosen.organization_id)
+        await accounts.visible_account(uow.session, principal, chosen.organization_id)
 
     async def effect() -> str:
         # The close writes through sessions of its own, batch by batch: end this request's read

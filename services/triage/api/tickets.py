@@ -8,17 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from services.triage import projections, sla_clock, triaging
 from services.triage import repository as repo
-from services.triage import service
-from services.triage.deps import TriageContext, Uow
-from services.triage.models import (
-    DecisionPublic,
-    RetriageRequest,
-    SlaPreview,
-    SlaPreviewRequest,
-    SlaStatus,
-    TriageDecision,
-)
+from services.triage.deps import Staff, TriageContext, Uow
+from services.triage.models import TriageDecision
+from services.triage.schemas import DecisionPublic, RetriageRequest, SlaPreview, SlaPreviewRequest, SlaStatus
 from shared.auth import CurrentPrincipal, require_scope, require_staff
 from shared.pagination import Page, decode_cursor, page_of
 from shared.principal import PrincipalKind
@@ -36,15 +30,14 @@ def _public(decision: TriageDecision) -> DecisionPublic:
 async def list_decisions(
     ticket_id: UUID,
     uow: Uow,
-    principal: CurrentPrincipal,
+    principal: Staff,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> Page[DecisionPublic]:
     """Every triage decision of the ticket, oldest first, each with its full breakdown:
     priority (urgency, impact and how it was judged, matrix cell, tier adjustment), SLA
     (calendar, targets, clock start, due times) and assignment (every candidate reviewed)."""
-    require_staff(principal)
-    await service.known_ticket(uow.session, ticket_id)
+    await projections.known_ticket(uow.session, ticket_id)
     decisions = await repo.list_decisions(
         uow.session, ticket_id, limit=limit + 1, after=decode_cursor(cursor)
     )
@@ -52,26 +45,22 @@ async def list_decisions(
 
 
 @router.get("/{ticket_id}/sla", responses=problem_responses(401, 403, 404, 422))
-async def sla_status(
-    ticket_id: UUID, uow: Uow, principal: CurrentPrincipal, context: TriageContext
-) -> SlaStatus:
+async def sla_status(ticket_id: UUID, uow: Uow, principal: Staff, context: TriageContext) -> SlaStatus:
     """The ticket's SLA timers now: due times, business minutes used and left, pauses,
     whether each target was met or breached."""
-    require_staff(principal)
-    return await service.sla_status(uow.session, ticket_id, context.clock())
+    return await sla_clock.sla_status(uow.session, ticket_id, context.clock())
 
 
 @router.post("/{ticket_id}/triage", responses=problem_responses(401, 403, 404, 422))
 async def retriage(
-    ticket_id: UUID, body: RetriageRequest, uow: Uow, principal: CurrentPrincipal, context: TriageContext
+    ticket_id: UUID, body: RetriageRequest, uow: Uow, principal: Staff, context: TriageContext
 ) -> DecisionPublic:
     """Triage the ticket again with the current matrix, policies and calendar (staff). The
     current assignee is kept unless `reassign` is true. ticket_api and notifier hear of it
     (`ticket.triaged`) when the priority or the assignee changes."""
-    require_staff(principal)
-    ticket = await service.known_ticket(uow.session, ticket_id, for_update=True)
-    decision = await service.triage_ticket(
-        uow.session,
+    ticket = await projections.known_ticket(uow.session, ticket_id, for_update=True)
+    decision = await triaging.triage_ticket(
+        uow,
         ticket,
         trigger="on_demand",
         actor=principal.audit_ref,
@@ -94,4 +83,4 @@ async def preview_sla(
         require_scope(principal, "tickets:read")
     else:
         require_staff(principal)
-    return await service.preview_sla(uow.session, principal, body, context.clock())
+    return await sla_clock.preview_sla(uow.session, principal, body, context.clock())
