@@ -1,7 +1,7 @@
 """Measure billing by hand: events applied per second, and the monthly period close at scale.
 
-    .venv/bin/python -m tests.billing.bench_period_close --orgs 1000 --entries 100000
-    .venv/bin/python -m tests.billing.bench_period_close --orgs 10000 --entries 1000000 --events 0
+    .venv/bin/python -m bench.billing_period_close --orgs 1000 --entries 100000
+    .venv/bin/python -m bench.billing_period_close --orgs 10000 --entries 1000000 --events 0
 
 Needs PostgreSQL (HELPDESK_TEST_PG, as the tests). Creates a scratch database, migrates billing,
 loads a month of data with COPY (every organization on a monthly agreement — the only tier the
@@ -22,6 +22,7 @@ import resource
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -188,7 +189,11 @@ async def load(connection: asyncpg.Connection, orgs: int, entries: int, seed: in
 
 
 async def _flush(
-    connection: asyncpg.Connection, tickets: list, entries: list, usage: list, charges: list
+    connection: asyncpg.Connection,
+    tickets: list[tuple[Any, ...]],
+    entries: list[tuple[Any, ...]],
+    usage: list[tuple[Any, ...]],
+    charges: list[tuple[Any, ...]],
 ) -> None:
     await connection.copy_records_to_table(
         "ticket",

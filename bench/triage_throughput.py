@@ -1,6 +1,6 @@
 """Triage throughput, by hand (not collected by pytest):
 
-    .venv/bin/python -m tests.triage.bench_triage [--tickets 2000] [--concurrency 16]
+    .venv/bin/python -m bench.triage_throughput [--tickets 2000] [--concurrency 16]
 
 1. the pure decision path (:func:`services.triage.decision.decide`: matrix, policies,
    business calendar, assignment over a roster of 20 agents), in process;
@@ -20,6 +20,7 @@ from uuid import UUID
 
 import asyncpg
 
+from bench.environment import PG_SERVER
 from services.triage.assignment import AgentProfile
 from services.triage.business_hours import BusinessCalendar
 from services.triage.decision import TicketFacts, decide
@@ -32,7 +33,6 @@ from shared.consumer import EventConsumer
 from shared.events import Service
 from shared.migrate import upgrade
 from shared.runtime import Runtime
-from tests.conftest import PG_SERVER
 from tests.triage.conftest import OFFICE_HOURS, Ticket, agent_event, chicago
 
 DATABASE = "helpdesk_bench_triage"
