@@ -31,9 +31,9 @@ from shared import queue
 from shared.consumer import EventConsumer
 from shared.runtime import Runtime
 from shared.signed_links import TICKET_STATUS, verify
-from shared.worker import Worker, worker_settings
 from tests.conftest import truncate_schema
-from tests.shared.sample_events import agent_created
+from tests.fixtures.events import agent_created
+from tests.fixtures.workers import drain_with
 
 SECRET = "notifier-test-secret"
 NOTIFIER_QUEUE = queue.queue_name(ev.Service.NOTIFIER)
@@ -77,29 +77,14 @@ class Env:
 
     async def run_worker(self, rounds: int = 6) -> None:
         """Run notifier's worker in burst mode until its queue is empty and nothing is in flight."""
-
-        async def noop(ctx: dict[str, Any]) -> None:
-            return None
-
         for _ in range(rounds):
-            options = worker_settings(
+            await drain_with(
                 ev.Service.NOTIFIER,
                 self.settings,
-                startup=noop,
-                shutdown=noop,
+                self.consumer,
                 functions=JOB_FUNCTIONS,  # type: ignore[arg-type]
+                notifier=self.notifier,
             )
-            options.update(
-                burst=True,
-                handle_signals=False,
-                poll_delay=0.01,
-            )
-            options["ctx"].update(consumer=self.consumer, notifier=self.notifier)
-            worker = Worker(**options)
-            try:
-                await worker.main()
-            finally:
-                await worker.close()
             await self.notifier.dispatcher.drain()
             await self.runtime.outbox.drain()
             if await self.redis.zcard(NOTIFIER_QUEUE) == 0:

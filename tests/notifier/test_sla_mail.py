@@ -11,8 +11,8 @@ import pytest
 
 from services.notifier.service import time_left
 from shared import events as ev
+from tests.fixtures.events import agent_created
 from tests.notifier.conftest import Env, TicketStory, organization
-from tests.shared.sample_events import agent_created
 
 DUE = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)  # 14:00 in Chicago, 21:00 in Berlin
 
