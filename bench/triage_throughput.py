@@ -17,6 +17,7 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -33,7 +34,10 @@ from shared.consumer import EventConsumer
 from shared.events import Service
 from shared.migrate import upgrade
 from shared.runtime import Runtime
-from tests.triage.conftest import OFFICE_HOURS, Ticket, agent_event, chicago
+from tests.fixtures.events import CREATED_AT, agent_created, ticket_created
+
+OFFICE_HOURS = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+CHICAGO = ZoneInfo("America/Chicago")
 
 DATABASE = "helpdesk_bench_triage"
 
@@ -53,7 +57,7 @@ def bench_pure(count: int) -> float:
         for n in range(1, 21)
     ]
     matrix, policies, calendar = PriorityMatrix.default(), SlaPolicies.standard(), BusinessCalendar()
-    start = chicago(2026, 11, 2, 8, 0)
+    start = datetime(2026, 11, 2, 8, 0, tzinfo=CHICAGO)
     began = time.perf_counter()
     for n in range(count):
         created = start + timedelta(minutes=37 * n)
@@ -92,11 +96,18 @@ async def bench_handlers(count: int, concurrency: int) -> tuple[float, float, li
     )
     try:
         for n in range(1, 21):
-            await consumer.consume(agent_event(UUID(int=n), f"Agent{n}", capacity=10_000))
+            agent = agent_created(
+                UUID(int=n),
+                name=f"Agent{n}",
+                email=f"agent{n}@helpdesk.test",
+                working_hours=OFFICE_HOURS,
+                capacity=10_000,
+            )
+            await consumer.consume(agent)
         latencies: list[float] = []
 
         async def one(n: int) -> None:
-            event = Ticket(number=f"TKT-{n}").created()
+            event = ticket_created(occurred_at=CREATED_AT, number=f"TKT-{n}", category="printers")
             began = time.perf_counter()
             await consumer.consume(event)
             latencies.append(time.perf_counter() - began)
