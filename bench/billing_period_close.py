@@ -26,6 +26,7 @@ from typing import Any
 
 import asyncpg
 
+from bench.environment import libpq_url, recreate_database, sqlalchemy_url
 from services.billing.models import processed_event
 from services.billing.period_close import close_periods
 from services.billing.service import Billing
@@ -37,7 +38,6 @@ from shared.db import create_engine, session_maker
 from shared.ids import new_id
 from shared.migrate import upgrade
 
-PG_SERVER = os.environ.get("HELPDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 MONTH_START = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)  # 1 November, 00:00 in Chicago
 CLOSE_AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # 00:30 on 1 December in Chicago
 ENTRIES_PER_TICKET = 10
@@ -326,12 +326,11 @@ async def main() -> None:
     args = parser.parse_args()
 
     database = f"helpdesk_bench_{os.getpid()}"
-    admin = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    url = PG_SERVER.replace("postgresql://", "postgresql+asyncpg://") + f"/{database}"
+    await recreate_database(database)
+    url = sqlalchemy_url(database)
     try:
         await asyncio.to_thread(upgrade, ev.Service.BILLING, url)
-        connection = await asyncpg.connect(f"{PG_SERVER}/{database}")
+        connection = await asyncpg.connect(libpq_url(database))
         started = time.perf_counter()
         await load(connection, args.orgs, args.entries)
         await connection.execute("ANALYZE")
@@ -361,8 +360,7 @@ async def main() -> None:
                 print(f"time_entry.logged through the consumer, {concurrency} at once: {rate:.0f} events/s")
     finally:
         if not args.keep:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
+            await recreate_database(database, drop_only=True)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import asyncpg
-
-from bench.environment import PG_SERVER
+from bench.environment import recreate_database, sqlalchemy_url
 from services.triage.assignment import AgentProfile
 from services.triage.business_hours import BusinessCalendar
 from services.triage.decision import TicketFacts, decide
@@ -82,11 +80,8 @@ def bench_pure(count: int) -> float:
 
 
 async def bench_handlers(count: int, concurrency: int) -> tuple[float, float, list[float]]:
-    admin = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-    await admin.close()
-    url = PG_SERVER.replace("postgresql://", "postgresql+asyncpg://") + f"/{DATABASE}"
+    await recreate_database(DATABASE)
+    url = sqlalchemy_url(DATABASE)
     await asyncio.to_thread(upgrade, Service.TRIAGE, url)
     settings = Settings(database_url=url, db_pool_size=concurrency, env="test")
     runtime = await Runtime.open(settings, outbox)
@@ -129,9 +124,7 @@ async def bench_handlers(count: int, concurrency: int) -> tuple[float, float, li
         return sequential, concurrent, latencies[: count // 2]
     finally:
         await runtime.close()
-        admin = await asyncpg.connect(f"{PG_SERVER}/postgres")
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.close()
+        await recreate_database(DATABASE, drop_only=True)
 
 
 def main() -> None:
