@@ -32,7 +32,7 @@ chaos: bootstrap
 bench: bootstrap
 	@scripts/bench_tools.sh
 	@scripts/ensure_test_services.sh
-	$(PY) -m tests.bench $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)
 
 ## web-api: write web/src/api/<service>.ts from each service's OpenAPI (make test fails on drift)
 web-api: bootstrap
@@ -42,8 +42,8 @@ web-api: bootstrap
 migrate: bootstrap
 	$(PY) -m shared.migrate
 
-## lint: ruff, then mypy — strict on shared/, deploy/ and the pure domain modules (pyproject.toml)
-STRICT_MODULES := shared deploy services/ticket_api/transitions.py services/ticket_api/availability.py \
+## lint: ruff, then mypy — strict on shared/, deploy/, bench/ and the pure domain modules (pyproject.toml)
+STRICT_MODULES := shared deploy bench services/ticket_api/transitions.py services/ticket_api/availability.py \
 	services/ticket_api/inbound/parsing.py services/ticket_api/inbound/loops.py services/ticket_api/inbound/quotes.py \
 	services/ticket_api/inbound/reply_matching.py services/ticket_api/inbound/attachments.py \
 	services/triage/business_hours.py services/triage/priority_matrix.py services/triage/sla.py \

@@ -50,6 +50,18 @@ def pg_url(database: str = TEST_DATABASE) -> str:
     return PG_SERVER.replace("postgresql://", "postgresql+asyncpg://") + f"/{database}"
 
 
+async def recreate_database(database: str, *, drop_only: bool = False) -> None:
+    """Drop ``database`` on the test server (connections and all) and, unless ``drop_only``,
+    create it again, empty."""
+    admin = await asyncpg.connect(f"{PG_SERVER}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        if not drop_only:
+            await admin.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await admin.close()
+
+
 async def _migrate(url: str, services: list[Service]) -> None:
     for service in services:
         # Alembic's env runs its own event loop: give it a thread.
@@ -59,20 +71,11 @@ async def _migrate(url: str, services: list[Service]) -> None:
 @pytest.fixture(scope="session")
 async def postgres_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database for this run with every service's schema migrated."""
-    admin = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{TEST_DATABASE}"')
-    finally:
-        await admin.close()
+    await recreate_database(TEST_DATABASE)
     url = pg_url()
     await _migrate(url, list(Service))
     yield url
-    admin = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await recreate_database(TEST_DATABASE, drop_only=True)
 
 
 @pytest.fixture(scope="session")

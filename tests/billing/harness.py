@@ -31,6 +31,14 @@ from shared import events as ev
 from shared.consumer import EventConsumer, Outcome
 from shared.db import SessionMaker, create_engine, session_maker
 from shared.ids import new_id
+from tests.fixtures import events as kit
+from tests.fixtures.events import (
+    BUILDERS,
+    contact_ref,
+    organization_ref,
+    ticket_closed,
+    ticket_status_changed,
+)
 
 CHICAGO = "America/Chicago"
 
@@ -155,10 +163,6 @@ async def open_harness(url: str, **settings: Any) -> AsyncIterator[Harness]:
 # --- building events as ticket_api does ---------------------------------------------------------
 
 
-def at(event: ev.Event, when: datetime) -> ev.Event:
-    return event.model_copy(update={"occurred_at": when})
-
-
 @dataclass
 class Organization:
     id: UUID
@@ -167,19 +171,19 @@ class Organization:
     timezone: str = CHICAGO
 
     def ref(self) -> ev.OrganizationRef:
-        return ev.OrganizationRef(
+        return organization_ref(
             id=self.id, name=self.name, support_tier=self.tier, sla_signed=True, timezone=self.timezone
         )
 
-    def payload(self) -> ev.OrganizationV1:
-        return ev.OrganizationV1(
-            organization_id=self.id,
-            name=self.name,
-            support_tier=self.tier,
-            sla_signed=True,
-            email_domains=[f"{self.name.lower()}.test"],
-            timezone=self.timezone,
-        )
+    def fields(self) -> dict[str, Any]:
+        return {
+            "organization_id": self.id,
+            "name": self.name,
+            "support_tier": self.tier,
+            "sla_signed": True,
+            "email_domains": [f"{self.name.lower()}.test"],
+            "timezone": self.timezone,
+        }
 
 
 @dataclass
@@ -216,22 +220,10 @@ class Story:
 
     def organization(self, name: str, tier: str, timezone: str = CHICAGO) -> tuple[Organization, ev.Event]:
         organization = Organization(new_id(), name, tier, timezone)
-        event = ev.new_event(
-            ev.EventType.ORGANIZATION_CREATED,
-            organization.payload(),
-            producer=ev.Service.TICKET_API,
-            subject=f"organization:{organization.id}",
-        )
-        return organization, at(event, self.tick())
+        return organization, kit.organization_created(occurred_at=self.tick(), **organization.fields())
 
     def organization_updated(self, organization: Organization) -> ev.Event:
-        event = ev.new_event(
-            ev.EventType.ORGANIZATION_UPDATED,
-            organization.payload(),
-            producer=ev.Service.TICKET_API,
-            subject=f"organization:{organization.id}",
-        )
-        return at(event, self.tick())
+        return kit.organization_updated(occurred_at=self.tick(), **organization.fields())
 
     def ticket(self, organization: Organization) -> Ticket:
         ticket = Ticket(organization, f"TKT-{self.next_ticket}")
@@ -239,7 +231,8 @@ class Story:
         return ticket
 
     def _entry_event(self, entry: Entry, event_type: ev.EventType) -> ev.Event:
-        payload = ev.TimeEntryV1(
+        return BUILDERS[event_type](
+            occurred_at=self.tick(),
             time_entry_id=entry.id,
             revision=entry.revision,
             ticket_id=entry.ticket.id,
@@ -254,10 +247,6 @@ class Story:
             source="manual",
             deleted=entry.deleted,
         )
-        event = ev.new_event(
-            event_type, payload, producer=ev.Service.TICKET_API, subject=f"time_entry:{entry.id}"
-        )
-        return at(event, self.tick())
 
     def log(
         self, ticket: Ticket, minutes: int, description: str = "Work", **fields: Any
@@ -290,9 +279,7 @@ class Story:
             "status": ticket.status,
             "priority": "P2",
             "assignee_id": None,
-            "contact": ev.ContactRef(
-                id=new_id(), email=f"jane@{ticket.organization.name.lower()}.test", name="Jane"
-            ),
+            "contact": contact_ref(email=f"jane@{ticket.organization.name.lower()}.test", name="Jane"),
             "organization": ticket.organization.ref(),
             "created_at": when - timedelta(hours=1),
             "updated_at": when,
@@ -301,26 +288,15 @@ class Story:
     def close(self, ticket: Ticket) -> ev.Event:
         ticket.status = "closed"
         closed_at = self.tick()
-        payload = ev.TicketClosedV1(**self._snapshot(ticket, closed_at), closed_at=closed_at)
-        event = ev.new_event(
-            ev.EventType.TICKET_CLOSED, payload, producer=ev.Service.TICKET_API, subject=f"ticket:{ticket.id}"
-        )
-        return at(event, closed_at)
+        return ticket_closed(occurred_at=closed_at, **self._snapshot(ticket, closed_at), closed_at=closed_at)
 
     def reopen(self, ticket: Ticket) -> ev.Event:
         """ticket_api's reopen: ticket.status_changed (closed → open), which billing hears."""
         before, ticket.status = ticket.status, "open"
         when = self.tick()
-        payload = ev.TicketStatusChangedV1(
-            **self._snapshot(ticket, when), from_status=before, to_status="open"
+        return ticket_status_changed(
+            occurred_at=when, **self._snapshot(ticket, when), from_status=before, to_status="open"
         )
-        event = ev.new_event(
-            ev.EventType.TICKET_STATUS_CHANGED,
-            payload,
-            producer=ev.Service.TICKET_API,
-            subject=f"ticket:{ticket.id}",
-        )
-        return at(event, when)
 
 
 def money(text: str) -> Decimal:

@@ -22,26 +22,19 @@ from shared import events as ev
 from shared.ids import new_id
 from shared.queue import queue_name
 from shared.runtime import Runtime
-from shared.service_worker import lifecycle_hooks
-from shared.worker import Worker, worker_settings
 from tests import auth
 from tests.conftest import truncate_schema
+from tests.fixtures.workers import drain
 
 
 async def drain_billing(settings: BillingSettings) -> None:
-    startup, shutdown = lifecycle_hooks(
+    await drain(
+        ev.Service.BILLING,
         settings,
         outbox=billing_outbox,
         processed_event=billing_processed,
         handlers=build_handlers(Billing(settings)),
     )
-    options = worker_settings(ev.Service.BILLING, settings, startup=startup, shutdown=shutdown)
-    options.update(burst=True, handle_signals=False, poll_delay=0.01)
-    worker = Worker(**options)
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
 
 
 async def test_a_closed_hourly_ticket_is_invoiced_once_through_the_queues(

@@ -35,12 +35,12 @@ import asyncpg
 import httpx
 from redis import Redis
 
+from bench.environment import Tokens, sign_in
 from deploy.local.procs import Child
 from deploy.local.stack import SERVICES, Stack, start_stack
 from shared.dead_letters import DEAD_PREFIX
 from shared.events import Service
 from shared.queue import queue_name
-from tests.bench.environment import Tokens, sign_in
 from tests.e2e.mailbox import compose
 from tests.servers import PostgresCluster, RedisServer, postgres_bin
 

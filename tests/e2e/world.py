@@ -32,7 +32,7 @@ from redis import Redis
 from deploy.local.stack import Stack, start_stack
 from shared.events import ROUTES, EventType
 from shared.queue import queue_name
-from tests.conftest import PG_SERVER
+from tests.conftest import pg_url, recreate_database
 from tests.e2e.mailbox import Mailbox
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -74,7 +74,7 @@ class World:
 
     def __init__(self, base_dir: Path) -> None:
         self.database = f"helpdesk_e2e_{os.getpid()}"
-        self.database_url = PG_SERVER.replace("postgresql://", "postgresql+asyncpg://") + f"/{self.database}"
+        self.database_url = pg_url(self.database)
         self.var_dir = base_dir / "var"
         self.scene: Scene | None = None
         self.boot_seconds: dict[str, float] = {}
@@ -93,7 +93,7 @@ class World:
             )
         self._stop_stack()
         if not self._created:
-            asyncio.run(self._recreate_database())
+            asyncio.run(recreate_database(self.database))
             self._created = True
         moment = MOMENTS[name]
         started = time.monotonic()
@@ -121,7 +121,7 @@ class World:
     def close(self) -> None:
         self._stop_stack()
         if self._created:
-            asyncio.run(self._recreate_database(drop_only=True))
+            asyncio.run(recreate_database(self.database, drop_only=True))
 
     def _stop_stack(self) -> None:
         if self._context is not None:
@@ -137,15 +137,6 @@ class World:
         if dead:
             notes = "\n\n".join(f"{c.name} exited ({c.returncode()}):\n{c.tail()}" for c in dead)
             raise WorldError(f"a process of the stack died:\n{notes}")
-
-    async def _recreate_database(self, drop_only: bool = False) -> None:
-        admin = await asyncpg.connect(f"{PG_SERVER}/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-            if not drop_only:
-                await admin.execute(f'CREATE DATABASE "{self.database}"')
-        finally:
-            await admin.close()
 
 
 @dataclass(frozen=True)

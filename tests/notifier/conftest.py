@@ -31,9 +31,16 @@ from shared import queue
 from shared.consumer import EventConsumer
 from shared.runtime import Runtime
 from shared.signed_links import TICKET_STATUS, verify
-from shared.worker import Worker, worker_settings
 from tests.conftest import truncate_schema
-from tests.shared.sample_events import agent_created
+from tests.fixtures.events import (
+    agent_created,
+    organization_ref,
+    ticket_closed,
+    ticket_created,
+    ticket_message_added,
+    ticket_status_changed,
+)
+from tests.fixtures.workers import drain_with
 
 SECRET = "notifier-test-secret"
 NOTIFIER_QUEUE = queue.queue_name(ev.Service.NOTIFIER)
@@ -77,29 +84,14 @@ class Env:
 
     async def run_worker(self, rounds: int = 6) -> None:
         """Run notifier's worker in burst mode until its queue is empty and nothing is in flight."""
-
-        async def noop(ctx: dict[str, Any]) -> None:
-            return None
-
         for _ in range(rounds):
-            options = worker_settings(
+            await drain_with(
                 ev.Service.NOTIFIER,
                 self.settings,
-                startup=noop,
-                shutdown=noop,
+                self.consumer,
                 functions=JOB_FUNCTIONS,  # type: ignore[arg-type]
+                notifier=self.notifier,
             )
-            options.update(
-                burst=True,
-                handle_signals=False,
-                poll_delay=0.01,
-            )
-            options["ctx"].update(consumer=self.consumer, notifier=self.notifier)
-            worker = Worker(**options)
-            try:
-                await worker.main()
-            finally:
-                await worker.close()
             await self.notifier.dispatcher.drain()
             await self.runtime.outbox.drain()
             if await self.redis.zcard(NOTIFIER_QUEUE) == 0:
@@ -187,13 +179,7 @@ CHICAGO_TUESDAY_10 = datetime(2025, 3, 4, 16, 0, tzinfo=UTC)  # Tuesday 10:00 in
 
 
 def organization(*, sla_signed: bool = False, tier: str = "hourly") -> ev.OrganizationRef:
-    return ev.OrganizationRef(
-        id=UUID("0194f3c2-7a10-7c3e-9d51-2b8e4f6a1c00"),
-        name="Acme",
-        support_tier=tier,
-        sla_signed=sla_signed,
-        timezone="America/Chicago",
-    )
+    return organization_ref(support_tier=tier, sla_signed=sla_signed)
 
 
 @dataclass
@@ -229,44 +215,32 @@ class TicketStory:
         fields.update(overrides)
         return fields
 
-    def event(self, event_type: ev.EventType, payload: ev.Payload) -> ev.Event:
-        return ev.new_event(
-            event_type, payload, producer=ev.Service.TICKET_API, subject=f"ticket:{self.ticket_id}"
-        )
-
     def created(self, **extra: Any) -> ev.Event:
-        payload = ev.TicketCreatedV1(
-            **self.snapshot(), description="It stopped this morning. Urgent!", **extra
-        )
-        return self.event(ev.EventType.TICKET_CREATED, payload)
+        return ticket_created(**self.snapshot(), description="It stopped this morning. Urgent!", **extra)
 
     def message(
         self, body: str, *, author: str = "agent", author_id: UUID | None = None, visibility: str = "public"
     ) -> ev.Event:
-        payload = ev.TicketMessageAddedV1(
+        return ticket_message_added(
             **self.snapshot(updated_at=self.created_at + timedelta(minutes=5)),
-            message_id=uuid4(),
             visibility=visibility,
             author_kind=author,
             author_id=author_id,
             body=body,
         )
-        return self.event(ev.EventType.TICKET_MESSAGE_ADDED, payload)
 
     def status_changed(self, from_status: str, to_status: str) -> ev.Event:
         self.status = to_status
-        payload = ev.TicketStatusChangedV1(
+        return ticket_status_changed(
             **self.snapshot(updated_at=self.created_at + timedelta(minutes=10)),
             from_status=from_status,
             to_status=to_status,
         )
-        return self.event(ev.EventType.TICKET_STATUS_CHANGED, payload)
 
     def closed(self) -> ev.Event:
         self.status = "closed"
         at = self.created_at + timedelta(hours=2)
-        payload = ev.TicketClosedV1(**self.snapshot(updated_at=at), closed_at=at)
-        return self.event(ev.EventType.TICKET_CLOSED, payload)
+        return ticket_closed(**self.snapshot(updated_at=at), closed_at=at)
 
 
 def agent_event(

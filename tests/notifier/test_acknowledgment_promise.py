@@ -21,6 +21,7 @@ from services.notifier.office_hours import OfficeHours
 from services.notifier.service import on_ticket_created, on_ticket_triaged, sweep
 from services.notifier.settings import Settings
 from shared import events as ev
+from tests.fixtures.events import contact_ref, ticket_triaged, ticket_updated, triage_breakdown
 from tests.notifier.conftest import (
     CHICAGO_TUESDAY_10,
     Env,
@@ -67,40 +68,23 @@ def triaged(
     assignee: ev.AgentRef | None = None,
     closed_days: tuple[ev.ClosedDayV1, ...] = (),
 ) -> ev.Event:
-    payload = ev.TicketTriagedV1(
-        decision_id=uuid4(),
+    return ticket_triaged(
+        occurred_at=occurred_at,
         trigger=trigger,
         ticket_id=story.ticket_id,
         number=story.number,
-        subject="Printer offline",
         priority=priority,
         assignee=assignee,
-        unassigned_reason=None if assignee else "nobody on shift",
         first_response_due_at=due,
         resolution_due_at=due + timedelta(days=2) if due else None,
         calendar_timezone=timezone,
-        call_customer=False,
-        breakdown=ev.TriageBreakdownV1(
-            urgency="high",
-            impact="single_user",
-            impact_source="stated",
-            impact_reason="",
-            matrix_priority=priority,
-            support_tier="hourly",
-            tier_adjustment=0,
-            assignment_reason="nobody on shift",
-            continuity=False,
-        ),
-        contact=ev.ContactRef(id=uuid4(), email=story.contact_email, name="Jane Doe"),
+        breakdown=triage_breakdown(matrix_priority=priority, assignment_reason="nobody on shift"),
+        contact=contact_ref(email=story.contact_email),
         organization=story.org,
         first_response_target_minutes=target_minutes,
         first_response_clock_started_at=clock_started_at,
         closed_days=list(closed_days),
     )
-    event = ev.new_event(
-        ev.EventType.TICKET_TRIAGED, payload, producer=ev.Service.TRIAGE, subject=f"ticket:{story.ticket_id}"
-    )
-    return event.model_copy(update={"occurred_at": occurred_at}) if occurred_at else event
 
 
 def acknowledgments(env: Env) -> list[EmailMessage]:
@@ -466,10 +450,8 @@ async def test_an_assignment_decided_within_the_wait_is_told_in_the_acknowledgme
 
     # ticket_api applies the decision; its ticket.updated tells nobody anything again.
     story.assignee_id = ALICE.id
-    updated = ev.TicketUpdatedV1(
-        **story.snapshot(priority="P2"), changed={"assignee_id": [None, str(ALICE.id)]}
-    )
-    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
+    updated = ticket_updated(**story.snapshot(priority="P2"), changed={"assignee_id": [None, str(ALICE.id)]})
+    await env.deliver(updated)
     await assert_nothing_more_later(env)
 
 
@@ -480,8 +462,7 @@ async def test_a_customer_assignment_mail_still_waiting_is_merged_not_sent(env: 
     story = TicketStory(org=organization(sla_signed=True))
     await env.deliver(agent_event(ALICE.id, name=ALICE.name, email=ALICE.email), story.created())
     story.assignee_id = ALICE.id
-    updated = ev.TicketUpdatedV1(**story.snapshot(), changed={"assignee_id": [None, str(ALICE.id)]})
-    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
+    await env.deliver(ticket_updated(**story.snapshot(), changed={"assignee_id": [None, str(ALICE.id)]}))
     assert to(env, "jane@acme.test") == [], "the acknowledgment waits for triage, the assignment to settle"
     await env.deliver(alice_assigned(story))
     [ack] = to(env, "jane@acme.test")

@@ -13,6 +13,7 @@ from icalendar import Calendar
 from services.notifier.calendar_invites import Organizer, build_invite, zone
 from shared import events as ev
 from shared.signed_links import TICKET_STATUS, verify
+from tests.fixtures.events import BUILDERS
 from tests.notifier.conftest import SECRET, Env, TicketStory, organization
 from tests.notifier.test_email_flow import parts
 
@@ -35,16 +36,13 @@ class AppointmentStory:
     ) -> ev.Event:
         self.sequence += 1
         cancelled = event_type == ev.EventType.APPOINTMENT_CANCELLED
-        payload = ev.AppointmentV1(
+        return BUILDERS[event_type](
             appointment_id=self.appointment_id,
-            uid=f"{self.appointment_id}@helpdesk",
             sequence=self.sequence,
             status="cancelled" if cancelled else "booked",
             ticket_id=self.story.ticket_id,
             number=self.story.number,
-            subject="Printer offline",
             starts_at=starts_at,
-            ends_at=starts_at + timedelta(hours=1),
             timezone="Europe/Berlin",
             agent=self.agent,
             contact=self.contact,
@@ -52,9 +50,6 @@ class AppointmentStory:
             policy=POLICY,
             late_cancellation=late,
             cancel_reason=reason,
-        )
-        return ev.new_event(
-            event_type, payload, producer=ev.Service.TICKET_API, subject=f"appointment:{self.appointment_id}"
         )
 
 

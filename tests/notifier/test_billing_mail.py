@@ -15,6 +15,12 @@ from services.notifier.models import DeliveryState
 from services.notifier.service import sweep
 from shared import events as ev
 from shared.http import http_client
+from tests.fixtures.events import (
+    allowance_threshold_reached,
+    block_exhausted,
+    email_bounced,
+    invoice_issued,
+)
 from tests.notifier.conftest import Env, TicketStory, organization
 from tests.notifier.test_email_flow import attachments, parts
 
@@ -35,38 +41,14 @@ def billing_stub(answers: list[int]) -> tuple[FastAPI, list[str]]:
 
 
 def invoice_event(ticket_id: UUID, invoice_id: UUID, bill_to: str | None = "ap@acme.test") -> ev.Event:
-    payload = ev.InvoiceIssuedV1(
+    return invoice_issued(
         invoice_id=invoice_id,
-        number="INV-2026-000001",
-        kind="ticket",
         organization_id=ORG.id,
-        organization_name="Acme",
         ticket_id=ticket_id,
-        ticket_numbers=["TKT-1"],
-        period=None,
-        currency="USD",
-        subtotal=Decimal("150.00"),
-        tax_rate=Decimal("0"),
-        tax=Decimal("0.00"),
-        total=Decimal("150.00"),
         issued_at=datetime(2025, 3, 4, 20, tzinfo=UTC),
         invoice_date=date(2025, 3, 4),
         due_date=date(2025, 4, 3),
-        payment_instructions="Wire to IBAN XX00 0000, reference INV-2026-000001.",
         bill_to_email=bill_to,
-        lines=[
-            ev.InvoiceLineV1(
-                description="Printer repair",
-                ticket_number="TKT-1",
-                minutes=90,
-                rate_per_hour=Decimal("100.00"),
-                amount=Decimal("150.00"),
-            )
-        ],
-        pdf_url=f"http://127.0.0.1:8080/api/v1/billing/invoices/{invoice_id}/pdf",
-    )
-    return ev.new_event(
-        ev.EventType.INVOICE_ISSUED, payload, producer=ev.Service.BILLING, subject="invoice:1"
     )
 
 
@@ -119,45 +101,24 @@ async def test_an_invoice_without_a_billing_address_goes_to_accounting(env: Env)
 
 
 async def test_allowance_and_block_notices_and_bounces(env: Env) -> None:
-    allowance = ev.AllowanceThresholdReachedV1(
-        organization_id=ORG.id,
-        organization_name="Globex",
-        billing_email="billing@globex.test",
-        period="2026-11",
-        period_starts_at=datetime(2026, 11, 1, 5, tzinfo=UTC),
-        period_ends_at=datetime(2026, 12, 1, 6, tzinfo=UTC),
-        threshold=80,
-        used_minutes=480,
-        allowance_minutes=600,
-        overage_rate_per_hour=Decimal("120.00"),
-        currency="USD",
-    )
-    block = ev.BlockBalanceV1(
-        organization_id=ORG.id,
-        organization_name="Initech",
-        billing_email="billing@initech.test",
-        remaining_minutes=0,
-        purchased_minutes=1200,
-        low_threshold_percent=20,
-        newest_block_id=uuid4(),
-        overage_rate_per_hour=Decimal("130.00"),
-        currency="USD",
-    )
-    bounce = ev.EmailBouncedV1(
-        inbound_email_id=uuid4(),
-        recipients=["Gone@Acme.test"],
-        permanent=True,
-        original_message_ids=["<hd.x@helpdesk.test>"],
-        ticket_id=None,
-        diagnostic="550 5.1.1 user unknown",
-        received_at=datetime(2026, 11, 2, tzinfo=UTC),
-    )
     await env.deliver(
-        ev.new_event(
-            ev.EventType.ALLOWANCE_THRESHOLD_REACHED, allowance, producer=ev.Service.BILLING, subject="a"
+        allowance_threshold_reached(
+            organization_id=ORG.id,
+            organization_name="Globex",
+            billing_email="billing@globex.test",
+            threshold=80,
+            used_minutes=480,
+            allowance_minutes=600,
+            overage_rate_per_hour=Decimal("120.00"),
         ),
-        ev.new_event(ev.EventType.BLOCK_EXHAUSTED, block, producer=ev.Service.BILLING, subject="b"),
-        ev.new_event(ev.EventType.EMAIL_BOUNCED, bounce, producer=ev.Service.TICKET_API, subject="c"),
+        block_exhausted(
+            organization_id=ORG.id,
+            organization_name="Initech",
+            billing_email="billing@initech.test",
+            remaining_minutes=0,
+            purchased_minutes=1200,
+        ),
+        email_bounced(recipients=["Gone@Acme.test"], permanent=True),
     )
     by_recipient = {str(m["To"]): m for m in env.mail()}
     notice = by_recipient["billing@globex.test"]

@@ -8,10 +8,16 @@ from uuid import uuid4
 
 from services.notifier.models import DeliveryState
 from services.notifier.service import status_change_is_news, sweep
-from shared import events as ev
 from shared.mail_ids import owner_of_message_id, owner_of_reply_token, token_of_plus_address
 from shared.sign_in_links import read_token
 from shared.signed_links import TICKET_STATUS, verify
+from tests.fixtures.events import (
+    agent_ref,
+    customer_sign_in_requested,
+    ticket_triaged,
+    ticket_updated,
+    triage_breakdown,
+)
 from tests.notifier.conftest import SECRET, Env, TicketStory, agent_event, organization, ticket_status_link
 
 
@@ -140,43 +146,24 @@ async def test_conversation_is_threaded_internal_notes_stay_inside_and_closure_h
 async def test_triage_assignment_tells_customer_and_consultant_once_with_the_call_task(env: Env) -> None:
     agent_id = uuid4()
     story = TicketStory(org=organization(sla_signed=True, tier="agreement"))
-    triaged = ev.TicketTriagedV1(
-        decision_id=uuid4(),
-        trigger="created",
+    triaged = ticket_triaged(
         ticket_id=story.ticket_id,
         number=story.number,
-        subject="Printer offline",
         priority="P1",
-        assignee=ev.AgentRef(id=agent_id, name="Alice Consultant", email="alice@helpdesk.test"),
-        unassigned_reason=None,
+        assignee=agent_ref(id=agent_id),
         first_response_due_at=datetime(2025, 3, 4, 18, 0, tzinfo=UTC),
         resolution_due_at=datetime(2025, 3, 5, 18, 0, tzinfo=UTC),
-        calendar_timezone="America/Chicago",
         call_customer=True,
-        breakdown=ev.TriageBreakdownV1(
-            urgency="high",
-            impact="team",
-            impact_source="stated",
-            impact_reason="",
-            matrix_priority="P2",
-            support_tier="agreement",
-            tier_adjustment=1,
-            assignment_reason="skill printers, lowest load",
-            continuity=False,
-        ),
-        contact=ev.ContactRef(id=uuid4(), email="jane@acme.test", name="Jane Doe"),
+        breakdown=triage_breakdown(impact="team", support_tier="agreement", tier_adjustment=1),
         organization=story.org,
     )
     await env.deliver(agent_event(agent_id), story.created())
-    await env.deliver(
-        ev.new_event(ev.EventType.TICKET_TRIAGED, triaged, producer=ev.Service.TRIAGE, subject="x")
-    )
+    await env.deliver(triaged)
     # ticket_api applies the assignment: its ticket.updated must not send the same news again.
     story.assignee_id = agent_id
-    updated = ev.TicketUpdatedV1(
-        **story.snapshot(priority="P1"), changed={"assignee_id": [None, str(agent_id)]}
+    await env.deliver(
+        ticket_updated(**story.snapshot(priority="P1"), changed={"assignee_id": [None, str(agent_id)]})
     )
-    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
 
     # The two assignment mails are sent by concurrent jobs: their arrival order is not fixed.
     to_consultant, to_customer = sorted(env.mail()[1:], key=lambda m: str(m["To"]))
@@ -199,8 +186,7 @@ async def test_a_manual_reassignment_notifies_after_it_settles(env: Env) -> None
     story = TicketStory(org=organization(sla_signed=True))
     await env.deliver(agent_event(agent_id, name="Bob", email="bob@helpdesk.test"), story.created())
     story.assignee_id = agent_id
-    updated = ev.TicketUpdatedV1(**story.snapshot(), changed={"assignee_id": [None, str(agent_id)]})
-    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
+    await env.deliver(ticket_updated(**story.snapshot(), changed={"assignee_id": [None, str(agent_id)]}))
     assert len(env.mail()) == 1, "held back for a minute, in case triage's richer mail follows"
     env.clock.advance(seconds=61)
     # Its job ran early on the test's clock and let it be; the sweeper enqueues it again when due.
@@ -225,19 +211,7 @@ async def test_status_updates_only_for_news(env: Env) -> None:
 
 async def test_a_requested_sign_in_link_is_mailed_and_works(env: Env) -> None:
     contact_id = uuid4()
-    payload = ev.CustomerSignInRequestedV1(
-        contact_id=contact_id,
-        email="jane@acme.test",
-        name="Jane Doe",
-        nonce="n-1",
-        expires_at=datetime.now(UTC) + timedelta(minutes=15),
-        ticket_number="TKT-1",
-    )
-    await env.deliver(
-        ev.new_event(
-            ev.EventType.CUSTOMER_SIGN_IN_REQUESTED, payload, producer=ev.Service.TICKET_API, subject="c"
-        )
-    )
+    await env.deliver(customer_sign_in_requested(contact_id=contact_id, nonce="n-1", ticket_number="TKT-1"))
     [mail] = env.mail()
     text, _ = parts(mail)
     [url] = [word for word in text.split() if "#token=" in word]

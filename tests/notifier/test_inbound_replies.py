@@ -3,10 +3,9 @@ mail that opened a ticket, and the note that some of its attachments were refuse
 
 from __future__ import annotations
 
-from uuid import uuid4
-
 from services.notifier.service import threadable_message_id
 from shared import events as ev
+from tests.fixtures.events import email_attachments_refused
 from tests.notifier.conftest import Env, TicketStory, organization
 from tests.notifier.test_email_flow import parts
 
@@ -15,28 +14,14 @@ MB = 1024 * 1024
 
 
 def refused(story: TicketStory, **overrides: object) -> ev.Event:
-    payload = ev.EmailAttachmentsRefusedV1(
+    return email_attachments_refused(
         **{
-            "inbound_email_id": uuid4(),
             "recipient": "Jane@Acme.test",
-            "recipient_name": "Jane Doe",
-            "subject": "RE: [TKT-1] Printer offline",
             "in_reply_to": "<CAF=x2@mail.acme.test>",
             "ticket_id": story.ticket_id,
             "ticket_number": story.number,
-            "refused": [
-                ev.RefusedAttachmentV1(
-                    filename="scan.tiff", size_bytes=31 * MB, reason="larger than 25.0 MB (it is 31.0 MB)"
-                )
-            ],
-            "max_attachment_bytes": 25 * MB,
-            "max_attachments": 20,
-            "max_total_bytes": 40 * MB,
             **overrides,
         }
-    )
-    return ev.new_event(
-        ev.EventType.EMAIL_ATTACHMENTS_REFUSED, payload, producer=ev.Service.TICKET_API, subject="x"
     )
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from services.notifier.service import time_left
 from shared import events as ev
+from tests.fixtures.events import BUILDERS, agent_created, contact_ref
 from tests.notifier.conftest import Env, TicketStory, organization
-from tests.shared.sample_events import agent_created
 
 DUE = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)  # 14:00 in Chicago, 21:00 in Berlin
 
@@ -31,20 +31,15 @@ def test_time_left_is_rounded_to_the_nearest_minute(target: int, share: float, l
 
 
 def alert(kind: ev.EventType, story: TicketStory, agent: ev.AgentRef, **extra: object) -> ev.Event:
-    common = {
-        "ticket_id": story.ticket_id,
-        "number": story.number,
-        "subject": "Printer offline",
-        "target": "first_response",
-        "target_minutes": 60,
-        "due_at": DUE,
-        "assignee": agent,
-        "contact": ev.ContactRef(id=uuid4(), email=story.contact_email, name="Jane"),
-        "organization": story.org,
+    return BUILDERS[kind](
+        ticket_id=story.ticket_id,
+        number=story.number,
+        due_at=DUE,
+        assignee=agent,
+        contact=contact_ref(email=story.contact_email, name="Jane"),
+        organization=story.org,
         **extra,
-    }
-    payload = ev.SlaWarningV1(**common) if kind == ev.EventType.SLA_WARNING else ev.SlaBreachedV1(**common)
-    return ev.new_event(kind, payload, producer=ev.Service.TRIAGE, subject=f"ticket:{story.ticket_id}")
+    )
 
 
 async def test_a_consultant_abroad_reads_the_warning_in_their_zone(env: Env) -> None:

@@ -23,7 +23,7 @@ from shared.queue import connect, queue_name
 from shared.runtime import Runtime
 from shared.transient import TransientError
 from shared.worker import MAX_TRIES, NON_TRANSIENT_TRIES, handle_event, retry_delay_seconds, tries_allowed
-from tests.shared.sample_events import agent_created
+from tests.fixtures.events import agent_created
 from tests.shared.test_outbox import clean, drain_triage_queue, effects, record_effect
 
 __all__ = ["clean"]

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared import events as ev
-from tests.shared.sample_events import agent_created
+from tests.fixtures.events import agent_created
 
 
 def _organization() -> ev.OrganizationV1:

@@ -28,28 +28,25 @@ from shared.queue import queue_name, queues_lost
 from shared.runtime import Runtime
 from shared.transient import TransientError
 from shared.uow import UnitOfWork
-from shared.worker import Worker, worker_settings
 from tests.conftest import truncate_schema
-from tests.shared.sample_events import agent_created
+from tests.fixtures.events import agent_created
+from tests.fixtures.workers import drain_with
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIAGE_QUEUE = queue_name(ev.Service.TRIAGE)
 
 # Commits an event, then dies before the event loop can run the publish that commit scheduled.
 CRASH_AFTER_COMMIT = """
-import asyncio, os, uuid
+import asyncio, os
 from services.ticket_api.models import outbox
 from services.ticket_api.settings import Settings
-from shared import events as ev
 from shared.runtime import Runtime
 from shared.uow import UnitOfWork
+from tests.fixtures.events import agent_created
 
 async def main():
     runtime = await Runtime.open(Settings(), outbox)
-    payload = ev.AgentV1(agent_id=uuid.uuid4(), email="a@helpdesk.test", name="A", skills=[],
-                         timezone="UTC", working_hours={}, capacity=1, active=True)
-    event = ev.new_event(ev.EventType.AGENT_CREATED, payload, producer=ev.Service.TICKET_API,
-                         subject="agent:1")
+    event = agent_created()
     async with runtime.sessions() as session:
         uow = UnitOfWork(session, runtime.outbox)
         await uow.outbox.record(uow.session, [event])
@@ -99,18 +96,9 @@ async def drain_triage_queue(database_url: str, redis_url: str, handler: Any = r
         sessions=runtime.sessions,
         handlers={event_type.value: handler for event_type in ev.EventType},
     )
-
-    async def noop(ctx: dict[str, Any]) -> None:
-        return None
-
-    options = worker_settings(ev.Service.TRIAGE, settings, startup=noop, shutdown=noop)
-    options.update(burst=True, handle_signals=False, poll_delay=0.01)
-    options["ctx"]["consumer"] = consumer
-    worker = Worker(**options)
     try:
-        await worker.main()
+        await drain_with(ev.Service.TRIAGE, settings, consumer)
     finally:
-        await worker.close()
         await runtime.close()
 
 

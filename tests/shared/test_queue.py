@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 from shared import events as ev
 from shared import queue
 from shared.ids import new_id
-from tests.shared.sample_events import agent_created
+from tests.fixtures.events import agent_created
 
 
 async def test_an_event_becomes_one_arq_job_per_subscriber_and_a_second_publish_none(

@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared.events import Service
 from shared.queue import queue_name
 from shared.worker import Worker, reconnect_delay_seconds
+from tests.fixtures.workers import burst_worker
 from tests.servers import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,13 +33,10 @@ async def record(ctx: dict[str, Any], n: int) -> None:
 
 
 def worker(redis_url: str, name: str, runs: list[tuple[str, int]], **options: Any) -> Worker:
-    return Worker(
+    return burst_worker(
         functions=[func(record, name="record")],
         queue_name=QUEUE,
         redis_settings=RedisSettings.from_dsn(redis_url),
-        burst=True,
-        handle_signals=False,
-        poll_delay=0.01,
         ctx={"name": name, "runs": runs},
         **options,
     )

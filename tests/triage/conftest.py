@@ -24,6 +24,15 @@ from shared.consumer import EventConsumer, Outcome
 from shared.ids import new_id
 from shared.runtime import Runtime
 from tests.conftest import sqlite_copy, truncate_schema
+from tests.fixtures import events as kit
+from tests.fixtures.events import (
+    ticket_created,
+    ticket_message_added,
+    ticket_status_changed,
+    ticket_updated,
+    time_entry_deleted,
+    time_entry_logged,
+)
 
 CHICAGO = ZoneInfo("America/Chicago")
 OFFICE_HOURS = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
@@ -31,11 +40,6 @@ OFFICE_HOURS = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu"
 
 def chicago(*args: int) -> datetime:
     return datetime(*args, tzinfo=CHICAGO)
-
-
-def event(event_type: ev.EventType, payload: ev.Payload, *, at: datetime, subject: str = "x") -> ev.Event:
-    built = ev.new_event(event_type, payload, producer=ev.Service.TICKET_API, subject=subject)
-    return built.model_copy(update={"occurred_at": at})
 
 
 @dataclass
@@ -84,33 +88,26 @@ class Ticket:
         }
 
     def created(self) -> ev.Event:
-        payload = ev.TicketCreatedV1(**self.snapshot(self.created_at), description=self.description)
-        return event(
-            ev.EventType.TICKET_CREATED, payload, at=self.created_at, subject=f"ticket:{self.ticket_id}"
+        return ticket_created(
+            occurred_at=self.created_at, **self.snapshot(self.created_at), description=self.description
         )
 
     def updated(self, at: datetime, **changes: Any) -> ev.Event:
         changed = {key: [str(getattr(self, key)), str(value)] for key, value in changes.items()}
         for key, value in changes.items():
             setattr(self, key, value)
-        payload = ev.TicketUpdatedV1(**self.snapshot(at), changed=changed)
-        return event(ev.EventType.TICKET_UPDATED, payload, at=at)
+        return ticket_updated(occurred_at=at, **self.snapshot(at), changed=changed)
 
     def status_changed(self, to_status: str, at: datetime) -> ev.Event:
         from_status, self.status = self.status, to_status
-        payload = ev.TicketStatusChangedV1(**self.snapshot(at), from_status=from_status, to_status=to_status)
-        return event(ev.EventType.TICKET_STATUS_CHANGED, payload, at=at)
+        return ticket_status_changed(
+            occurred_at=at, **self.snapshot(at), from_status=from_status, to_status=to_status
+        )
 
     def message(self, at: datetime, *, author_kind: str = "agent", visibility: str = "public") -> ev.Event:
-        payload = ev.TicketMessageAddedV1(
-            **self.snapshot(at),
-            message_id=new_id(),
-            visibility=visibility,
-            author_kind=author_kind,
-            author_id=None,
-            body="Hello",
+        return ticket_message_added(
+            occurred_at=at, **self.snapshot(at), visibility=visibility, author_kind=author_kind
         )
-        return event(ev.EventType.TICKET_MESSAGE_ADDED, payload, at=at)
 
     def call_logged(
         self,
@@ -123,29 +120,22 @@ class Ticket:
         deleted: bool = False,
     ) -> ev.Event:
         """A call that started ``at``, logged 20 minutes later (or at ``logged_at``)."""
-        payload = ev.TimeEntryV1(
+        build = time_entry_deleted if deleted else time_entry_logged
+        return build(
+            occurred_at=logged_at or at + timedelta(minutes=20),
             time_entry_id=entry_id or new_id(),
-            revision=2 if deleted else 1,
             ticket_id=self.ticket_id,
             ticket_number=self.number,
             ticket_status=self.status,
             organization_id=self.organization.id if self.organization else None,
             agent_id=agent_id,
-            minutes=15,
-            billable=True,
             started_at=at,
-            description="Called the customer",
             source=source,
-            deleted=deleted,
         )
-        kind = ev.EventType.TIME_ENTRY_DELETED if deleted else ev.EventType.TIME_ENTRY_LOGGED
-        return event(kind, payload, at=logged_at or at + timedelta(minutes=20))
 
 
 def organization_ref(organization_id: UUID, tier: str = "hourly") -> ev.OrganizationRef:
-    return ev.OrganizationRef(
-        id=organization_id, name="Acme", support_tier=tier, sla_signed=False, timezone="America/Chicago"
-    )
+    return kit.organization_ref(id=organization_id, support_tier=tier)
 
 
 def organization_event(
@@ -155,15 +145,13 @@ def organization_event(
     at: datetime | None = None,
     kind: ev.EventType | None = None,
 ) -> ev.Event:
-    payload = ev.OrganizationV1(
+    build = kit.BUILDERS[kind or ev.EventType.ORGANIZATION_CREATED]
+    return build(
+        occurred_at=at or chicago(2026, 1, 1, 9, 0),
         organization_id=organization_id,
-        name="Acme",
         support_tier=tier,
         sla_signed=False,
-        email_domains=["acme.test"],
-        timezone="America/Chicago",
     )
-    return event(kind or ev.EventType.ORGANIZATION_CREATED, payload, at=at or chicago(2026, 1, 1, 9, 0))
 
 
 def agent_event(
@@ -178,7 +166,8 @@ def agent_event(
     at: datetime | None = None,
     kind: ev.EventType = ev.EventType.AGENT_CREATED,
 ) -> ev.Event:
-    payload = ev.AgentV1(
+    return kit.BUILDERS[kind](
+        occurred_at=at or chicago(2026, 1, 1, 9, 0),
         agent_id=agent_id,
         email=f"{name.lower()}@helpdesk.test",
         name=name,
@@ -188,7 +177,6 @@ def agent_event(
         capacity=capacity,
         active=active,
     )
-    return event(kind, payload, at=at or chicago(2026, 1, 1, 9, 0))
 
 
 @dataclass

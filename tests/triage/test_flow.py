@@ -6,7 +6,6 @@ once."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -26,27 +25,12 @@ from services.triage.tasks import build_handlers
 from shared.events import Service
 from shared.queue import queue_name
 from shared.runtime import Runtime
-from shared.service_worker import lifecycle_hooks
-from shared.settings import ServiceSettings
-from shared.worker import Worker, worker_settings
 from tests import auth
 from tests.conftest import truncate_schema
+from tests.fixtures.workers import drain
 
 ADMIN = auth.bearer(auth.admin())
 ALWAYS = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-
-
-async def drain(
-    service: Service, settings: ServiceSettings, handlers: dict[str, Any], outbox: Any, processed: Any
-) -> None:
-    startup, shutdown = lifecycle_hooks(settings, outbox=outbox, processed_event=processed, handlers=handlers)
-    options = worker_settings(service, settings, startup=startup, shutdown=shutdown)
-    options.update(burst=True, handle_signals=False, poll_delay=0.01)
-    worker = Worker(**options)
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
 
 
 @pytest.mark.parametrize("consultant_leaves_first", [False, True], ids=["as-asked", "consultant-gone"])
@@ -60,16 +44,20 @@ async def test_a_ticket_is_triaged_and_applied_once_without_a_loop(
 
     async def run_triage() -> None:
         await drain(
-            Service.TRIAGE, triage_settings, build_handlers(triage_settings), triage_outbox, triage_processed
+            Service.TRIAGE,
+            triage_settings,
+            handlers=build_handlers(triage_settings),
+            outbox=triage_outbox,
+            processed_event=triage_processed,
         )
 
     async def run_ticket_api() -> None:
         await drain(
             Service.TICKET_API,
             ticket_api_settings,
-            TICKET_API_HANDLERS,
-            ticket_api_outbox,
-            ticket_api_processed,
+            handlers=TICKET_API_HANDLERS,
+            outbox=ticket_api_outbox,
+            processed_event=ticket_api_processed,
         )
 
     app = create_ticket_api(ticket_api_settings)

@@ -24,6 +24,7 @@ from shared.ids import new_id
 from shared.runtime import Runtime
 from tests import auth
 from tests.conftest import truncate_schema
+from tests.fixtures.events import agent_ref, sla_breached, ticket_triaged, triage_breakdown
 
 ADMIN = auth.bearer(auth.admin())
 
@@ -97,56 +98,36 @@ def triaged(
     call_customer: bool = False,
     calendar: ev.SlaCalendarV1 | None = None,
 ) -> ev.Event:
-    payload = ev.TicketTriagedV1(
-        decision_id=new_id(),
-        trigger="created",
+    return ticket_triaged(
         ticket_id=ticket["id"],
         number=ticket["number"],
         subject=ticket["subject"],
         priority=priority,
-        assignee=ev.AgentRef(id=assignee["id"], name=assignee["name"], email=assignee["email"])
+        assignee=agent_ref(id=assignee["id"], name=assignee["name"], email=assignee["email"])
         if assignee
         else None,
         unassigned_reason=None if assignee else "nobody fits",
         first_response_due_at=datetime(2026, 11, 24, 20, 0, tzinfo=UTC),
         resolution_due_at=datetime(2026, 11, 30, 16, 0, tzinfo=UTC),
-        calendar_timezone="America/Chicago",
         call_customer=call_customer,
-        breakdown=ev.TriageBreakdownV1(
-            urgency="high",
-            impact="person",
-            impact_source="inferred",
-            impact_reason="x",
-            matrix_priority=priority,
-            support_tier=None,
-            tier_adjustment=0,
-            assignment_reason="x",
-            continuity=False,
-        ),
-        contact=ev.ContactRef(id=new_id(), email="jane@acme.test", name="Jane"),
-        organization=None,
+        breakdown=triage_breakdown(impact="person", impact_source="inferred", matrix_priority=priority),
         calendar=calendar,
     )
-    return ev.new_event(ev.EventType.TICKET_TRIAGED, payload, producer=ev.Service.TRIAGE, subject="t")
 
 
 def breached(
     ticket: dict[str, Any], target: str = "first_response", *, escalated_priority: str | None = "P1"
 ) -> ev.Event:
-    payload = ev.SlaBreachedV1(
+    return sla_breached(
         ticket_id=ticket["id"],
         number=ticket["number"],
         subject=ticket["subject"],
         target=target,
         target_minutes=240,
         due_at=datetime(2026, 11, 24, 20, 0, tzinfo=UTC),
-        priority="P2",
         escalated_priority=escalated_priority,
         assignee=None,
-        contact=ev.ContactRef(id=new_id(), email="jane@acme.test", name="Jane"),
-        organization=None,
     )
-    return ev.new_event(ev.EventType.SLA_BREACHED, payload, producer=ev.Service.TRIAGE, subject="t")
 
 
 async def test_a_decision_sets_priority_and_assignee_audited_as_triage(ticket_api: TicketApi) -> None:

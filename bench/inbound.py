@@ -22,10 +22,10 @@ from pathlib import Path
 import aiosmtplib
 import asyncpg
 
-from tests.bench.cpu import CpuMeter, describe, per_item_ms
-from tests.bench.report import Row, fmt_ms, verdict
-from tests.bench.run import Run
-from tests.bench.stats import summary_ms
+from bench.cpu import CpuMeter, describe, per_item_ms
+from bench.report import Row, fmt_ms, verdict
+from bench.run import Run
+from bench.stats import summary_ms
 
 RATE_TARGET = 200.0
 SUPPORT = "support@helpdesk.test"

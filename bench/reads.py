@@ -30,12 +30,12 @@ from uuid import UUID
 import asyncpg
 import httpx
 
+from bench.cpu import CpuMeter, describe, per_item_ms
+from bench.floors import http_result, wrk_settings
+from bench.report import Row, verdict
+from bench.run import Run
+from bench.wrk import LUA_PATHS, run_wrk
 from shared.pagination import decode_cursor, encode_cursor
-from tests.bench.cpu import CpuMeter, describe, per_item_ms
-from tests.bench.floors import http_result, wrk_settings
-from tests.bench.report import Row, verdict
-from tests.bench.run import Run
-from tests.bench.wrk import LUA_PATHS, run_wrk
 
 P99_TARGET_MS = 50.0
 CONTACTS_PER_ORGANIZATION = 20

@@ -14,8 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.memory import process_tree
 from deploy.local.stack import Stack
-from tests.bench.memory import process_tree
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -24,11 +24,11 @@ from uuid import UUID
 import asyncpg
 import httpx
 
+from bench.cpu import CpuMeter, describe, per_item_ms
+from bench.report import Row, verdict
+from bench.run import Run
+from bench.stats import summary_ms
 from shared.settings import ServiceSettings
-from tests.bench.cpu import CpuMeter, describe, per_item_ms
-from tests.bench.report import Row, verdict
-from tests.bench.run import Run
-from tests.bench.stats import summary_ms
 
 ACK_TARGET_MS = 1000.0
 TRIAGED_TARGET_MS = 500.0

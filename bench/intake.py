@@ -19,12 +19,12 @@ import signal
 import time
 from collections.abc import Iterator
 
-from tests.bench.cpu import CpuMeter, describe, per_item_ms
-from tests.bench.environment import purge_queued_jobs
-from tests.bench.floors import floor_rate, floor_server, http_result, wrk_settings
-from tests.bench.report import Row, verdict
-from tests.bench.run import Run
-from tests.bench.wrk import LUA_INTAKE, WrkResult, run_wrk
+from bench.cpu import CpuMeter, describe, per_item_ms
+from bench.environment import purge_queued_jobs
+from bench.floors import floor_rate, floor_server, http_result, wrk_settings
+from bench.report import Row, verdict
+from bench.run import Run
+from bench.wrk import LUA_INTAKE, WrkResult, run_wrk
 
 P99_TARGET_MS = 50.0
 FLOOR_SHARE_TARGET = 0.5

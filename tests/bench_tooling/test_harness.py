@@ -1,17 +1,17 @@
 """The bench harness's pure parts: percentiles, output parsing, plan reading, the table.
-(The benchmarks themselves are not tests: ``make bench`` runs them.)"""
+(The benchmarks themselves are not tests: ``make bench`` runs ``bench/``.)"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.bench.cpu import describe, per_item_ms
-from tests.bench.pipeline import Outcome
-from tests.bench.profile import hot_frames, redis_per_item
-from tests.bench.reads import plan_nodes, seq_scans_on
-from tests.bench.report import MISS, PASS, Row, render_table, verdict
-from tests.bench.stats import percentile, summary_ms
-from tests.bench.wrk import parse_pgbench_output, parse_wrk_output
+from bench.cpu import describe, per_item_ms
+from bench.pipeline import Outcome
+from bench.profile import hot_frames, redis_per_item
+from bench.reads import plan_nodes, seq_scans_on
+from bench.report import MISS, PASS, Row, render_table, verdict
+from bench.stats import percentile, summary_ms
+from bench.wrk import parse_pgbench_output, parse_wrk_output
 
 
 def test_percentiles_interpolate_between_ranks() -> None:

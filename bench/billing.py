@@ -11,17 +11,17 @@ import os
 import subprocess
 import sys
 
+from bench.environment import recreate_database
+from bench.report import Row, verdict
+from bench.run import Run
 from deploy.local.stack import ROOT
-from tests.bench.environment import recreate_database
-from tests.bench.report import Row, verdict
-from tests.bench.run import Run
 
 SECONDS_TARGET = 60.0
 RSS_TARGET_MIB = 1024.0
 
 
 def _child(step: str, database: str, *extra: str, timeout: float) -> dict[str, object]:
-    command = [sys.executable, "-m", "tests.bench.billing_close", step, "--database", database, *extra]
+    command = [sys.executable, "-m", "bench.billing_close", step, "--database", database, *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
@@ -62,7 +62,7 @@ def measure(run: Run) -> None:
             f"{seconds:.1f} s · peak RSS {peak:.0f} MiB (before {closed['rss_before_mib']} MiB) · "
             f"{closed['accounts_closed']} accounts closed; again: {closed['second_run_seconds']} s",
             settings=(
-                "billing's bench data (tests/billing/bench_period_close.py), "
+                "billing's bench data (bench/billing_period_close.py), "
                 f"loaded in {loaded['load_s']} s; pool {closed['pool_size']}; a process of its own"
             ),
             target=f"< {SECONDS_TARGET:.0f} s and < 1 GiB",

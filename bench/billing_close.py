@@ -1,10 +1,10 @@
 """The period close in a process of its own, so its peak RSS is its own (``billing.py`` runs it).
 
-    python -m tests.bench.billing_close load  --database D --orgs 10000 --entries 1000000
-    python -m tests.bench.billing_close close --database D
+    python -m bench.billing_close load  --database D --orgs 10000 --entries 1000000
+    python -m bench.billing_close close --database D
 
 Both print one JSON line. The data is billing's own benchmark data
-(``tests.billing.bench_period_close.load``: every organization on a monthly agreement, a
+(``bench.billing_period_close.load``: every organization on a monthly agreement, a
 month of closed tickets with ten time entries each, most already drawn at close).
 """
 
@@ -18,14 +18,14 @@ import time
 
 import asyncpg
 
+from bench.billing_period_close import CLOSE_AT, load
+from bench.environment import libpq_url, sqlalchemy_url
 from services.billing.context import Billing
 from services.billing.period_close import close_periods
 from services.billing.settings import Settings
 from shared.db import create_engine, session_maker
 from shared.events import Service
 from shared.migrate import upgrade
-from tests.bench.environment import libpq_url, sqlalchemy_url
-from tests.billing.bench_period_close import CLOSE_AT, load
 
 CLOSE_POOL_SIZE = 2
 

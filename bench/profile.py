@@ -1,9 +1,9 @@
 """Where a ticket's time goes, for one load (what to run before and after a change, back to
 back: the machine's speed swings between runs, so compare runs made together)::
 
-    python -m tests.bench.profile                       # 400 tickets at 20/s
-    python -m tests.bench.profile --rate 25 --count 600
-    python -m tests.bench.profile --spy notifier-worker,triage-worker   # py-spy each process
+    python -m bench.profile                       # 400 tickets at 20/s
+    python -m bench.profile --rate 25 --count 600
+    python -m bench.profile --spy notifier-worker,triage-worker   # py-spy each process
 
 Boots the stack as ``make bench`` does, warms it up, offers the tickets, and prints the
 pipeline's latency, the CPU milliseconds a ticket of every process, the Redis commands a
@@ -28,12 +28,12 @@ from typing import Any
 
 from redis import Redis
 
+from bench.cpu import per_item_ms
+from bench.environment import BenchConfig, running_stack, seed_agents, sign_sla
+from bench.memory import process_tree
+from bench.pipeline import at_rate
+from bench.run import Run
 from deploy.local.stack import ROOT, Stack
-from tests.bench.cpu import per_item_ms
-from tests.bench.environment import BenchConfig, running_stack, seed_agents, sign_sla
-from tests.bench.memory import process_tree
-from tests.bench.pipeline import at_rate
-from tests.bench.run import Run
 
 PROFILES = ROOT / "var" / "bench" / "profiles"
 WARM_UP_TICKETS = 100
@@ -103,7 +103,7 @@ def spying(stack: Stack, names: list[str]) -> Iterator[list[Path]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.profile", description=__doc__.split("::")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.split("::")[0])
     parser.add_argument("--rate", type=float, default=20.0, help="tickets a second (default 20)")
     parser.add_argument("--count", type=int, default=400, help="tickets (default 400)")
     parser.add_argument(

@@ -2,7 +2,7 @@
 events). Served by uvicorn with the stack's own flags (``floors.py`` starts it).
 
     BENCH_FLOOR_DATABASE_URL=postgresql+asyncpg://… BENCH_FLOOR_DB_POOL_SIZE=8 \
-        uvicorn --factory tests.bench.floor_app:create_app
+        uvicorn --factory bench.floor_app:create_app
 """
 
 from __future__ import annotations

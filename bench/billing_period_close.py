@@ -1,7 +1,7 @@
 """Measure billing by hand: events applied per second, and the monthly period close at scale.
 
-    .venv/bin/python -m tests.billing.bench_period_close --orgs 1000 --entries 100000
-    .venv/bin/python -m tests.billing.bench_period_close --orgs 10000 --entries 1000000 --events 0
+    .venv/bin/python -m bench.billing_period_close --orgs 1000 --entries 100000
+    .venv/bin/python -m bench.billing_period_close --orgs 10000 --entries 1000000 --events 0
 
 Needs PostgreSQL (HELPDESK_TEST_PG, as the tests). Creates a scratch database, migrates billing,
 loads a month of data with COPY (every organization on a monthly agreement — the only tier the
@@ -22,9 +22,11 @@ import resource
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
+from bench.environment import libpq_url, recreate_database, sqlalchemy_url
 from services.billing.context import Billing
 from services.billing.models import processed_event
 from services.billing.period_close import close_periods
@@ -36,7 +38,6 @@ from shared.db import create_engine, session_maker
 from shared.ids import new_id
 from shared.migrate import upgrade
 
-PG_SERVER = os.environ.get("HELPDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 MONTH_START = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)  # 1 November, 00:00 in Chicago
 CLOSE_AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # 00:30 on 1 December in Chicago
 ENTRIES_PER_TICKET = 10
@@ -188,7 +189,11 @@ async def load(connection: asyncpg.Connection, orgs: int, entries: int, seed: in
 
 
 async def _flush(
-    connection: asyncpg.Connection, tickets: list, entries: list, usage: list, charges: list
+    connection: asyncpg.Connection,
+    tickets: list[tuple[Any, ...]],
+    entries: list[tuple[Any, ...]],
+    usage: list[tuple[Any, ...]],
+    charges: list[tuple[Any, ...]],
 ) -> None:
     await connection.copy_records_to_table(
         "ticket",
@@ -321,12 +326,11 @@ async def main() -> None:
     args = parser.parse_args()
 
     database = f"helpdesk_bench_{os.getpid()}"
-    admin = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    url = PG_SERVER.replace("postgresql://", "postgresql+asyncpg://") + f"/{database}"
+    await recreate_database(database)
+    url = sqlalchemy_url(database)
     try:
         await asyncio.to_thread(upgrade, ev.Service.BILLING, url)
-        connection = await asyncpg.connect(f"{PG_SERVER}/{database}")
+        connection = await asyncpg.connect(libpq_url(database))
         started = time.perf_counter()
         await load(connection, args.orgs, args.entries)
         await connection.execute("ANALYZE")
@@ -356,8 +360,7 @@ async def main() -> None:
                 print(f"time_entry.logged through the consumer, {concurrency} at once: {rate:.0f} events/s")
     finally:
         if not args.keep:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
+            await recreate_database(database, drop_only=True)
 
 
 if __name__ == "__main__":

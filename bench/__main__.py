@@ -1,8 +1,8 @@
 """``make bench``: boot the stack on a fresh PostgreSQL database and measure it.
 
-    python -m tests.bench            # the full run (well under 15 minutes)
-    python -m tests.bench --quick    # a smaller smoke pass (a couple of minutes)
-    python -m tests.bench --only intake pipeline
+    python -m bench            # the full run (well under 15 minutes)
+    python -m bench --quick    # a smaller smoke pass (a couple of minutes)
+    python -m bench --only intake pipeline
 
 In order, against one stack (gateway, every service's API and worker, Redis, SMTP sink,
 inbound SMTP listener) on one fresh database: floors (pgbench, bare FastAPI + INSERT),
@@ -27,10 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploy.local.stack import ROOT
-from tests.bench import billing, floors, inbound, intake, memory, pipeline, reads
-from tests.bench.cpu import CpuMeter
-from tests.bench.environment import (
+from bench import billing, floors, inbound, intake, memory, pipeline, reads
+from bench.cpu import CpuMeter
+from bench.environment import (
     BenchConfig,
     git_commit,
     load_average,
@@ -40,8 +39,9 @@ from tests.bench.environment import (
     seed_agents,
     sign_sla,
 )
-from tests.bench.report import FAILED, Row, render_table, write_json
-from tests.bench.run import Run
+from bench.report import FAILED, Row, render_table, write_json
+from bench.run import Run
+from deploy.local.stack import ROOT
 
 IDLE_CPU_SECONDS = 5.0
 SECTIONS = ("floors", "intake", "pipeline", "inbound", "reads", "memory", "billing")
@@ -77,7 +77,7 @@ def _section(run: Run, name: str, measure: Callable[[Run], None]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.bench",
+        prog="python -m bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -8,8 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploy.local.stack import Stack
-from tests.bench.environment import (
+from bench.environment import (
     BenchConfig,
     Tokens,
     libpq_url,
@@ -19,7 +18,8 @@ from tests.bench.environment import (
     sqlalchemy_url,
     wait_drained,
 )
-from tests.bench.report import Row
+from bench.report import Row
+from deploy.local.stack import Stack
 
 TOKEN_REFRESH_SECONDS = 600  # access tokens live 15 minutes
 

@@ -11,8 +11,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.report import Row, verdict
 from deploy.local.stack import Stack
-from tests.bench.report import Row, verdict
 
 IDLE_TARGET_MB = 150  # the issue says MB: 143 MiB
 SERVICE_PREFIXES = ("ticket_api", "triage", "notifier", "billing", "inbound_smtp")

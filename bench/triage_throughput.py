@@ -1,6 +1,6 @@
 """Triage throughput, by hand (not collected by pytest):
 
-    .venv/bin/python -m tests.triage.bench_triage [--tickets 2000] [--concurrency 16]
+    .venv/bin/python -m bench.triage_throughput [--tickets 2000] [--concurrency 16]
 
 1. the pure decision path (:func:`services.triage.decision.decide`: matrix, policies,
    business calendar, assignment over a roster of 20 agents), in process;
@@ -17,9 +17,9 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-import asyncpg
-
+from bench.environment import recreate_database, sqlalchemy_url
 from services.triage.assignment import AgentProfile
 from services.triage.business_hours import BusinessCalendar
 from services.triage.decision import TicketFacts, decide
@@ -32,8 +32,10 @@ from shared.consumer import EventConsumer
 from shared.events import Service
 from shared.migrate import upgrade
 from shared.runtime import Runtime
-from tests.conftest import PG_SERVER
-from tests.triage.conftest import OFFICE_HOURS, Ticket, agent_event, chicago
+from tests.fixtures.events import CREATED_AT, agent_created, ticket_created
+
+OFFICE_HOURS = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+CHICAGO = ZoneInfo("America/Chicago")
 
 DATABASE = "helpdesk_bench_triage"
 
@@ -53,7 +55,7 @@ def bench_pure(count: int) -> float:
         for n in range(1, 21)
     ]
     matrix, policies, calendar = PriorityMatrix.default(), SlaPolicies.standard(), BusinessCalendar()
-    start = chicago(2026, 11, 2, 8, 0)
+    start = datetime(2026, 11, 2, 8, 0, tzinfo=CHICAGO)
     began = time.perf_counter()
     for n in range(count):
         created = start + timedelta(minutes=37 * n)
@@ -78,11 +80,8 @@ def bench_pure(count: int) -> float:
 
 
 async def bench_handlers(count: int, concurrency: int) -> tuple[float, float, list[float]]:
-    admin = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-    await admin.close()
-    url = PG_SERVER.replace("postgresql://", "postgresql+asyncpg://") + f"/{DATABASE}"
+    await recreate_database(DATABASE)
+    url = sqlalchemy_url(DATABASE)
     await asyncio.to_thread(upgrade, Service.TRIAGE, url)
     settings = Settings(database_url=url, db_pool_size=concurrency, env="test")
     runtime = await Runtime.open(settings, outbox)
@@ -92,11 +91,18 @@ async def bench_handlers(count: int, concurrency: int) -> tuple[float, float, li
     )
     try:
         for n in range(1, 21):
-            await consumer.consume(agent_event(UUID(int=n), f"Agent{n}", capacity=10_000))
+            agent = agent_created(
+                UUID(int=n),
+                name=f"Agent{n}",
+                email=f"agent{n}@helpdesk.test",
+                working_hours=OFFICE_HOURS,
+                capacity=10_000,
+            )
+            await consumer.consume(agent)
         latencies: list[float] = []
 
         async def one(n: int) -> None:
-            event = Ticket(number=f"TKT-{n}").created()
+            event = ticket_created(occurred_at=CREATED_AT, number=f"TKT-{n}", category="printers")
             began = time.perf_counter()
             await consumer.consume(event)
             latencies.append(time.perf_counter() - began)
@@ -118,9 +124,7 @@ async def bench_handlers(count: int, concurrency: int) -> tuple[float, float, li
         return sequential, concurrent, latencies[: count // 2]
     finally:
         await runtime.close()
-        admin = await asyncpg.connect(f"{PG_SERVER}/postgres")
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.close()
+        await recreate_database(DATABASE, drop_only=True)
 
 
 def main() -> None:

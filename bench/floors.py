@@ -16,13 +16,13 @@ from collections.abc import Iterator
 
 import asyncpg
 
+from bench.floor_app import CREATE_SQL
+from bench.report import Row, fmt_ms, fmt_rate
+from bench.run import Run
+from bench.wrk import LUA_FLOOR, WrkResult, run_pgbench, run_wrk
 from deploy.local.probes import free_ports, http_status
 from deploy.local.procs import Child
 from deploy.local.stack import ROOT, UVICORN_KEEPALIVE_SECONDS
-from tests.bench.floor_app import CREATE_SQL
-from tests.bench.report import Row, fmt_ms, fmt_rate
-from tests.bench.run import Run
-from tests.bench.wrk import LUA_FLOOR, WrkResult, run_pgbench, run_wrk
 
 PGBENCH_SQL = (
     "INSERT INTO bench_floor.pgbench_row (subject, description, urgency, created_at) VALUES "
@@ -65,7 +65,7 @@ def floor_server(run: Run) -> Iterator[str]:
             "-m",
             "uvicorn",
             "--factory",
-            "tests.bench.floor_app:create_app",
+            "bench.floor_app:create_app",
             "--host",
             "127.0.0.1",
             "--port",

@@ -1,0 +1,1 @@
+"""Tests of the bench tooling (``bench/``): its pure parts, not the benchmarks."""
