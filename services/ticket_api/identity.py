@@ -64,7 +64,8 @@ class Identity:
     redis: Redis
     settings: Settings
 
-    def _access(self, principal: Principal) -> TokenResponse:
+    def access_token(self, principal: Principal) -> TokenResponse:
+        """A fresh access token for ``principal``, as the token endpoints answer it."""
         ttl = self.settings.access_token_ttl_seconds
         token = self.issuer.issue(principal, ttl_seconds=ttl)
         return TokenResponse(
@@ -122,7 +123,7 @@ async def client_credentials(
         organization_ids=frozenset(UUID(org) for org in client.organization_ids),
         scopes=frozenset(requested),
     )
-    return identity._access(principal)
+    return identity.access_token(principal)
 
 
 # --- agents: password, refresh, logout ---------------------------------------------------------
@@ -165,7 +166,7 @@ async def login(
         raise Unauthorized("Wrong email or password.")
     await lockout.succeeded(subjects[0])
     session_id = new_id()
-    response = identity._access(agent_principal(agent, session_id))
+    response = identity.access_token(agent_principal(agent, session_id))
     response.refresh_token = await _new_refresh_token(uow, identity, agent, session_id)
     return response
 
@@ -191,7 +192,7 @@ async def refresh(uow: UnitOfWork, identity: Identity, *, refresh_token: str) ->
     if agent is None or not agent.active:
         raise InvalidGrant("The account is disabled.", error="invalid_grant")
     stored.used_at = now
-    response = identity._access(agent_principal(agent, stored.family_id))
+    response = identity.access_token(agent_principal(agent, stored.family_id))
     response.refresh_token = await _new_refresh_token(uow, identity, agent, stored.family_id)
     return response
 

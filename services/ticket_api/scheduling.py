@@ -464,7 +464,7 @@ async def complete(
     appointment.status = AppointmentStatus.COMPLETED
     appointment.updated_at = utcnow()
     await uow.session.flush()
-    await service.add_message(
+    await service.post_message(
         uow, caller, ticket.id, MessageCreate(body=data.notes, visibility=data.notes_visibility)
     )
     minutes = data.minutes or int((appointment.ends_at - appointment.starts_at) / timedelta(minutes=1))
@@ -568,7 +568,7 @@ async def complete_call_task(
     task.outcome = data.outcome
     task.completed_at = utcnow()
     await uow.session.flush()
-    await service.add_message(
+    await service.post_message(
         uow,
         caller,
         task.ticket_id,

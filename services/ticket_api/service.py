@@ -3,7 +3,7 @@ flush (never commit) and record the events their changes cause."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -26,6 +26,7 @@ from services.ticket_api.models import (
     AgentCreate,
     AgentUpdate,
     AuthorKind,
+    Channel,
     Contact,
     ContactCreate,
     ContactUpdate,
@@ -58,6 +59,7 @@ from shared.ids import new_id
 from shared.principal import Principal, PrincipalKind
 from shared.problems import Forbidden, Unprocessable
 from shared.uow import UnitOfWork
+from shared.vocabulary import Impact, Urgency
 
 PRODUCER = ev.Service.TICKET_API
 
@@ -85,16 +87,17 @@ async def audit(
         entity_id=entity_id,
         action=action,
         actor=caller.principal.audit_ref,
-        changes=_jsonable(changes),
+        changes=jsonable(changes),
         request_id=caller.request_id,
     )
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` as the audit trail and events store it: ids, times and enums as strings."""
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
@@ -107,7 +110,8 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]
 # --- organizations -----------------------------------------------------------------------
 
 
-def _organization_payload(organization: Organization, domains: list[str]) -> ev.OrganizationV1:
+def organization_payload(organization: Organization, domains: list[str]) -> ev.OrganizationV1:
+    """What ``organization.*`` events say about an organization."""
     return ev.OrganizationV1(
         organization_id=organization.id,
         name=organization.name,
@@ -133,7 +137,7 @@ async def _claim_domains(uow: UnitOfWork, caller: Caller, organization_id: UUID,
         assert ticket is not None
         await uow.session.refresh(ticket)
         await audit(uow, caller, "ticket", ticket.id, "updated", {"organization_id": [None, organization_id]})
-        await _record_ticket_event(
+        await record_ticket_event(
             uow,
             caller,
             ticket,
@@ -162,7 +166,7 @@ async def create_organization(
     await audit(uow, caller, "organization", organization.id, "created", data.model_dump())
     await uow.emit(
         ev.EventType.ORGANIZATION_CREATED,
-        _organization_payload(organization, data.email_domains),
+        organization_payload(organization, data.email_domains),
         subject=f"organization:{organization.id}",
         request_id=caller.request_id,
     )
@@ -198,21 +202,70 @@ async def update_organization(
     organization.support_tier = after["support_tier"]
     organization.timezone = after["timezone"]
     newly_signed = "sla_signed" in diff and after["sla_signed"]
-    if "sla_signed" in diff:
-        organization.sla_signed_at = utcnow() if after["sla_signed"] else None
+    if "sla_signed" in diff and not newly_signed:
+        organization.sla_signed_at = None
     if "email_domains" in diff:
         await _claim_domains(uow, caller, organization.id, after["email_domains"])
     organization.updated_at = utcnow()
     await uow.session.flush()
     await audit(uow, caller, "organization", organization.id, "updated", diff)
-    payload = _organization_payload(organization, after["email_domains"])
+    if newly_signed:  # announced with the other changes
+        await sign_sla(
+            uow,
+            caller,
+            organization,
+            at=organization.updated_at,
+            evidence=None,
+            domains=after["email_domains"],
+        )
+    else:
+        await announce_organization(uow, caller, organization, after["email_domains"])
+    return organization, after["email_domains"]
+
+
+async def announce_organization(
+    uow: UnitOfWork,
+    caller: Caller,
+    organization: Organization,
+    domains: list[str],
+    *,
+    sla_signed: bool = False,
+) -> None:
+    """``organization.updated`` with the organization as it is now, and ``organization.sla_signed``
+    when it has just signed."""
+    payload = organization_payload(organization, domains)
     subject = f"organization:{organization.id}"
     await uow.emit(ev.EventType.ORGANIZATION_UPDATED, payload, subject=subject, request_id=caller.request_id)
-    if newly_signed:
+    if sla_signed:
         await uow.emit(
             ev.EventType.ORGANIZATION_SLA_SIGNED, payload, subject=subject, request_id=caller.request_id
         )
-    return organization, after["email_domains"]
+
+
+async def sign_sla(
+    uow: UnitOfWork,
+    caller: Caller,
+    organization: Organization,
+    *,
+    at: datetime,
+    evidence: dict[str, Any] | None,
+    domains: list[str] | None = None,
+) -> None:
+    """Mark the organization's SLA signed at ``at``: the one writer of that fact (an admin's
+        change, an agent confirming a received document). Announced as ``organization.updated`` and
+        ``organization.sla_signed``; ``evidence`` (what proves it) is audited as ``sla_signed``, None
+        when the caller audits the change itself (``domains``: the organization's, when the caller
+    has them). Nothing happens when it is signed already."""
+    if organization.sla_signed_at is not None:
+        return
+    organization.sla_signed_at = at
+    organization.updated_at = at
+    await uow.session.flush()
+    if evidence is not None:
+        await audit(uow, caller, "organization", organization.id, "sla_signed", evidence)
+    if domains is None:
+        domains = (await repo.domains_of(uow.session, [organization.id]))[organization.id]
+    await announce_organization(uow, caller, organization, domains, sla_signed=True)
 
 
 # --- contacts ----------------------------------------------------------------------------
@@ -395,7 +448,7 @@ def _snapshot_fields(
     }
 
 
-async def _record_ticket_event(
+async def record_ticket_event(
     uow: UnitOfWork,
     caller: Caller,
     ticket: Ticket,
@@ -404,6 +457,7 @@ async def _record_ticket_event(
     known_to: tuple[ev.Service, ...] = (),
     **extra: Any,
 ) -> None:
+    """Announce a change of ``ticket``: its snapshot (contact, organization) plus ``extra``."""
     contact, organization = await snapshot_refs(uow, ticket)
     payload = payload_type(**_snapshot_fields(ticket, contact, organization), **extra)
     await uow.emit(
@@ -419,38 +473,82 @@ def refuse_staff_only_fields(caller: Caller, fields: set[str]) -> None:
         raise FieldNotAllowed(f"Only agents may set {', '.join(forbidden)}.", fields=forbidden)
 
 
-async def create_ticket(uow: UnitOfWork, caller: Caller, data: TicketCreate) -> Ticket:
-    """Open a ticket for the contact named by email (created when new). The hot path: a
-    handful of statements in one transaction."""
+@dataclass(frozen=True)
+class NewTicket:
+    """A ticket about to open, however it came in (the API, a portal, a mail)."""
+
+    contact: repo.ContactRow
+    organization_id: UUID | None
+    subject: str
+    description: str
+    urgency: Urgency
+    channel: Channel
+    at: datetime
+    actor: str  # who opened it, as ``created_by`` and the audit trail name them
+    audit_changes: dict[str, Any]
+    impact: Impact | None = None
+    category: str | None = None
+    acknowledge: bool = True  # false: the customer is sent no acknowledgment
+    source_message_id: str | None = None  # the mail that opened it (its acknowledgment threads under it)
+
+
+async def requested_ticket(uow: UnitOfWork, caller: Caller, data: TicketCreate) -> NewTicket:
+    """The ticket a caller of the API asks for, checked: staff-only fields refused, the contact
+    named by email (created when new) and the organization it may be opened for."""
     refuse_staff_only_fields(
         caller, {name for name in data.model_fields_set if getattr(data, name) is not None}
     )
+    contact = await repo.upsert_contact(uow.session, email=data.contact.email.lower(), name=data.contact.name)
+    return NewTicket(
+        contact=contact,
+        organization_id=await _ticket_organization(uow, caller, contact),
+        subject=data.subject,
+        description=data.description,
+        urgency=data.urgency,
+        impact=data.impact,
+        category=data.category,
+        channel=data.channel,
+        at=utcnow(),
+        actor=caller.principal.audit_ref,
+        audit_changes=data.model_dump(),
+    )
+
+
+async def create_ticket(uow: UnitOfWork, caller: Caller, new: NewTicket) -> Ticket:
+    """Open a ticket: the one writer of new tickets (the API and inbound mail alike), audited
+    and announced as ``ticket.created``. The hot path: a handful of statements."""
     session = uow.session
-    contact = await repo.upsert_contact(session, email=data.contact.email.lower(), name=data.contact.name)
-    organization_id = await _ticket_organization(uow, caller, contact)
-    organization = await repo.get_organization(session, organization_id) if organization_id else None
-    now = utcnow()
+    contact = new.contact
+    organization = await repo.get_organization(session, new.organization_id) if new.organization_id else None
     values: dict[str, Any] = {
         "id": new_id(),
-        "subject": data.subject,
-        "description": data.description,
-        "urgency": data.urgency,
-        "impact": data.impact,
-        "category": data.category,
-        "channel": data.channel,
+        "subject": new.subject,
+        "description": new.description,
+        "urgency": new.urgency,
+        "impact": new.impact,
+        "category": new.category,
+        "channel": new.channel,
         "status": TicketStatus.NEW,
         "priority": None,
         "assignee_id": None,
         "contact_id": contact.id,
-        "organization_id": organization_id,
-        "created_by": caller.principal.audit_ref,
-        "created_at": now,
-        "updated_at": now,
+        "organization_id": new.organization_id,
+        "created_by": new.actor,
+        "created_at": new.at,
+        "updated_at": new.at,
         "closed_at": None,
     }
     number = await repo.insert_ticket(session, values)
     ticket = Ticket(**values, number=number)
-    await audit(uow, caller, "ticket", ticket.id, "created", data.model_dump())
+    await repo.add_audit(
+        session,
+        entity_type="ticket",
+        entity_id=ticket.id,
+        action="created",
+        actor=new.actor,
+        changes=jsonable(new.audit_changes),
+        request_id=caller.request_id,
+    )
     payload = ev.TicketCreatedV1(
         **_snapshot_fields(
             ticket,
@@ -458,6 +556,8 @@ async def create_ticket(uow: UnitOfWork, caller: Caller, data: TicketCreate) -> 
             organization_ref(organization),
         ),
         description=ticket.description,
+        acknowledge=new.acknowledge,
+        source_message_id=new.source_message_id,
     )
     await uow.emit(
         ev.EventType.TICKET_CREATED, payload, subject=f"ticket:{ticket.id}", request_id=caller.request_id
@@ -514,15 +614,17 @@ async def update_ticket(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: 
     ticket.updated_at = utcnow()
     await uow.session.flush()
     await audit(uow, caller, "ticket", ticket.id, "updated", diff)
-    await _record_ticket_event(
-        uow, caller, ticket, ev.EventType.TICKET_UPDATED, ev.TicketUpdatedV1, changed=_jsonable(diff)
+    await record_ticket_event(
+        uow, caller, ticket, ev.EventType.TICKET_UPDATED, ev.TicketUpdatedV1, changed=jsonable(diff)
     )
     return ticket
 
 
-async def _set_status(
+async def set_status(
     uow: UnitOfWork, caller: Caller, ticket: Ticket, target: TicketStatus, reason: str | None
 ) -> None:
+    """Move ``ticket`` (locked by the caller) to ``target``: the one writer of a ticket's
+    status, by the lifecycle's rules, audited and announced (and ``ticket.closed`` on closing)."""
     current = TicketStatus(ticket.status)
     if not can_transition(current, target):
         options = ", ".join(allowed_targets(current)) or "none"
@@ -553,7 +655,7 @@ async def _set_status(
         "status_changed",
         {"status": [current.value, target.value], "reason": reason},
     )
-    await _record_ticket_event(
+    await record_ticket_event(
         uow,
         caller,
         ticket,
@@ -563,7 +665,7 @@ async def _set_status(
         to_status=target.value,
     )
     if target is TicketStatus.CLOSED:
-        await _record_ticket_event(
+        await record_ticket_event(
             uow, caller, ticket, ev.EventType.TICKET_CLOSED, ev.TicketClosedV1, closed_at=now
         )
 
@@ -574,7 +676,7 @@ async def change_status(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: 
         raise FieldNotAllowed("Customers and portals may only close a ticket; agents change other statuses.")
     if ticket.status == data.status:
         return ticket
-    await _set_status(uow, caller, ticket, data.status, data.reason)
+    await set_status(uow, caller, ticket, data.status, data.reason)
     return ticket
 
 
@@ -586,7 +688,23 @@ def _author_kind(principal: Principal) -> AuthorKind:
     return AuthorKind.AGENT
 
 
-async def add_message(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: MessageCreate) -> Message:
+@dataclass(frozen=True)
+class NewMessage:
+    """A message about to be added to a ticket, however it came in."""
+
+    body: str
+    visibility: Visibility
+    author_kind: AuthorKind
+    author_id: UUID | None
+    at: datetime | None = None  # None: now
+    actor: str | None = None  # who the audit trail names (None: the caller)
+    audit_context: dict[str, Any] = field(default_factory=dict)  # more for the audit trail
+    status_reason: str = "public message"  # why a public message moves the status
+
+
+async def post_message(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: MessageCreate) -> Message:
+    """A message from a caller of the API (or the customer's page): internal notes are staff's,
+    and only agents write on a closed ticket."""
     principal = caller.principal
     if data.visibility is Visibility.INTERNAL:
         require_staff(caller)
@@ -594,25 +712,41 @@ async def add_message(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: Me
     author_kind = _author_kind(principal)
     if ticket.status == TicketStatus.CLOSED and author_kind is not AuthorKind.AGENT:
         raise InvalidTransition("This ticket is closed; reopen it or open a new ticket.")
-    message = Message(
-        ticket_id=ticket.id,
+    new = NewMessage(
+        body=data.body,
         visibility=data.visibility,
         author_kind=author_kind,
         author_id=principal.agent_id or principal.contact_id,
-        body=data.body,
+    )
+    return await add_message(uow, caller, ticket, new)
+
+
+async def add_message(uow: UnitOfWork, caller: Caller, ticket: Ticket, new: NewMessage) -> Message:
+    """Add a message to ``ticket`` (locked by the caller): the one writer of messages, audited
+    and announced; a public one moves the status as the lifecycle says (a customer's answer
+    resumes a ticket waiting on them)."""
+    now = new.at or utcnow()
+    message = Message(
+        ticket_id=ticket.id,
+        visibility=new.visibility,
+        author_kind=new.author_kind,
+        author_id=new.author_id,
+        body=new.body,
+        created_at=now,
     )
     uow.session.add(message)
-    ticket.updated_at = utcnow()
+    ticket.updated_at = now
     await uow.session.flush()
-    await audit(
-        uow,
-        caller,
-        "ticket",
-        ticket.id,
-        "message_added",
-        {"message_id": message.id, "visibility": data.visibility.value},
+    await repo.add_audit(
+        uow.session,
+        entity_type="ticket",
+        entity_id=ticket.id,
+        action="message_added",
+        actor=new.actor or caller.principal.audit_ref,
+        changes=jsonable({"message_id": message.id, "visibility": new.visibility.value, **new.audit_context}),
+        request_id=caller.request_id,
     )
-    await _record_ticket_event(
+    await record_ticket_event(
         uow,
         caller,
         ticket,
@@ -624,12 +758,12 @@ async def add_message(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: Me
         author_id=message.author_id,
         body=message.body,
     )
-    if data.visibility is Visibility.PUBLIC:
+    if new.visibility is Visibility.PUBLIC:
         target = status_after_public_message(
-            TicketStatus(ticket.status), from_customer=author_kind is AuthorKind.CUSTOMER
+            TicketStatus(ticket.status), from_customer=new.author_kind is AuthorKind.CUSTOMER
         )
         if target != ticket.status:
-            await _set_status(uow, caller, ticket, target, "public message")
+            await set_status(uow, caller, ticket, target, new.status_reason)
     return message
 
 

@@ -1,5 +1,5 @@
 """ticket_api applies what triage decided: ``ticket.triaged`` (priority, assignee) and
-``sla.breached`` (escalation: priority one level up, never past P1).
+``sla.breached`` (escalation: the priority triage raised the ticket to, applied as sent).
 
 Each change is audited with the actor ``service:triage`` and announced as ``ticket.updated``
 carrying the changes. A decision applied as triage asked is not sent back to triage (it
@@ -35,11 +35,6 @@ _TRIAGE = Principal(kind=PrincipalKind.SERVICE, subject_id=UUID(int=0), name="tr
 _EVENTS = Outbox(outbox, ev.Service.TICKET_API)
 
 
-def escalated(priority: str | None) -> Priority | None:
-    """One level more urgent, never past P1 (None stays None: nothing to raise)."""
-    return None if priority is None else Priority(priority).raised()
-
-
 async def _apply(
     session: AsyncSession,
     event: ev.Event,
@@ -66,19 +61,19 @@ async def _apply(
         entity_id=ticket.id,
         action=action,
         actor=TRIAGE_ACTOR,
-        changes=service._jsonable({**diff, **context}),
+        changes=service.jsonable({**diff, **context}),
         request_id=event.request_id,
     )
     if diff:
         caller = service.Caller(principal=_TRIAGE, request_id=event.request_id)
-        await service._record_ticket_event(
+        await service.record_ticket_event(
             UnitOfWork(session, _EVENTS),
             caller,
             ticket,
             ev.EventType.TICKET_UPDATED,
             ev.TicketUpdatedV1,
             known_to=known_to,
-            changed=service._jsonable(diff),
+            changed=service.jsonable(diff),
         )
 
 
@@ -116,18 +111,24 @@ async def apply_ticket_triaged(session: AsyncSession, event: ev.Event) -> None:
 
 
 async def apply_sla_breached(session: AsyncSession, event: ev.Event) -> None:
-    """Escalate: the ticket's priority one level up (not past P1), when triage escalates. The
-    breach is audited even when there is nothing to raise."""
+    """Escalate as triage decided: the priority it sends (``escalated_priority``), when it
+    escalates. The breach is audited even when there is nothing to raise."""
     breach = ev.payload_of(event, ev.SlaBreachedV1)
     ticket = await repo.get_ticket(session, breach.ticket_id, for_update=True)
     if ticket is None:
         log.warning("sla.breached for unknown ticket %s; ignored", breach.ticket_id)
         return
-    # Triage escalates once per ticket: a breach it sends without an escalated priority (the
-    # ticket's other target missed too, or a P1) raises nothing.
-    raised = escalated(ticket.priority or breach.priority) if breach.escalated_priority is not None else None
+    # Triage decides escalation (once per ticket, never past P1) and sends the priority it
+    # raised the ticket to; ticket_api applies it as sent, never lowering a priority an agent
+    # raised meanwhile. A breach without one (the other target missed too, a P1) raises nothing.
     changes: dict[str, Any] = {}
-    if raised is not None and ticket.status != TicketStatus.CLOSED:
+    raised = Priority(breach.escalated_priority) if breach.escalated_priority is not None else None
+    current = Priority(ticket.priority) if ticket.priority is not None else None
+    if (
+        raised is not None
+        and ticket.status != TicketStatus.CLOSED
+        and (current is None or raised.level < current.level)
+    ):
         changes["priority"] = raised
     await _apply(
         session,

@@ -207,7 +207,7 @@ async def write_from_page(
             message = MessageCreate(body=body.strip())
         except ValidationError:
             return page("Your ticket", "<p>Write something to send.</p>", status=422)
-        await service.add_message(
+        await service.post_message(
             uow, ticket_status.link_caller(contact, request_id_var.get()), ticket.id, message
         )
         await uow.commit()

@@ -52,7 +52,7 @@ async def create_ticket(
         previous = await idempotency.previous_answer(uow, owner, idempotency_key, fingerprint)
         if previous is not None:
             return _located(previous)
-    ticket = await service.create_ticket(uow, caller, body)
+    ticket = await service.create_ticket(uow, caller, await service.requested_ticket(uow, caller, body))
     answer = dump_json(ticket_document(ticket)).decode()
     if idempotency_key is not None:
         replayed = await idempotency.remember_or_replay(
@@ -140,7 +140,7 @@ async def change_status(ticket_id: UUID, body: StatusChange, uow: Uow, caller: W
 @router.post("/{ticket_id}/messages", status_code=201, responses=problem_responses(401, 403, 404, 409, 422))
 async def add_message(ticket_id: UUID, body: MessageCreate, uow: Uow, caller: WritingCaller) -> MessagePublic:
     """Add a public reply or (agents only) an internal note."""
-    message = await service.add_message(uow, caller, ticket_id, body)
+    message = await service.post_message(uow, caller, ticket_id, body)
     await uow.commit()
     return MessagePublic.model_validate(message, from_attributes=True)
 

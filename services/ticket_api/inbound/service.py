@@ -63,8 +63,7 @@ from services.ticket_api.models import (
     utcnow,
 )
 from services.ticket_api.settings import Settings
-from services.ticket_api.transitions import status_after_public_message
-from services.ticket_api.views import organization_ref, ticket_number
+from services.ticket_api.views import ticket_number
 from shared import events as ev
 from shared.db import SessionMaker
 from shared.email_address import display_address, normalize_email
@@ -459,7 +458,7 @@ class Inbound:
             else:
                 ticket = found
                 if follow_up is FollowUp.REOPEN:
-                    await tickets._set_status(
+                    await tickets.set_status(
                         uow, caller, ticket, TicketStatus.OPEN, "customer replied by email"
                     )
                     work.values["outcome"] = InboundOutcome.TICKET_REOPENED
@@ -562,8 +561,8 @@ class Inbound:
     async def _open_ticket(
         self, uow: UnitOfWork, caller: tickets.Caller, work: _Work, contact: repo.ContactRow, body: str
     ) -> Ticket:
-        """A ticket from an email: like ``service.create_ticket`` (same columns, audit and
-        event) plus what only mail has: the acknowledgment rate limit per sender."""
+        """A ticket from an email (``tickets.create_ticket``), with what only mail has: the
+        acknowledgment rate limit per sender, and the mail it threads under."""
         session = uow.session
         since = work.now - self.config.ack_window
         acknowledge = (
@@ -571,54 +570,29 @@ class Inbound:
         )
         if not acknowledge:
             work.review.append("acknowledgment skipped: this sender reached the rate limit")
-        organization = (
-            await repo.get_organization(session, contact.organization_id) if contact.organization_id else None
-        )
-        values: dict[str, Any] = {
-            "id": new_id(),
-            "subject": subject_for_new_ticket(work.parsed.subject),
-            "description": body,
-            "urgency": _urgency(work.parsed),
-            "impact": None,
-            "category": None,
-            "channel": Channel.EMAIL,
-            "status": TicketStatus.NEW,
-            "priority": None,
-            "assignee_id": None,
-            "contact_id": contact.id,
-            "organization_id": contact.organization_id,
-            "created_by": _actor(work),
-            "created_at": work.now,
-            "updated_at": work.now,
-            "closed_at": None,
-        }
-        number = await repo.insert_ticket(session, values)
-        ticket = Ticket(**values, number=number)
-        await repo.add_audit(
-            session,
-            entity_type="ticket",
-            entity_id=ticket.id,
-            action="created",
-            actor=_actor(work),
-            changes={
-                "channel": "email",
-                "subject": ticket.subject,
-                "inbound_email_id": str(work.inbound_id),
-                "acknowledge": acknowledge,
-            },
-            request_id=None,
-        )
-        payload = ev.TicketCreatedV1(
-            **tickets._snapshot_fields(
-                ticket,
-                ev.ContactRef(id=contact.id, email=contact.email, name=contact.name),
-                organization_ref(organization),
+        subject = subject_for_new_ticket(work.parsed.subject)
+        ticket = await tickets.create_ticket(
+            uow,
+            caller,
+            tickets.NewTicket(
+                contact=contact,
+                organization_id=contact.organization_id,
+                subject=subject,
+                description=body,
+                urgency=_urgency(work.parsed),
+                channel=Channel.EMAIL,
+                at=work.now,
+                actor=_actor(work),
+                audit_changes={
+                    "channel": "email",
+                    "subject": subject,
+                    "inbound_email_id": str(work.inbound_id),
+                    "acknowledge": acknowledge,
+                },
+                acknowledge=acknowledge,
+                source_message_id=work.parsed.message_id,  # the acknowledgment threads under it
             ),
-            description=ticket.description,
-            acknowledge=acknowledge,
-            source_message_id=work.parsed.message_id,  # the acknowledgment threads under it
         )
-        await uow.emit(ev.EventType.TICKET_CREATED, payload, subject=f"ticket:{ticket.id}")
         work.values["acknowledge"] = acknowledge
         return ticket
 
@@ -633,47 +607,21 @@ class Inbound:
         author_id: UUID | None,
         work: _Work,
     ) -> Message:
-        message = Message(
-            ticket_id=ticket.id,
-            visibility=visibility,
-            author_kind=author_kind,
-            author_id=author_id,
-            body=body,
-            created_at=work.now,
-        )
-        uow.session.add(message)
-        ticket.updated_at = work.now
-        await uow.session.flush()
-        await repo.add_audit(
-            uow.session,
-            entity_type="ticket",
-            entity_id=ticket.id,
-            action="message_added",
-            actor=_actor(work),
-            changes={
-                "message_id": str(message.id),
-                "visibility": visibility.value,
-                "inbound_email_id": str(work.inbound_id),
-            },
-            request_id=None,
-        )
-        await tickets._record_ticket_event(
+        return await tickets.add_message(
             uow,
             caller,
             ticket,
-            ev.EventType.TICKET_MESSAGE_ADDED,
-            ev.TicketMessageAddedV1,
-            message_id=message.id,
-            visibility=message.visibility,
-            author_kind=message.author_kind,
-            author_id=message.author_id,
-            body=message.body,
+            tickets.NewMessage(
+                body=body,
+                visibility=visibility,
+                author_kind=author_kind,
+                author_id=author_id,
+                at=work.now,
+                actor=_actor(work),
+                audit_context={"inbound_email_id": str(work.inbound_id)},
+                status_reason="customer replied by email",
+            ),
         )
-        if visibility is Visibility.PUBLIC and author_kind is AuthorKind.CUSTOMER:
-            target = status_after_public_message(TicketStatus(ticket.status), from_customer=True)
-            if target != ticket.status:
-                await tickets._set_status(uow, caller, ticket, target, "customer replied by email")
-        return message
 
     async def _internal_note(
         self,
@@ -942,24 +890,12 @@ async def confirm_sla_document(uow: UnitOfWork, caller: tickets.Caller, review_i
         raise OrganizationNotFound(f"No organization {review.organization_id}.")
     now = utcnow()
     await inbound_repo.settle_sla_reviews(uow.session, organization.id, by=caller.principal.audit_ref, at=now)
-    if organization.sla_signed_at is None:
-        organization.sla_signed_at = now
-        organization.updated_at = now
-        await uow.session.flush()
-        await repo.add_audit(
-            uow.session,
-            entity_type="organization",
-            entity_id=organization.id,
-            action="sla_signed",
-            actor=caller.principal.audit_ref,
-            changes={"sla_document_review_id": str(review.id), "attachment_id": str(review.attachment_id)},
-            request_id=caller.request_id,
-        )
-        domains = (await repo.domains_of(uow.session, [organization.id]))[organization.id]
-        payload = tickets._organization_payload(organization, domains)
-        for event_type in (ev.EventType.ORGANIZATION_UPDATED, ev.EventType.ORGANIZATION_SLA_SIGNED):
-            await uow.emit(
-                event_type, payload, subject=f"organization:{organization.id}", request_id=caller.request_id
-            )
+    await tickets.sign_sla(
+        uow,
+        caller,
+        organization,
+        at=now,
+        evidence={"sla_document_review_id": str(review.id), "attachment_id": str(review.attachment_id)},
+    )
     await uow.session.refresh(review)
     return review

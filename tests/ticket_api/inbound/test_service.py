@@ -180,7 +180,7 @@ async def test_customer_answer_resumes_a_ticket_waiting_on_them(world: InboundWo
         uow = UnitOfWork(session, world.runtime.outbox)
         caller = tickets.Caller(principal=auth.admin(), request_id=None)
         # Waiting on the customer needs a question to them first.
-        await tickets.add_message(uow, caller, ticket_id, MessageCreate(body="Which model is it?"))
+        await tickets.post_message(uow, caller, ticket_id, MessageCreate(body="Which model is it?"))
         await tickets.change_status(
             uow, caller, ticket_id, StatusChange(status=TicketStatus.PENDING_CUSTOMER)
         )
