@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.ticket_api.feedback import PURPOSE as FEEDBACK
+from services.ticket_api.feedback.service import PURPOSE as FEEDBACK
 from shared.signed_links import TICKET_STATUS, sign
 from shared.time_format import format_instant
 from tests.ticket_api.conftest import Actors, new_ticket
