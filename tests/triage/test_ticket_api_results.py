@@ -1,4 +1,4 @@
-"""ticket_api applying triage's results (services/ticket_api/triage_results.py) on PostgreSQL."""
+"""ticket_api applying triage's results (services/ticket_api/tickets/triage_results.py) on PostgreSQL."""
 
 from __future__ import annotations
 
