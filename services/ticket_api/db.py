@@ -3,6 +3,7 @@ tables, the audit trail, idempotency records, and the field helpers of tables an
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -104,14 +105,12 @@ async def touch(session: AsyncSession, model: type[Any], entity_id: UUID, **valu
     await session.execute(update(model).where(model.id == entity_id).values(**values, updated_at=utcnow()))
 
 
+# The rooms whose models.py puts tables on ``metadata``.
+ROOMS_WITH_TABLES = ("tickets", "organizations", "identity", "scheduling", "inbound", "feedback")
+
+
 def complete_metadata() -> MetaData:
     """The metadata with every room's tables on it (migrations compare against all of them)."""
-    from services.ticket_api.feedback import models as _feedback
-    from services.ticket_api.identity import models as _identity
-    from services.ticket_api.inbound import models as _inbound
-    from services.ticket_api.organizations import models as _organizations
-    from services.ticket_api.scheduling import models as _scheduling
-    from services.ticket_api.tickets import models as _tickets
-
-    del _feedback, _identity, _inbound, _organizations, _scheduling, _tickets
+    for room in ROOMS_WITH_TABLES:
+        importlib.import_module(f"services.ticket_api.{room}.models")
     return metadata
