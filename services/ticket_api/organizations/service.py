@@ -191,6 +191,9 @@ async def sign_sla(
     await announce_organization(uow, caller, organization, domains, sla_signed=True)
 
 
+# --- contacts --------------------------------------------------------------------------------
+
+
 async def create_contact(uow: UnitOfWork, caller: Caller, data: ContactCreate) -> Contact:
     if caller.principal.kind is PrincipalKind.CUSTOMER:
         raise Forbidden("Customers cannot add contacts; their organization's portal or an agent can.")

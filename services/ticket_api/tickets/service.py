@@ -236,6 +236,9 @@ async def create_ticket(uow: UnitOfWork, caller: Caller, new: NewTicket) -> Tick
     return ticket
 
 
+# --- reading and changing tickets ------------------------------------------------------------
+
+
 def ticket_scope(principal: Principal) -> repo.TicketScope:
     """Which tickets a caller reaches: staff all; a portal its organizations'; a customer only
     the tickets they opened (colleagues' tickets may be private)."""
@@ -289,6 +292,9 @@ async def update_ticket(uow: UnitOfWork, caller: Caller, ticket_id: UUID, data: 
         uow, caller, ticket, ev.EventType.TICKET_UPDATED, ev.TicketUpdatedV1, changed=jsonable(diff)
     )
     return ticket
+
+
+# --- status ----------------------------------------------------------------------------------
 
 
 async def set_status(
@@ -357,6 +363,9 @@ def _author_kind(principal: Principal) -> AuthorKind:
     if principal.kind is PrincipalKind.SERVICE:
         return AuthorKind.SYSTEM
     return AuthorKind.AGENT
+
+
+# --- messages --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -436,6 +445,9 @@ async def add_message(uow: UnitOfWork, caller: Caller, ticket: Ticket, new: NewM
         if target != ticket.status:
             await set_status(uow, caller, ticket, target, new.status_reason)
     return message
+
+
+# --- time entries ----------------------------------------------------------------------------
 
 
 async def _record_time_entry_event(
