@@ -43,7 +43,7 @@ migrate: bootstrap
 	$(PY) -m shared.migrate
 
 ## lint: ruff, then mypy — strict on shared/, deploy/, bench/ and the pure domain modules (pyproject.toml)
-STRICT_MODULES := shared deploy bench services/ticket_api/transitions.py services/ticket_api/availability.py \
+STRICT_MODULES := shared deploy bench services/ticket_api/tickets/transitions.py services/ticket_api/scheduling/availability.py \
 	services/ticket_api/inbound/parsing.py services/ticket_api/inbound/loops.py services/ticket_api/inbound/quotes.py \
 	services/ticket_api/inbound/reply_matching.py services/ticket_api/inbound/attachments.py \
 	services/triage/business_hours.py services/triage/priority_matrix.py services/triage/sla.py \

@@ -86,7 +86,7 @@ JOIN bench_org o ON o.j = t.j
 JOIN bench_contact c ON c.k = t.j + $2::int * (t.u % $3::int);
 """
 
-# The repository's query (services/ticket_api/repository.py list_tickets), for EXPLAIN.
+# The repository's query (services/ticket_api/tickets/repository.py list_tickets), for EXPLAIN.
 QUERY_COLUMNS = (
     "id, number, subject, description, urgency, impact, category, channel, status, priority, assignee_id, "
     "contact_id, organization_id, created_by, created_at, updated_at, closed_at"

@@ -82,7 +82,8 @@ class KeyStore:
         kids = self.kids()
         if not kids:
             raise LookupError(
-                f"no signing key in {self.directory}; run `python -m services.ticket_api.keys rotate`"
+                f"no signing key in {self.directory}; "
+                "run `python -m services.ticket_api.identity.keys rotate`"
             )
         return kids[-1], self.private_key(kids[-1])
 

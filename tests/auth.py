@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from uuid import UUID
 
-from services.ticket_api.models import PORTAL_SCOPES
+from services.ticket_api.identity.models import PORTAL_SCOPES
 from shared.ids import new_id
 from shared.principal import Principal, PrincipalKind
 from shared.tokens import KeyStore, TokenIssuer

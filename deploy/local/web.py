@@ -119,7 +119,7 @@ def write_api_types(out_dir: Path = API_TYPES, log: Callable[[str], None] = prin
             _run([str(generator), str(source), "--output", str(target)], f"openapi-typescript {service}")
             written.append(target)
     # A rule the console needs that the OpenAPI does not carry: which status may follow which.
-    from services.ticket_api.transitions import ALLOWED, allowed_targets
+    from services.ticket_api.tickets.transitions import ALLOWED, allowed_targets
 
     transitions = out_dir / "transitions.json"
     transitions.write_text(

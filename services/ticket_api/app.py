@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.ticket_api import revocations
-from services.ticket_api.api import router, well_known
-from services.ticket_api.identity import Identity
-from services.ticket_api.models import outbox
+from services.ticket_api.db import outbox
+from services.ticket_api.identity import revocations
+from services.ticket_api.identity.service import Identity
+from services.ticket_api.routes import router, well_known
 from services.ticket_api.settings import Settings
 from shared.runtime import Runtime
 from shared.tokens import KeyStore, TokenIssuer

@@ -1,4 +1,5 @@
-"""Typed request dependencies: the unit of work, the authenticated caller, sign-in resources."""
+"""Typed request dependencies: the unit of work, the authenticated caller (any, staff, admin),
+sign-in resources."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from services.ticket_api.identity import Identity
-from services.ticket_api.service import Caller
+from services.ticket_api.caller import Caller, require_admin, require_staff
+from services.ticket_api.identity.service import Identity
 from services.ticket_api.settings import Settings
 from shared.auth import CurrentPrincipal, require_scope
 from shared.logging import request_id_var
@@ -49,3 +50,19 @@ def caller_with(scope: str) -> Callable[[CurrentPrincipal], Coroutine[Any, Any, 
 
 CurrentCaller = Annotated[Caller, Depends(caller_with("tickets:read"))]
 WritingCaller = Annotated[Caller, Depends(caller_with("tickets:write"))]
+
+
+async def staff_caller(caller: CurrentCaller) -> Caller:
+    """The caller, when an agent, an admin or a service (403 otherwise)."""
+    require_staff(caller)
+    return caller
+
+
+async def admin_caller(caller: CurrentCaller) -> Caller:
+    """The caller, when an admin or a service (403 otherwise)."""
+    require_admin(caller)
+    return caller
+
+
+StaffCaller = Annotated[Caller, Depends(staff_caller)]
+AdminCaller = Annotated[Caller, Depends(admin_caller)]

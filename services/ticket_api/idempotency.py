@@ -4,7 +4,7 @@ the effect; a concurrent duplicate waits for the first to commit, then replays i
 
 from __future__ import annotations
 
-from services.ticket_api.models import IdempotencyRecord
+from services.ticket_api.db import IdempotencyRecord
 from shared.idempotency import REPLAY_HEADER, IdempotencyStore, request_fingerprint
 
 __all__ = ["REPLAY_HEADER", "STORE", "previous_answer", "remember_or_replay", "request_fingerprint"]

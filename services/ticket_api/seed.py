@@ -18,20 +18,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ticket_api import credentials as cred
-from services.ticket_api import service
-from services.ticket_api.models import (
+from services.ticket_api.caller import Caller
+from services.ticket_api.db import outbox
+from services.ticket_api.identity import credentials as cred
+from services.ticket_api.identity.models import (
     PORTAL_SCOPES,
     Agent,
     AgentRole,
     ApiClient,
     ApiClientKind,
     ApiClientSecret,
-    Organization,
-    OrganizationCreate,
-    outbox,
 )
-from services.ticket_api.service import Caller
+from services.ticket_api.organizations import service as organization_service
+from services.ticket_api.organizations.models import Organization
+from services.ticket_api.organizations.schemas import OrganizationCreate
 from services.ticket_api.settings import Settings
 from shared.db import create_engine, session_maker
 from shared.events import Service
@@ -90,7 +90,7 @@ async def _demo_organization(session: AsyncSession) -> Organization:
         seeder = Caller(
             principal=Principal(kind=PrincipalKind.SERVICE, subject_id=new_id(), name="seed"), request_id=None
         )
-        organization, _domains = await service.create_organization(
+        organization, _domains = await organization_service.create_organization(
             UnitOfWork(session, Outbox(outbox, Service.TICKET_API)),
             seeder,
             OrganizationCreate(

@@ -5,18 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from services.ticket_api import repository as repo
+from services.ticket_api import db
 from services.ticket_api.inbound import repository as inbound_repo
 from services.ticket_api.settings import Settings
-from services.ticket_api.triage_results import TRIAGE_HANDLERS
+from services.ticket_api.tickets.triage_results import TRIAGE_HANDLERS
 from shared.clock import utcnow
 from shared.consumer import EventHandler
 from shared.runtime import Runtime
 
 # What ticket_api consumes: triage's results (ticket.triaged, sla.breached).
 HANDLERS: dict[str, EventHandler] = dict(TRIAGE_HANDLERS)
-
-
 RAW_PURGE_BATCH = 500
 
 
@@ -48,4 +46,4 @@ async def purge_idempotency_records(ctx: dict[str, Any]) -> int:
     assert isinstance(settings, Settings)
     cutoff = utcnow() - timedelta(hours=settings.idempotency_ttl_hours)
     async with runtime.sessions() as session, session.begin():
-        return await repo.purge_idempotency_records(session, older_than=cutoff)
+        return await db.purge_idempotency_records(session, older_than=cutoff)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from arq import cron
 
-from services.ticket_api.models import outbox, processed_event
+from services.ticket_api.db import outbox, processed_event
 from services.ticket_api.settings import Settings
 from services.ticket_api.tasks import HANDLERS, purge_idempotency_records, purge_raw_email
 from shared.events import Service

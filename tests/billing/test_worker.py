@@ -16,7 +16,7 @@ from services.billing.models import processed_event as billing_processed
 from services.billing.settings import Settings as BillingSettings
 from services.billing.tasks import build_handlers, close_due_periods, settle_due_closes
 from services.ticket_api.app import create_app as create_ticket_api
-from services.ticket_api.models import outbox as ticket_api_outbox
+from services.ticket_api.db import outbox as ticket_api_outbox
 from services.ticket_api.settings import Settings as TicketApiSettings
 from shared import events as ev
 from shared.ids import new_id

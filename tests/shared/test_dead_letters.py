@@ -13,7 +13,7 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ticket_api.models import outbox as ticket_api_outbox
+from services.ticket_api.db import outbox as ticket_api_outbox
 from services.triage.models import processed_event as triage_processed_event
 from services.triage.settings import Settings as TriageSettings
 from shared import dead_letters

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ticket_api.models import outbox as ticket_api_outbox
+from services.ticket_api.db import outbox as ticket_api_outbox
 from services.ticket_api.settings import Settings as TicketApiSettings
 from services.triage.models import processed_event as triage_processed_event
 from services.triage.settings import Settings as TriageSettings
@@ -38,7 +38,7 @@ TRIAGE_QUEUE = queue_name(ev.Service.TRIAGE)
 # Commits an event, then dies before the event loop can run the publish that commit scheduled.
 CRASH_AFTER_COMMIT = """
 import asyncio, os
-from services.ticket_api.models import outbox
+from services.ticket_api.db import outbox
 from services.ticket_api.settings import Settings
 from shared.runtime import Runtime
 from shared.uow import UnitOfWork

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from services.ticket_api.app import create_app
-from services.ticket_api.models import outbox
+from services.ticket_api.db import outbox
 from services.ticket_api.settings import Settings
 from shared.events import Service
 from shared.runtime import Runtime

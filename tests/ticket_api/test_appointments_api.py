@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from services.ticket_api import scheduling
-from services.ticket_api.models import Appointment, Ticket, outbox
+from services.ticket_api.db import outbox
+from services.ticket_api.scheduling import service as scheduling
+from services.ticket_api.scheduling.models import Appointment
+from services.ticket_api.tickets.models import Ticket
 from shared.closed_days import ClosedDays
 from shared.uow import UnitOfWork
 from tests.ticket_api.conftest import Actors, new_ticket

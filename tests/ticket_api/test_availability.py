@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.ticket_api import availability
-from services.ticket_api.availability import Interval, bookable_slots, grid_slots, is_bookable
+from services.ticket_api.scheduling import availability
+from services.ticket_api.scheduling.availability import Interval, bookable_slots, grid_slots, is_bookable
 from shared.closed_days import ClosedDays
 
 CHICAGO = ZoneInfo("America/Chicago")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.ticket_api import browser_session as bs
+from services.ticket_api.identity import browser_session as bs
 from tests.ticket_api.conftest import Actors
 
 PASSWORD = "a long enough passphrase"

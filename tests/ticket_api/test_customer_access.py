@@ -10,7 +10,7 @@ from uuid import UUID
 
 from sqlalchemy import select
 
-from services.ticket_api.models import outbox
+from services.ticket_api.db import outbox
 from shared import sign_in_links
 from tests.ticket_api.conftest import Actors, new_ticket
 

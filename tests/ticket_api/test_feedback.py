@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.ticket_api.feedback import PURPOSE
-from services.ticket_api.models import outbox
+from services.ticket_api.db import outbox
+from services.ticket_api.feedback.service import PURPOSE
 from shared.signed_links import sign
 from tests.ticket_api.conftest import Actors, new_ticket
 

@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.ticket_api.feedback import PURPOSE as FEEDBACK
+from services.ticket_api.feedback.service import PURPOSE as FEEDBACK
 from shared.signed_links import TICKET_STATUS, sign
 from shared.time_format import format_instant
 from tests.ticket_api.conftest import Actors, new_ticket
@@ -171,7 +171,9 @@ async def test_the_customer_writes_to_us_from_the_page_as_a_reply_by_mail_would(
     waiting = await api.client.post(f"{path}/status", json={"status": "pending_customer"}, headers=api.agent)
     assert waiting.status_code == 200, waiting.text
     page = link(api, ticket)
-    assert 'name="body"' in (await api.client.get(page)).text, "the page offers to write"
+    shown = (await api.client.get(page)).text
+    assert 'name="body"' in shown, "the page offers to write"
+    assert "Waiting for your reply" in shown, "in the words of the status mail"
 
     sent = await api.client.post(page + "/messages", data={"body": "  It shows E-17.\n"})
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID
 
-from services.ticket_api.models import TicketPublic
+from services.ticket_api.tickets.schemas import TicketPublic
 from shared.pagination import Page
 from tests.ticket_api.conftest import Actors, new_ticket
 

@@ -4,7 +4,7 @@ import json
 
 from sqlalchemy import select
 
-from services.ticket_api.models import outbox
+from services.ticket_api.db import outbox
 from tests.ticket_api.conftest import Actors, new_ticket
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.ticket_api.transitions import (
+from services.ticket_api.tickets.transitions import (
     TicketStatus,
     allowed_targets,
     can_transition,

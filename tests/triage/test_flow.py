@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from services.ticket_api.app import create_app as create_ticket_api
-from services.ticket_api.models import outbox as ticket_api_outbox
-from services.ticket_api.models import processed_event as ticket_api_processed
+from services.ticket_api.db import outbox as ticket_api_outbox
+from services.ticket_api.db import processed_event as ticket_api_processed
 from services.ticket_api.settings import Settings as TicketApiSettings
 from services.ticket_api.tasks import HANDLERS as TICKET_API_HANDLERS
 from services.triage.models import TriageDecision

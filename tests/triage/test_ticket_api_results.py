@@ -1,4 +1,4 @@
-"""ticket_api applying triage's results (services/ticket_api/triage_results.py) on PostgreSQL."""
+"""ticket_api applying triage's results (services/ticket_api/tickets/triage_results.py) on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from services.ticket_api import scheduling
 from services.ticket_api.app import create_app
-from services.ticket_api.models import Ticket, outbox, processed_event
+from services.ticket_api.db import outbox, processed_event
+from services.ticket_api.scheduling import service as scheduling
 from services.ticket_api.settings import Settings
 from services.ticket_api.tasks import HANDLERS
+from services.ticket_api.tickets.models import Ticket
 from shared import events as ev
 from shared.consumer import EventConsumer
 from shared.ids import new_id

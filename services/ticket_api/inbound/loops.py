@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from services.ticket_api.inbound.models import InboundKind
 from services.ticket_api.inbound.parsing import ParsedEmail
-from services.ticket_api.models import InboundKind
 from shared.mail_ids import MacKeys, owner_of_message_id, token_of_plus_address
 
 

@@ -11,19 +11,18 @@ from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.ticket_api.models import (
-    Channel,
+from services.ticket_api.inbound.models import (
     EmailAttachment,
     EmailThread,
     InboundEmail,
-    InboundEmailPublic,
     InboundKind,
     SlaDocumentReview,
     SlaReviewState,
-    Ticket,
     TicketLink,
-    utcnow,
 )
+from services.ticket_api.inbound.schemas import InboundEmailPublic
+from services.ticket_api.tickets.models import Channel, Ticket
+from shared.clock import utcnow
 from shared.db import dialect_of, insert_ignoring_conflicts
 from shared.ids import new_id
 
@@ -53,8 +52,6 @@ async def claim_inbound(session: AsyncSession, values: dict[str, Any]) -> bool:
 
 # Built once; the row id and the new values come as parameters (the SET clause is the keys).
 _UPDATE_INBOUND = update(_table(InboundEmail)).where(_table(InboundEmail).c.id == bindparam("b_id"))
-
-
 # …returning the record as the API shows it (not the raw message), so nobody reads it again.
 _FINISH_INBOUND = _UPDATE_INBOUND.returning(
     *(column for column in _table(InboundEmail).c if column.name in InboundEmailPublic.model_fields)

@@ -23,12 +23,18 @@ from uuid import UUID, uuid5
 
 from sqlalchemy import Row
 
-from services.ticket_api import repository as repo
-from services.ticket_api import service as tickets
+from services.ticket_api.caller import Caller, require_staff
 from services.ticket_api.errors import OrganizationNotFound
 from services.ticket_api.inbound import repository as inbound_repo
 from services.ticket_api.inbound.attachments import AttachmentLimits, BlobStore, Decision, is_pdf, select
 from services.ticket_api.inbound.loops import Classification, OwnAddresses, classify
+from services.ticket_api.inbound.models import (
+    InboundEmail,
+    InboundKind,
+    InboundOutcome,
+    SlaDocumentReview,
+    SlaReviewState,
+)
 from services.ticket_api.inbound.parsing import Limits, ParsedEmail, clean_text, parse_within
 from services.ticket_api.inbound.quotes import strip_quotes_and_signature
 from services.ticket_api.inbound.reply_matching import (
@@ -44,28 +50,18 @@ from services.ticket_api.inbound.reply_matching import (
     ticket_of_our_message_id,
     ticket_of_reply_address,
 )
+from services.ticket_api.inbound.schemas import InboundEmailPublic
 from services.ticket_api.inbound.urgency import stated_urgency
-from services.ticket_api.models import (
-    AuthorKind,
-    Channel,
-    InboundEmail,
-    InboundEmailPublic,
-    InboundKind,
-    InboundOutcome,
-    Message,
-    Organization,
-    SlaDocumentReview,
-    SlaReviewState,
-    Ticket,
-    TicketStatus,
-    Urgency,
-    Visibility,
-    utcnow,
-)
+from services.ticket_api.organizations import repository as organization_repo
+from services.ticket_api.organizations import service as organization_service
+from services.ticket_api.organizations.models import Organization
 from services.ticket_api.settings import Settings
-from services.ticket_api.transitions import status_after_public_message
-from services.ticket_api.views import organization_ref, ticket_number
+from services.ticket_api.tickets import repository as ticket_repo
+from services.ticket_api.tickets import service as ticket_service
+from services.ticket_api.tickets.models import AuthorKind, Channel, Message, Ticket, Visibility
+from services.ticket_api.tickets.views import ticket_number
 from shared import events as ev
+from shared.clock import utcnow
 from shared.db import SessionMaker
 from shared.email_address import display_address, normalize_email
 from shared.ids import new_id
@@ -73,10 +69,9 @@ from shared.outbox import Outbox
 from shared.principal import Principal, PrincipalKind
 from shared.problems import NotFound
 from shared.uow import UnitOfWork
+from shared.vocabulary import TicketStatus, Urgency
 
 log = logging.getLogger(__name__)
-
-PRODUCER = ev.Service.TICKET_API
 
 
 class SlaReviewNotFound(NotFound):
@@ -405,7 +400,7 @@ class Inbound:
         work.review.extend(parsed.problems)
         if not parsed.has_header_block:
             work.review.append("no header block: the message starts with its body")
-        caller = tickets.Caller(principal=INBOUND_PRINCIPAL, request_id=None)
+        caller = Caller(principal=INBOUND_PRINCIPAL, request_id=None)
         match = await self._match(uow, work, envelope)
         if not work.classification.from_a_person:
             await self._machine_message(uow, caller, work, match, decisions, stored)
@@ -424,7 +419,7 @@ class Inbound:
             rows = self._attachment_rows(work, decisions, stored, None, Visibility.INTERNAL)
             await inbound_repo.add_attachments(uow.session, rows)
             return
-        contact = await repo.upsert_contact(
+        contact = await organization_repo.upsert_contact(
             uow.session,
             email=work.sender,
             name=parsed.from_address.name
@@ -446,7 +441,7 @@ class Inbound:
             if follow_up is FollowUp.NEW_LINKED_TICKET:
                 ticket = await self._open_ticket(uow, caller, work, contact, body)
                 await inbound_repo.link_tickets(uow.session, ticket.id, found.id, FOLLOW_UP_OF)
-                await repo.add_audit(
+                await ticket_repo.add_audit(
                     uow.session,
                     entity_type="ticket",
                     entity_id=ticket.id,
@@ -459,7 +454,7 @@ class Inbound:
             else:
                 ticket = found
                 if follow_up is FollowUp.REOPEN:
-                    await tickets._set_status(
+                    await ticket_service.set_status(
                         uow, caller, ticket, TicketStatus.OPEN, "customer replied by email"
                     )
                     work.values["outcome"] = InboundOutcome.TICKET_REOPENED
@@ -488,7 +483,7 @@ class Inbound:
         parsed = work.parsed
         if work.classification.kind is InboundKind.OWN and parsed.message_id:
             own = ticket_of_our_message_id(parsed.message_id, secret=self.config.secret)
-            ticket = await repo.get_ticket(session, own, for_update=True) if own else None
+            ticket = await ticket_repo.get_ticket(session, own, for_update=True) if own else None
             if ticket is not None:
                 return _Match(ticket, MatchedBy.OWN_MESSAGE_ID, False)
         sender = await self._sender(uow, work.sender if work.identity_trusted else None)
@@ -507,7 +502,7 @@ class Inbound:
                 verified = ticket_id is not None
             if ticket_id is None:
                 continue
-            ticket = await repo.get_ticket(session, ticket_id, for_update=True)
+            ticket = await ticket_repo.get_ticket(session, ticket_id, for_update=True)
             if ticket is None:
                 continue
             on_ticket = sender is not None and sender_may_join(sender, await self._facts(uow, ticket))
@@ -519,15 +514,15 @@ class Inbound:
             recipients, support_address=self.config.own.support_address, secret=self.config.secret
         )
         if owner is not None:
-            ticket = await repo.get_ticket(session, owner, for_update=True)
+            ticket = await ticket_repo.get_ticket(session, owner, for_update=True)
             if ticket is not None:
                 on_ticket = sender is not None and sender_may_join(sender, await self._facts(uow, ticket))
                 return _Match(ticket, MatchedBy.REPLY_TOKEN, on_ticket)
         number = ticket_number_in_subject(parsed.subject)
         if number is not None and sender is not None:
-            ticket = await repo.get_ticket_by_number(session, number)
+            ticket = await ticket_repo.get_ticket_by_number(session, number)
             if ticket is not None and sender_may_join(sender, await self._facts(uow, ticket)):
-                locked = await repo.get_ticket(session, ticket.id, for_update=True)
+                locked = await ticket_repo.get_ticket(session, ticket.id, for_update=True)
                 assert locked is not None
                 return _Match(locked, MatchedBy.SUBJECT_TAG, True)
             if ticket is not None and work.classification.from_a_person:
@@ -539,14 +534,14 @@ class Inbound:
     async def _sender(self, uow: UnitOfWork, email: str | None) -> Sender | None:
         if email is None:
             return None
-        contact = await repo.get_contact_by_email(uow.session, email)
+        contact = await organization_repo.get_contact_by_email(uow.session, email)
         if contact is not None and contact.organization_id is not None:
             return Sender(email, contact.organization_id)
-        owners = await repo.owners_of_domains(uow.session, [email.rsplit("@", 1)[-1]])
+        owners = await organization_repo.owners_of_domains(uow.session, [email.rsplit("@", 1)[-1]])
         return Sender(email, next(iter(owners.values()), None))
 
     async def _facts(self, uow: UnitOfWork, ticket: Ticket) -> TicketFacts:
-        contact = await repo.get_contact(uow.session, ticket.contact_id)
+        contact = await organization_repo.get_contact(uow.session, ticket.contact_id)
         return _facts(ticket, contact.email if contact else "")
 
     # --- effects ----------------------------------------------------------------------------
@@ -560,10 +555,10 @@ class Inbound:
         return "(empty message)"
 
     async def _open_ticket(
-        self, uow: UnitOfWork, caller: tickets.Caller, work: _Work, contact: repo.ContactRow, body: str
+        self, uow: UnitOfWork, caller: Caller, work: _Work, contact: organization_repo.ContactRow, body: str
     ) -> Ticket:
-        """A ticket from an email: like ``service.create_ticket`` (same columns, audit and
-        event) plus what only mail has: the acknowledgment rate limit per sender."""
+        """A ticket from an email (``ticket_service.create_ticket``), with what only mail has: the
+        acknowledgment rate limit per sender, and the mail it threads under."""
         session = uow.session
         since = work.now - self.config.ack_window
         acknowledge = (
@@ -571,61 +566,36 @@ class Inbound:
         )
         if not acknowledge:
             work.review.append("acknowledgment skipped: this sender reached the rate limit")
-        organization = (
-            await repo.get_organization(session, contact.organization_id) if contact.organization_id else None
-        )
-        values: dict[str, Any] = {
-            "id": new_id(),
-            "subject": subject_for_new_ticket(work.parsed.subject),
-            "description": body,
-            "urgency": _urgency(work.parsed),
-            "impact": None,
-            "category": None,
-            "channel": Channel.EMAIL,
-            "status": TicketStatus.NEW,
-            "priority": None,
-            "assignee_id": None,
-            "contact_id": contact.id,
-            "organization_id": contact.organization_id,
-            "created_by": _actor(work),
-            "created_at": work.now,
-            "updated_at": work.now,
-            "closed_at": None,
-        }
-        number = await repo.insert_ticket(session, values)
-        ticket = Ticket(**values, number=number)
-        await repo.add_audit(
-            session,
-            entity_type="ticket",
-            entity_id=ticket.id,
-            action="created",
-            actor=_actor(work),
-            changes={
-                "channel": "email",
-                "subject": ticket.subject,
-                "inbound_email_id": str(work.inbound_id),
-                "acknowledge": acknowledge,
-            },
-            request_id=None,
-        )
-        payload = ev.TicketCreatedV1(
-            **tickets._snapshot_fields(
-                ticket,
-                ev.ContactRef(id=contact.id, email=contact.email, name=contact.name),
-                organization_ref(organization),
+        subject = subject_for_new_ticket(work.parsed.subject)
+        ticket = await ticket_service.create_ticket(
+            uow,
+            caller,
+            ticket_service.NewTicket(
+                contact=contact,
+                organization_id=contact.organization_id,
+                subject=subject,
+                description=body,
+                urgency=_urgency(work.parsed),
+                channel=Channel.EMAIL,
+                at=work.now,
+                actor=_actor(work),
+                audit_changes={
+                    "channel": "email",
+                    "subject": subject,
+                    "inbound_email_id": str(work.inbound_id),
+                    "acknowledge": acknowledge,
+                },
+                acknowledge=acknowledge,
+                source_message_id=work.parsed.message_id,  # the acknowledgment threads under it
             ),
-            description=ticket.description,
-            acknowledge=acknowledge,
-            source_message_id=work.parsed.message_id,  # the acknowledgment threads under it
         )
-        await uow.emit(ev.EventType.TICKET_CREATED, payload, subject=f"ticket:{ticket.id}")
         work.values["acknowledge"] = acknowledge
         return ticket
 
     async def _add_message(
         self,
         uow: UnitOfWork,
-        caller: tickets.Caller,
+        caller: Caller,
         ticket: Ticket,
         body: str,
         visibility: Visibility,
@@ -633,52 +603,26 @@ class Inbound:
         author_id: UUID | None,
         work: _Work,
     ) -> Message:
-        message = Message(
-            ticket_id=ticket.id,
-            visibility=visibility,
-            author_kind=author_kind,
-            author_id=author_id,
-            body=body,
-            created_at=work.now,
-        )
-        uow.session.add(message)
-        ticket.updated_at = work.now
-        await uow.session.flush()
-        await repo.add_audit(
-            uow.session,
-            entity_type="ticket",
-            entity_id=ticket.id,
-            action="message_added",
-            actor=_actor(work),
-            changes={
-                "message_id": str(message.id),
-                "visibility": visibility.value,
-                "inbound_email_id": str(work.inbound_id),
-            },
-            request_id=None,
-        )
-        await tickets._record_ticket_event(
+        return await ticket_service.add_message(
             uow,
             caller,
             ticket,
-            ev.EventType.TICKET_MESSAGE_ADDED,
-            ev.TicketMessageAddedV1,
-            message_id=message.id,
-            visibility=message.visibility,
-            author_kind=message.author_kind,
-            author_id=message.author_id,
-            body=message.body,
+            ticket_service.NewMessage(
+                body=body,
+                visibility=visibility,
+                author_kind=author_kind,
+                author_id=author_id,
+                at=work.now,
+                actor=_actor(work),
+                audit_context={"inbound_email_id": str(work.inbound_id)},
+                status_reason="customer replied by email",
+            ),
         )
-        if visibility is Visibility.PUBLIC and author_kind is AuthorKind.CUSTOMER:
-            target = status_after_public_message(TicketStatus(ticket.status), from_customer=True)
-            if target != ticket.status:
-                await tickets._set_status(uow, caller, ticket, target, "customer replied by email")
-        return message
 
     async def _internal_note(
         self,
         uow: UnitOfWork,
-        caller: tickets.Caller,
+        caller: Caller,
         work: _Work,
         ticket: Ticket,
         heading: str,
@@ -700,7 +644,7 @@ class Inbound:
     async def _note_from_outside(
         self,
         uow: UnitOfWork,
-        caller: tickets.Caller,
+        caller: Caller,
         work: _Work,
         match: _Match,
         decisions: list[Decision],
@@ -741,7 +685,7 @@ class Inbound:
     async def _machine_message(
         self,
         uow: UnitOfWork,
-        caller: tickets.Caller,
+        caller: Caller,
         work: _Work,
         match: _Match | None,
         decisions: list[Decision],
@@ -838,7 +782,7 @@ class Inbound:
         needs review" until an agent confirms it."""
         if organization_id is None:
             return
-        organization = await repo.get_organization(uow.session, organization_id)
+        organization = await organization_repo.get_organization(uow.session, organization_id)
         if organization is None or organization.sla_signed_at is not None:
             return
         for decision, row in zip(decisions, rows, strict=True):
@@ -927,11 +871,11 @@ def _actor(work: _Work) -> str:
 # --- SLA document confirmation (an agent, through the API) ------------------------------------
 
 
-async def confirm_sla_document(uow: UnitOfWork, caller: tickets.Caller, review_id: UUID) -> SlaDocumentReview:
+async def confirm_sla_document(uow: UnitOfWork, caller: Caller, review_id: UUID) -> SlaDocumentReview:
     """An agent confirms a received SLA document: the organization is signed from now on
     (``organization.updated`` and ``organization.sla_signed``); every pending review of that
     organization is settled. Confirming twice changes nothing."""
-    tickets.require_staff(caller)
+    require_staff(caller)
     review = await inbound_repo.get_sla_review(uow.session, review_id, for_update=True)
     if review is None:
         raise SlaReviewNotFound(f"No SLA document review {review_id}.")
@@ -942,24 +886,12 @@ async def confirm_sla_document(uow: UnitOfWork, caller: tickets.Caller, review_i
         raise OrganizationNotFound(f"No organization {review.organization_id}.")
     now = utcnow()
     await inbound_repo.settle_sla_reviews(uow.session, organization.id, by=caller.principal.audit_ref, at=now)
-    if organization.sla_signed_at is None:
-        organization.sla_signed_at = now
-        organization.updated_at = now
-        await uow.session.flush()
-        await repo.add_audit(
-            uow.session,
-            entity_type="organization",
-            entity_id=organization.id,
-            action="sla_signed",
-            actor=caller.principal.audit_ref,
-            changes={"sla_document_review_id": str(review.id), "attachment_id": str(review.attachment_id)},
-            request_id=caller.request_id,
-        )
-        domains = (await repo.domains_of(uow.session, [organization.id]))[organization.id]
-        payload = tickets._organization_payload(organization, domains)
-        for event_type in (ev.EventType.ORGANIZATION_UPDATED, ev.EventType.ORGANIZATION_SLA_SIGNED):
-            await uow.emit(
-                event_type, payload, subject=f"organization:{organization.id}", request_id=caller.request_id
-            )
+    await organization_service.sign_sla(
+        uow,
+        caller,
+        organization,
+        at=now,
+        evidence={"sla_document_review_id": str(review.id), "attachment_id": str(review.attachment_id)},
+    )
     await uow.session.refresh(review)
     return review

@@ -20,8 +20,8 @@ import uvloop
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
+from services.ticket_api.db import outbox
 from services.ticket_api.inbound.service import Envelope, Inbound
-from services.ticket_api.models import outbox
 from services.ticket_api.settings import Settings
 from shared.gc_tuning import tune
 from shared.logging import configure_logging

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from services.ticket_api.models import Urgency
+from shared.vocabulary import Urgency
 
 _URGENT_WORDS = re.compile(
     r"(?<![\w-])(?<!not )(?<!no )(?<!nicht )(?<!pas )"

@@ -13,16 +13,15 @@ from uuid import UUID
 import pytest
 from sqlalchemy import select
 
-from services.ticket_api import service as tickets
+from services.ticket_api.caller import Caller
+from services.ticket_api.db import outbox
+from services.ticket_api.inbound.models import InboundEmail
 from services.ticket_api.inbound.service import Envelope, Inbound
-from services.ticket_api.models import (
-    InboundEmail,
-    Message,
-    OrganizationCreate,
-    Ticket,
-    outbox,
-)
+from services.ticket_api.organizations import service as organization_service
+from services.ticket_api.organizations.schemas import OrganizationCreate
 from services.ticket_api.settings import Settings
+from services.ticket_api.tickets import service as ticket_service
+from services.ticket_api.tickets.models import Message, Ticket
 from shared.events import Event
 from shared.mail_ids import make_message_id, make_reply_token, plus_address
 from shared.runtime import Runtime
@@ -93,13 +92,15 @@ class InboundWorld:
             return [{"type": e.type, **e.data} for e in events if event_type is None or e.type == event_type]
 
     async def close_ticket(self, ticket_id: UUID) -> None:
-        caller = tickets.Caller(principal=auth.admin(), request_id=None)
+        caller = Caller(principal=auth.admin(), request_id=None)
         async with self.runtime.sessions() as session:
             uow = UnitOfWork(session, self.runtime.outbox)
-            from services.ticket_api.models import StatusChange
+            from services.ticket_api.tickets.schemas import StatusChange
             from shared.vocabulary import TicketStatus
 
-            await tickets.change_status(uow, caller, ticket_id, StatusChange(status=TicketStatus.CLOSED))
+            await ticket_service.change_status(
+                uow, caller, ticket_id, StatusChange(status=TicketStatus.CLOSED)
+            )
             await uow.commit()
 
 
@@ -119,12 +120,12 @@ async def world(database_url: str, redis_url: str, tmp_path: Path) -> AsyncItera
     runtime = await Runtime.open(settings, outbox)
     clock = Clock(datetime.now(UTC))
     inbound = Inbound(sessions=runtime.sessions, outbox=runtime.outbox, settings=settings, clock=clock)
-    caller = tickets.Caller(principal=auth.admin(), request_id=None)
+    caller = Caller(principal=auth.admin(), request_id=None)
     ids = []
     async with runtime.sessions() as session:
         uow = UnitOfWork(session, runtime.outbox)
         for name, domain, signed in (("Acme", "acme.test", False), ("Globex", "globex.test", True)):
-            organization, _ = await tickets.create_organization(
+            organization, _ = await organization_service.create_organization(
                 uow,
                 caller,
                 OrganizationCreate(

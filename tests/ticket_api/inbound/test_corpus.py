@@ -23,11 +23,13 @@ import aiosmtplib
 import pytest
 from sqlalchemy import func, select
 
+from services.ticket_api.db import outbox
+from services.ticket_api.inbound.models import InboundEmail, InboundKind, InboundOutcome
 from services.ticket_api.inbound.parsing import parse_email
 from services.ticket_api.inbound.service import Inbound
 from services.ticket_api.inbound.smtp_listener import start_server
-from services.ticket_api.models import InboundEmail, InboundKind, InboundOutcome, Ticket, outbox
 from services.ticket_api.settings import Settings
+from services.ticket_api.tickets.models import Ticket
 from shared.events import Event
 from shared.runtime import Runtime
 from tests.conftest import truncate_schema

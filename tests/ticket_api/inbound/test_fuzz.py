@@ -12,12 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from services.ticket_api.db import outbox
 from services.ticket_api.inbound.loops import OwnAddresses, classify
+from services.ticket_api.inbound.models import InboundEmail, InboundKind, InboundOutcome
 from services.ticket_api.inbound.parsing import parse_email
 from services.ticket_api.inbound.quotes import strip_quotes_and_signature
 from services.ticket_api.inbound.service import Envelope, Inbound
-from services.ticket_api.models import InboundEmail, InboundKind, InboundOutcome, Ticket, outbox
 from services.ticket_api.settings import Settings
+from services.ticket_api.tickets.models import Ticket
 from shared.db import create_engine, session_maker
 from shared.events import Service
 from shared.outbox import Outbox

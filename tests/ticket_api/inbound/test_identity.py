@@ -17,9 +17,10 @@ import aiosmtplib
 import pytest
 from sqlalchemy import select
 
+from services.ticket_api.db import outbox
 from services.ticket_api.inbound.service import Inbound
 from services.ticket_api.inbound.smtp_listener import start_server
-from services.ticket_api.models import Contact, outbox
+from services.ticket_api.organizations.models import Contact
 from shared.events import Event
 from shared.mail_ids import make_message_id, make_reply_token, plus_address
 from shared.signed_links import TICKET_STATUS, sign

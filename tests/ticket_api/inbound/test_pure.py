@@ -10,6 +10,7 @@ import pytest
 
 from services.ticket_api.inbound.attachments import AttachmentLimits, BlobStore, is_pdf, safe_filename, select
 from services.ticket_api.inbound.loops import OwnAddresses, classify
+from services.ticket_api.inbound.models import InboundKind
 from services.ticket_api.inbound.parsing import AttachmentPart, html_to_text, parse_email
 from services.ticket_api.inbound.quotes import strip_quotes_and_signature
 from services.ticket_api.inbound.reply_matching import (
@@ -25,7 +26,6 @@ from services.ticket_api.inbound.reply_matching import (
     ticket_of_reply_address,
 )
 from services.ticket_api.inbound.urgency import stated_urgency
-from services.ticket_api.models import InboundKind
 from shared.ids import new_id
 from shared.mail_ids import make_message_id, make_reply_token, plus_address
 from shared.vocabulary import TicketStatus

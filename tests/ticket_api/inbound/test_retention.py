@@ -10,7 +10,7 @@ from uuid import UUID
 
 from sqlalchemy import update
 
-from services.ticket_api.models import InboundEmail
+from services.ticket_api.inbound.models import InboundEmail
 from services.ticket_api.tasks import purge_raw_email
 from shared.clock import utcnow
 from tests.ticket_api.conftest import Actors

@@ -7,8 +7,8 @@ from uuid import UUID
 
 from pydantic import SecretStr
 
+from services.ticket_api.inbound.models import InboundKind, InboundOutcome
 from services.ticket_api.inbound.service import Envelope, Inbound
-from services.ticket_api.models import InboundKind, InboundOutcome
 from shared.vocabulary import TicketStatus
 from tests.ticket_api.inbound import messages as mail
 from tests.ticket_api.inbound.conftest import InboundWorld
@@ -170,17 +170,18 @@ async def test_a_forged_message_id_from_a_stranger_does_not_join(world: InboundW
 
 
 async def test_customer_answer_resumes_a_ticket_waiting_on_them(world: InboundWorld) -> None:
-    from services.ticket_api import service as tickets
-    from services.ticket_api.models import MessageCreate, StatusChange
+    from services.ticket_api.caller import Caller
+    from services.ticket_api.tickets import service as tickets
+    from services.ticket_api.tickets.schemas import MessageCreate, StatusChange
     from shared.uow import UnitOfWork
     from tests import auth
 
     ticket_id = await _first_ticket(world)
     async with world.runtime.sessions() as session:
         uow = UnitOfWork(session, world.runtime.outbox)
-        caller = tickets.Caller(principal=auth.admin(), request_id=None)
+        caller = Caller(principal=auth.admin(), request_id=None)
         # Waiting on the customer needs a question to them first.
-        await tickets.add_message(uow, caller, ticket_id, MessageCreate(body="Which model is it?"))
+        await tickets.post_message(uow, caller, ticket_id, MessageCreate(body="Which model is it?"))
         await tickets.change_status(
             uow, caller, ticket_id, StatusChange(status=TicketStatus.PENDING_CUSTOMER)
         )
@@ -361,10 +362,11 @@ async def test_attachments_are_stored_once_and_the_rest_refused_with_reasons(wor
 async def test_a_pdf_from_an_unsigned_organization_awaits_review_and_an_agent_confirms(
     world: InboundWorld,
 ) -> None:
-    from services.ticket_api import service as tickets
+    from services.ticket_api.caller import Caller
     from services.ticket_api.inbound import repository as inbound_repo
+    from services.ticket_api.inbound.models import SlaReviewState
     from services.ticket_api.inbound.service import confirm_sla_document
-    from services.ticket_api.models import Organization, SlaReviewState
+    from services.ticket_api.organizations.models import Organization
     from shared.uow import UnitOfWork
     from tests import auth
 
@@ -377,7 +379,7 @@ async def test_a_pdf_from_an_unsigned_organization_awaits_review_and_an_agent_co
     assert review.organization_id == world.acme_id
     async with world.runtime.sessions() as session:
         uow = UnitOfWork(session, world.runtime.outbox)
-        caller = tickets.Caller(principal=auth.agent(), request_id=None)
+        caller = Caller(principal=auth.agent(), request_id=None)
         confirmed = await confirm_sla_document(uow, caller, review.id)
         await uow.commit()
     assert confirmed.state == SlaReviewState.CONFIRMED
