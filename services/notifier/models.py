@@ -140,6 +140,7 @@ class TicketView(Base, table=True):
     timezone: str | None = Field(default=None, max_length=64)
     support_tier: str | None = Field(default=None, max_length=16)
     assignee_id: UUID | None = None
+    priority: str | None = Field(default=None, max_length=8, description="as ticket_api applied it")
     status: str = Field(max_length=32)
     created_at: datetime | None = Field(
         default=None, sa_type=UtcDateTime, description="when the ticket arrived (null: projected before 0003)"
@@ -149,8 +150,11 @@ class TicketView(Base, table=True):
 
 class TicketSla(Base, table=True):
     """Triage's latest first-response promise for a ticket (from ``ticket.triaged``): what the
-    acknowledgment states. A table of its own: triage may decide before ticket_api's
-    ``ticket.created`` reaches notifier, when there is no ``ticket_view`` row yet."""
+    acknowledgment and the consultant's assignment mail state. A table of its own: triage may
+    decide before ticket_api's ``ticket.created`` reaches notifier, when there is no
+    ``ticket_view`` row yet. Whom to mail as the consultant is never read here: that is the
+    assignee ticket_api applied (``ticket_view``); ``assignee_id`` only says whether an
+    assignment is still to be applied (the first mails wait for it)."""
 
     __tablename__ = "ticket_sla"
     ticket_id: UUID = Field(primary_key=True)
@@ -168,6 +172,8 @@ class TicketSla(Base, table=True):
     decided_at: datetime = Field(
         sa_type=UtcDateTime, nullable=False, description="the decision event's time: the newest one wins"
     )
+    assignee_id: UUID | None = Field(default=None, description="whom triage asked ticket_api to assign")
+    call_customer: bool | None = Field(default=None, description="the decision opens a call task")
 
 
 class AgentView(Base, table=True):

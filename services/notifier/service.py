@@ -43,10 +43,12 @@ from services.notifier.errors import (
     UnknownEventType,
 )
 from services.notifier.models import (
+    AgentView,
     DeliveryState,
     Notification,
     NotificationKind,
     TicketSla,
+    TicketView,
     WebhookDelivery,
     WebhookSubscription,
     WebhookSubscriptionCreate,
@@ -73,9 +75,9 @@ from shared.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)  # longer than a job may run (30 s): a live attempt keeps its row
-# A manual reassignment (ticket.updated) waits this long, so triage's richer mail for the
-# same assignment (with the call task and due time) can take its place.
-ASSIGNMENT_SETTLE = timedelta(seconds=60)
+# An assignment told before ticket.created was handled (its event overtook ticket.created's):
+# the customer's mail waits this long for the acknowledgment, which then tells it instead.
+ASSIGNMENT_WAITS_FOR_ACKNOWLEDGMENT = timedelta(seconds=60)
 
 # Ticket events portals may subscribe to (internal messages are never sent).
 WEBHOOK_EVENT_TYPES = frozenset(
@@ -405,6 +407,7 @@ async def project_ticket(session: AsyncSession, p: ev.TicketSnapshotV1) -> None:
             "timezone": p.organization.timezone if p.organization else None,
             "support_tier": p.organization.support_tier if p.organization else None,
             "assignee_id": p.assignee_id,
+            "priority": p.priority,
             "status": p.status,
             "created_at": p.created_at,
             "updated_at": p.updated_at,
@@ -442,80 +445,124 @@ def acknowledgment_context(settings: Settings, promise: Promise, *, sla_attached
     }
 
 
+# The first mails of a ticket (the acknowledgment, the assignment news) meet three events:
+# ticket.created (ticket_api), ticket.triaged (triage: the SLA's due times) and ticket.updated
+# (ticket_api: the assignee it applied). Whom to tell as the consultant has one source, the
+# assignee ticket_api applied (``ticket_view``): triage's decision is only read for its due
+# times and call task, and for whether an assignment is still to come. Every handler takes the
+# ticket's lock first, so each sees what the others wrote, whatever their order.
+
+
+def _promise(
+    settings: Settings, arrived_at: datetime, sla: TicketSla | None, *, reader_timezone: str
+) -> tuple[Promise, bool]:
+    """What the acknowledgment promises, and whether it is triage's (else notifier's
+    office-hours estimate, while triage has not decided or its clock is paused)."""
+    promise = _triage_promise(settings, arrived_at, sla, reader_timezone=reader_timezone)
+    if promise is not None:
+        return promise, True
+    hours = settings.office_hours(reader_timezone)
+    estimate = office_hours_promise(
+        arrived_at, hours, settings.first_response_business_hours, reader_timezone=reader_timezone
+    )
+    return estimate, False
+
+
+def _settled(sla: TicketSla | None, view: TicketView, from_triage: bool) -> bool:
+    """Whether the first mails have all they wait for: triage's promise, and the assignment it
+    asked for applied by ticket_api (a consultant ticket_api refused is never named: the
+    acknowledgment then goes out when its wait ends)."""
+    return from_triage and sla is not None and sla.assignee_id in (None, view.assignee_id)
+
+
+def _ack_wait(notifier: Notifier) -> datetime | None:
+    seconds = notifier.settings.ack_wait_for_triage_seconds
+    return notifier.clock() + timedelta(seconds=seconds) if seconds > 0 else None
+
+
 async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
-    """Acknowledge at once. The promise in it is triage's SLA: when triage has decided already
-    (its event overtook this one), it goes out now with triage's due time; else it is recorded
-    now with notifier's office-hours estimate, due after a short wait for triage's decision
-    (``on_ticket_triaged`` puts triage's numbers in and makes it due at once)."""
+    """Acknowledge at once. The promise in it is triage's SLA and it names the consultant
+    ticket_api assigned: when both are known already (their events overtook this one), it goes
+    out now; else it is recorded now with notifier's office-hours estimate, due after a short
+    wait (``on_ticket_triaged`` and ``on_ticket_updated`` put in what they bring and make it
+    due at once when nothing else is awaited)."""
     p = ev.payload_of(event, ev.TicketCreatedV1)
     await repo.lock_acknowledgment(session, p.ticket_id)  # triage's event may be handled right now
     await project_ticket(session, p)
-    organization_id = p.organization.id if p.organization else None
-    if not p.acknowledge:
-        # ticket_api's inbound rate limit: this sender already got many acknowledgments.
-        await fan_out_webhooks(session, notifier, event, organization_id)
-        return
-    settings = notifier.settings
-    not_before: datetime | None = None
-    reader = p.organization.timezone if p.organization else settings.office_timezone
-    sla = await repo.get_ticket_sla(session, p.ticket_id)
-    promise = _triage_promise(settings, p.created_at, sla, reader_timezone=reader)
-    if promise is None:
-        hours = settings.office_hours(reader)
-        promise = office_hours_promise(
-            p.created_at, hours, settings.first_response_business_hours, reader_timezone=reader
+    view = await repo.get_ticket_view(session, p.ticket_id)  # a newer ticket.updated may be in it
+    assert view is not None
+    if p.acknowledge:  # else ticket_api's inbound rate limit: this sender got many already
+        settings = notifier.settings
+        reader = p.organization.timezone if p.organization else settings.office_timezone
+        sla = await repo.get_ticket_sla(session, p.ticket_id)
+        promise, from_triage = _promise(settings, p.created_at, sla, reader_timezone=reader)
+        agent = await repo.get_agent(session, view.assignee_id) if view.assignee_id else None
+        ticket = _ticket_ref(p)
+        sla_missing = p.organization is None or not p.organization.sla_signed
+        await queue_email(
+            session,
+            notifier,
+            dedupe_key=str(event.id),
+            event_type=event.type,
+            kind=NotificationKind.ACKNOWLEDGMENT,
+            recipient=p.contact.email,
+            recipient_name=p.contact.name,
+            ticket=ticket,
+            context={
+                **acknowledgment_context(settings, promise, sla_attached=sla_missing),
+                **(
+                    _consultant_context(notifier, ticket, agent, email=p.contact.email, now=notifier.clock())
+                    if agent
+                    else {}
+                ),
+            },
+            # RFC 3834: answering their mail is auto-replied; a web/API ticket auto-generated.
+            auto_submitted="auto-replied" if p.channel == "email" else "auto-generated",
+            attachments=[{"kind": "sla_document"}] if sla_missing else [],
+            answers=p.source_message_id,  # threaded under the customer's own mail
+            not_before=None if _settled(sla, view, from_triage) else _ack_wait(notifier),
         )
-        if settings.ack_wait_for_triage_seconds > 0:
-            not_before = notifier.clock() + timedelta(seconds=settings.ack_wait_for_triage_seconds)
-    sla_missing = p.organization is None or not p.organization.sla_signed
-    await queue_email(
-        session,
-        notifier,
-        dedupe_key=str(event.id),
-        event_type=event.type,
-        kind=NotificationKind.ACKNOWLEDGMENT,
-        recipient=p.contact.email,
-        recipient_name=p.contact.name,
-        ticket=_ticket_ref(p),
-        context=acknowledgment_context(settings, promise, sla_attached=sla_missing),
-        # RFC 3834: an answer to the customer's mail is auto-replied; one to a web/API ticket auto-generated.
-        auto_submitted="auto-replied" if p.channel == "email" else "auto-generated",
-        attachments=[{"kind": "sla_document"}] if sla_missing else [],
-        answers=p.source_message_id,  # threaded under the customer's own mail
-        not_before=not_before,
-    )
-    await fan_out_webhooks(session, notifier, event, organization_id)
+    if view.assignee_id is not None:
+        await _tell_assignment(
+            session,
+            notifier,
+            event,
+            view,
+            contact=p.contact,
+            organization=p.organization,
+            detailed=True,
+            customer_told=p.acknowledge,
+            wait_for_acknowledgment=False,
+        )
+    await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
 
 
-async def keep_triage_promise(
-    session: AsyncSession, notifier: Notifier, ticket_id: UUID, consultant: ev.AgentRef | None = None
+async def settle_acknowledgment(
+    session: AsyncSession, notifier: Notifier, view: TicketView, sla: TicketSla | None
 ) -> bool:
-    """Put triage's latest decision into the ticket's acknowledgment while it waits to be sent,
-    and make it due now; with the ``consultant`` triage assigned, the acknowledgment also names
-    them and links to booking time (one mail instead of two a few hundred milliseconds apart).
-    An acknowledgment already claimed for sending (or sent) is never changed, and none is ever
-    added: ``True`` when one was rewritten."""
-    acknowledgment = await repo.unsent_notification(session, ticket_id, NotificationKind.ACKNOWLEDGMENT)
+    """Put what is known now into the ticket's acknowledgment while it waits to be sent
+    (triage's promise, the consultant ticket_api assigned, with the link to book time: one
+    mail instead of two a few hundred milliseconds apart), and make it due now once nothing
+    else is awaited. An acknowledgment already claimed for sending (or sent) is never changed,
+    and none is ever added: ``True`` when one was rewritten."""
+    acknowledgment = await repo.unsent_notification(session, view.ticket_id, NotificationKind.ACKNOWLEDGMENT)
     if acknowledgment is None:
         return False
-    view = await repo.get_ticket_view(session, ticket_id)
-    if view is None or view.created_at is None:
-        log.warning("ticket %s: no arrival time projected; its acknowledgment keeps its estimate", ticket_id)
+    if view.created_at is None:
+        log.warning(
+            "ticket %s: no arrival time projected; its acknowledgment keeps its estimate", view.ticket_id
+        )
         return False
     settings = notifier.settings
-    promise = _triage_promise(
-        settings,
-        view.created_at,
-        await repo.get_ticket_sla(session, ticket_id),
-        reader_timezone=view.timezone or settings.office_timezone,
+    promise, from_triage = _promise(
+        settings, view.created_at, sla, reader_timezone=view.timezone or settings.office_timezone
     )
-    if promise is None:
-        return False
+    agent = await repo.get_agent(session, view.assignee_id) if view.assignee_id else None
+    if not from_triage and agent is None:
+        return False  # nothing new to say: the estimate it holds
     sla_attached = any(spec.get("kind") == "sla_document" for spec in acknowledgment.attachments)
     now = notifier.clock()
-    ticket = TicketRef(
-        id=view.ticket_id, number=view.number, subject=view.subject, organization_id=view.organization_id
-    )
+    ticket = _view_ref(view)
     rendered = render_mail(
         settings,
         NotificationKind.ACKNOWLEDGMENT,
@@ -527,48 +574,62 @@ async def keep_triage_promise(
         context={
             **acknowledgment_context(settings, promise, sla_attached=sla_attached),
             **(
-                _consultant_context(notifier, ticket, consultant, email=acknowledgment.recipient, now=now)
-                if consultant
+                _consultant_context(notifier, ticket, agent, email=acknowledgment.recipient, now=now)
+                if agent
                 else {}
             ),
         },
     )
+    due_now = _settled(sla, view, from_triage)
     if not await repo.replace_unsent(
         session,
         acknowledgment.id,
         subject=rendered.subject,
         text_body=rendered.text,
         html_body=rendered.html,
-        next_attempt_at=now,
         updated_at=now,
+        **({"next_attempt_at": now} if due_now else {}),
     ):
         return False
-    _send_now_not_later(session, notifier, acknowledgment.id)
+    if due_now:
+        _send_now_not_later(session, notifier, acknowledgment.id)
     return True
 
 
-async def _assignment_mails(
+def _view_ref(view: TicketView) -> TicketRef:
+    return TicketRef(
+        id=view.ticket_id, number=view.number, subject=view.subject, organization_id=view.organization_id
+    )
+
+
+async def _tell_assignment(
     session: AsyncSession,
     notifier: Notifier,
     event: ev.Event,
+    view: TicketView,
     *,
-    ticket: TicketRef,
     contact: ev.ContactRef,
     organization: ev.OrganizationRef | None,
-    agent_id: UUID,
-    agent_name: str,
-    agent_email: str,
-    extra: dict[str, Any],
-    not_before: datetime | None,
-    replace_pending: bool,
-    customer_told: bool = False,
+    detailed: bool,
+    customer_told: bool,
+    wait_for_acknowledgment: bool,
 ) -> None:
     """The customer's mail (who their consultant is, where to book) and the consultant's (the
-    ticket, the customer, the due time, a call task). ``customer_told``: the acknowledgment
-    carries the customer's part already; a twin still waiting from a manual assignment (the
-    same consultant) is then merged too, never sent."""
-    key = _assignment_key(ticket.id, agent_id)
-    consultant = {"id": str(agent_id), "name": agent_name, "email": agent_email}
+    ticket, the customer; for triage's assignment also the due time and a call task) about the
+    assignee ticket_api applied. ``customer_told``: the acknowledgment carries the customer's
+    part (a twin still waiting is merged into it, never sent). ``wait_for_acknowledgment``:
+    ticket.created has not been handled yet, so the customer's mail waits for it (its
+    acknowledgment will tell and take this one's place). A detailed consultant mail waits for
+    triage's due time when triage has not decided yet (:func:`complete_consultant_mail`)."""
+    agent = await repo.get_agent(session, view.assignee_id) if view.assignee_id else None
+    if agent is None:
+        log.warning(
+            "ticket %s assigned to unknown agent %s: no assignment mail", view.number, view.assignee_id
+        )
+        return
+    ticket = _view_ref(view)
+    key = _assignment_key(ticket.id, agent.id)
+    now = notifier.clock()
     if customer_told:
         await repo.merge_unsent(session, key, contact.email.lower(), NotificationKind.ASSIGNMENT_CUSTOMER)
     else:
@@ -581,42 +642,103 @@ async def _assignment_mails(
             recipient=contact.email,
             recipient_name=contact.name,
             ticket=ticket,
-            context=_consultant_context(
-                notifier,
-                ticket,
-                ev.AgentRef(id=agent_id, name=agent_name, email=agent_email),
-                email=contact.email,
-                now=notifier.clock(),
-            ),
-            not_before=not_before,
-            replace_pending=replace_pending,
+            context=_consultant_context(notifier, ticket, agent, email=contact.email, now=now),
+            not_before=now + ASSIGNMENT_WAITS_FOR_ACKNOWLEDGMENT if wait_for_acknowledgment else None,
         )
+    sla = await repo.get_ticket_sla(session, ticket.id) if detailed else None
     await queue_email(
         session,
         notifier,
         dedupe_key=key,
         event_type=event.type,
         kind=NotificationKind.ASSIGNMENT_CONSULTANT,
-        recipient=agent_email,
-        recipient_name=agent_name,
+        recipient=agent.email,
+        recipient_name=agent.name,
         ticket=ticket,
         customer_facing=False,
-        context={
-            "consultant": consultant,
-            "customer": {"name": contact.name, "email": contact.email},
-            "organization": organization.name if organization else None,
-            "priority": extra.get("priority"),
-            "first_response_due_at": extra.get("first_response_due_at"),
-            "call_customer": extra.get("call_customer", False),
-            "call_reason": extra.get("call_reason"),
-        },
-        not_before=not_before,
-        replace_pending=replace_pending,
+        context=await _consultant_mail_context(
+            session, notifier, view, agent, contact=contact, organization=organization, sla=sla
+        ),
+        not_before=_ack_wait(notifier) if detailed and sla is None else None,
     )
 
 
+async def _consultant_mail_context(
+    session: AsyncSession,
+    notifier: Notifier,
+    view: TicketView,
+    agent: AgentView,
+    *,
+    contact: ev.ContactRef,
+    organization: ev.OrganizationRef | None,
+    sla: TicketSla | None,
+) -> dict[str, Any]:
+    """What the consultant's assignment mail says; with ``sla`` (triage's decision), the first
+    response's due time in the consultant's own timezone and the call task it opened."""
+    call = bool(sla and sla.call_customer)
+    return {
+        "consultant": {"id": str(agent.id), "name": agent.name, "email": agent.email},
+        "customer": {"name": contact.name, "email": contact.email},
+        "organization": organization.name if organization else None,
+        "priority": view.priority,
+        "first_response_due_at": _moment_or_none(
+            sla.first_response_due_at, await staff_timezone(session, notifier, agent.id)
+        )
+        if sla
+        else None,
+        "call_customer": call,
+        "call_reason": f"{view.priority} ticket of a support-agreement customer" if call else None,
+    }
+
+
+async def complete_consultant_mail(
+    session: AsyncSession,
+    notifier: Notifier,
+    view: TicketView,
+    sla: TicketSla,
+    *,
+    contact: ev.ContactRef,
+    organization: ev.OrganizationRef | None,
+) -> None:
+    """The assignee's mail, recorded before triage's decision reached us, still waiting: put
+    the due time and call task in and make it due now."""
+    agent = await repo.get_agent(session, view.assignee_id) if view.assignee_id else None
+    if agent is None:
+        return
+    key = _assignment_key(view.ticket_id, agent.id)
+    waiting = await repo.find_notification(
+        session, key, agent.email.lower(), NotificationKind.ASSIGNMENT_CONSULTANT
+    )
+    if waiting is None or waiting.state != DeliveryState.PENDING or waiting.attempts != 0:
+        return
+    ticket = _view_ref(view)
+    now = notifier.clock()
+    rendered = render_mail(
+        notifier.settings,
+        NotificationKind.ASSIGNMENT_CONSULTANT,
+        recipient_name=agent.name,
+        ticket=ticket,
+        ticket_link=mail_ticket_link(
+            notifier, ticket, recipient=waiting.recipient, customer_facing=False, now=now
+        ),
+        context=await _consultant_mail_context(
+            session, notifier, view, agent, contact=contact, organization=organization, sla=sla
+        ),
+    )
+    if await repo.replace_unsent(
+        session,
+        waiting.id,
+        subject=rendered.subject,
+        text_body=rendered.text,
+        html_body=rendered.html,
+        next_attempt_at=now,
+        updated_at=now,
+    ):
+        _send_now_not_later(session, notifier, waiting.id)
+
+
 def _consultant_context(
-    notifier: Notifier, ticket: TicketRef, consultant: ev.AgentRef, *, email: str, now: datetime
+    notifier: Notifier, ticket: TicketRef, consultant: AgentView, *, email: str, now: datetime
 ) -> dict[str, Any]:
     """What a customer mail says about their consultant: who, and where to book time."""
     return {
@@ -633,34 +755,37 @@ def _assignment_key(ticket_id: UUID, agent_id: object) -> str:
 
 
 async def on_ticket_updated(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    """The one source of assignment mail: the assignee ticket_api applied (triage's decision,
+    or a person's choice). Triage's assignment (the event is ``known_to`` triage: applied as it
+    asked) carries its due time and call task to the consultant."""
     p = ev.payload_of(event, ev.TicketUpdatedV1)
     change = p.changed.get("assignee_id")
-    if change and change[1]:
-        await repo.lock_acknowledgment(session, p.ticket_id)  # ticket.triaged may decide these mails now
+    assigned = bool(change and change[1])
+    if assigned:
+        await repo.lock_acknowledgment(session, p.ticket_id)  # the first mails may be decided now
     await project_ticket(session, p)
+    view = await repo.get_ticket_view(session, p.ticket_id) if assigned else None
+    # The projection's assignee (a later change may be in it already): told once per consultant.
     if (
-        change
-        and change[1]
-        and not await repo.any_notification(session, _assignment_key(p.ticket_id, change[1]))
+        view is not None
+        and view.assignee_id is not None
+        and not await repo.any_notification(session, _assignment_key(p.ticket_id, view.assignee_id))
     ):
-        agent = await repo.get_agent(session, UUID(str(change[1])))
-        if agent is None:
-            log.warning("ticket %s assigned to unknown agent %s: no assignment mail", p.number, change[1])
-        else:
-            await _assignment_mails(
-                session,
-                notifier,
-                event,
-                ticket=_ticket_ref(p),
-                contact=p.contact,
-                organization=p.organization,
-                agent_id=agent.id,
-                agent_name=agent.name,
-                agent_email=agent.email,
-                extra={"priority": p.priority},
-                not_before=notifier.clock() + ASSIGNMENT_SETTLE,
-                replace_pending=False,
-            )
+        told = await settle_acknowledgment(
+            session, notifier, view, await repo.get_ticket_sla(session, p.ticket_id)
+        )
+        await _tell_assignment(
+            session,
+            notifier,
+            event,
+            view,
+            contact=p.contact,
+            organization=p.organization,
+            detailed=ev.Service.TRIAGE in event.known_to,
+            customer_told=told,
+            wait_for_acknowledgment=not told
+            and not await repo.any_mail_of_kind(session, p.ticket_id, NotificationKind.ACKNOWLEDGMENT),
+        )
     await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
 
 
@@ -676,9 +801,10 @@ def _moment_or_none(moment: datetime | None, timezone: str) -> str | None:
 
 
 async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
+    """Triage's decision as far as the notifier acts on it: its due times (the acknowledgment's
+    promise, the consultant's mail) and, when it found nobody, the team's alert. Whom to tell
+    as the consultant is not read here: ticket_api's ``ticket.updated`` says whom it assigned."""
     p = ev.payload_of(event, ev.TicketTriagedV1)
-    timezone = p.calendar_timezone
-    office = notifier.settings.office_timezone
     await repo.lock_acknowledgment(session, p.ticket_id)  # ticket.created may be handled right now
     await repo.upsert_ticket_sla(
         session,
@@ -687,45 +813,23 @@ async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev
             "first_response_due_at": p.first_response_due_at,
             "first_response_target_minutes": p.first_response_target_minutes,
             "first_response_clock_started_at": p.first_response_clock_started_at,
-            "calendar_timezone": timezone,
+            "calendar_timezone": p.calendar_timezone,
             "closed_days": [{"day": d.day.isoformat(), "name": d.name} for d in p.closed_days],
             "decided_at": event.occurred_at,
+            "assignee_id": p.assignee.id if p.assignee else None,
+            "call_customer": p.call_customer,
         },
     )
-    told = await keep_triage_promise(session, notifier, p.ticket_id, consultant=p.assignee)
-    ticket = TicketRef(
-        id=p.ticket_id,
-        number=p.number,
-        subject=p.subject,
-        organization_id=p.organization.id if p.organization else None,
-    )
-    if p.assignee is not None:
-        await repo.update_ticket_view(session, p.ticket_id, assignee_id=p.assignee.id)
-        await _assignment_mails(
-            session,
-            notifier,
-            event,
-            ticket=ticket,
-            contact=p.contact,
-            organization=p.organization,
-            agent_id=p.assignee.id,
-            agent_name=p.assignee.name,
-            agent_email=p.assignee.email,
-            extra={
-                "priority": p.priority,
-                "first_response_due_at": _moment_or_none(
-                    p.first_response_due_at, await staff_timezone(session, notifier, p.assignee.id)
-                ),
-                "call_customer": p.call_customer,
-                "call_reason": f"{p.priority} ticket of a support-agreement customer"
-                if p.call_customer
-                else None,
-            },
-            not_before=None,
-            replace_pending=True,
-            customer_told=told,
+    view = await repo.get_ticket_view(session, p.ticket_id)
+    if view is not None:  # else ticket.created is still to come, and reads the decision then
+        sla = await repo.get_ticket_sla(session, p.ticket_id)
+        assert sla is not None
+        await settle_acknowledgment(session, notifier, view, sla)
+        await complete_consultant_mail(
+            session, notifier, view, sla, contact=p.contact, organization=p.organization
         )
-    elif notifier.settings.team_address:
+    organization_id = p.organization.id if p.organization else None
+    if p.assignee is None and notifier.settings.team_address:
         await queue_email(
             session,
             notifier,
@@ -734,17 +838,21 @@ async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev
             kind=NotificationKind.UNASSIGNED_ALERT,
             recipient=notifier.settings.team_address,
             recipient_name="team",
-            ticket=ticket,
+            ticket=TicketRef(
+                id=p.ticket_id, number=p.number, subject=p.subject, organization_id=organization_id
+            ),
             customer_facing=False,
             context={
                 "priority": p.priority,
                 "reason": p.unassigned_reason or "no consultant matched",
-                "first_response_due_at": _moment_or_none(p.first_response_due_at, office)
+                "first_response_due_at": _moment_or_none(
+                    p.first_response_due_at, notifier.settings.office_timezone
+                )
                 or "paused (waiting on the customer)",
                 "customer": {"name": p.contact.name, "email": p.contact.email},
             },
         )
-    await fan_out_webhooks(session, notifier, event, ticket.organization_id)
+    await fan_out_webhooks(session, notifier, event, organization_id)
 
 
 async def on_message_added(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
@@ -1003,7 +1111,9 @@ async def load_attachments(notifier: Notifier, notification: Notification) -> li
             )
             files.append(Attachment(SLA_FILENAME, content, "application", "pdf"))
         elif kind == "invoice_pdf":
-            files.append(await fetch_invoice_pdf(notifier, spec["invoice_id"], spec.get("filename")))
+            # Rows recorded before the event's pdf_url was used name only the invoice.
+            url = spec.get("url") or f"/api/v1/billing/invoices/{spec['invoice_id']}/pdf"
+            files.append(await fetch_invoice_pdf(notifier, url, spec["invoice_id"], spec.get("filename")))
         elif kind == "inline":
             # For calendar invites and the like: content carried in the row (base64).
             maintype, _, subtype = str(spec["content_type"]).partition("/")
@@ -1016,9 +1126,13 @@ async def load_attachments(notifier: Notifier, notification: Notification) -> li
     return files
 
 
-async def fetch_invoice_pdf(notifier: Notifier, invoice_id: str, filename: str | None) -> Attachment:
+async def fetch_invoice_pdf(
+    notifier: Notifier, url: str, invoice_id: str, filename: str | None
+) -> Attachment:
+    """The invoice's PDF from ``url``, the event's ``pdf_url`` as billing sent it (with this
+    service's token)."""
     try:
-        response = await notifier.billing_client.get(f"/api/v1/billing/invoices/{invoice_id}/pdf")
+        response = await notifier.billing_client.get(url)
     except httpx.HTTPError as error:
         raise TransientError(f"billing unreachable: {error}") from error
     if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
@@ -1617,7 +1731,14 @@ async def on_invoice_issued(session: AsyncSession, notifier: Notifier, event: ev
                 ],
             },
         },
-        attachments=[{"kind": "invoice_pdf", "invoice_id": str(p.invoice_id), "filename": f"{p.number}.pdf"}],
+        attachments=[
+            {
+                "kind": "invoice_pdf",
+                "url": p.pdf_url,
+                "invoice_id": str(p.invoice_id),
+                "filename": f"{p.number}.pdf",
+            }
+        ],
     )
 
 

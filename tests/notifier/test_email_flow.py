@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from uuid import uuid4
 
 from services.notifier.models import DeliveryState
-from services.notifier.service import status_change_is_news, sweep
+from services.notifier.service import status_change_is_news
 from shared import events as ev
 from shared.mail_ids import owner_of_message_id, owner_of_reply_token, token_of_plus_address
 from shared.sign_in_links import read_token
@@ -97,7 +97,11 @@ async def test_conversation_is_threaded_internal_notes_stay_inside_and_closure_h
     await env.deliver(story.message("Restarted, still offline.", author="customer"))
     await env.deliver(story.closed())
 
-    ack, reply, to_consultant, closure = env.mail()
+    # Opened already assigned (by staff): the acknowledgment names Alice, and Alice is told.
+    assigned, *mails = sorted(env.mail(), key=lambda m: "Assigned to you" not in str(m["Subject"]))
+    assert assigned["To"] == "alice@helpdesk.test"
+    ack, reply, to_consultant, closure = mails
+    assert "Alice Consultant is your consultant for this ticket" in parts(ack)[0]
     assert [m["To"] for m in (ack, reply, to_consultant, closure)] == [
         "jane@acme.test",
         "jane@acme.test",
@@ -171,12 +175,12 @@ async def test_triage_assignment_tells_customer_and_consultant_once_with_the_cal
     await env.deliver(
         ev.new_event(ev.EventType.TICKET_TRIAGED, triaged, producer=ev.Service.TRIAGE, subject="x")
     )
-    # ticket_api applies the assignment: its ticket.updated must not send the same news again.
-    story.assignee_id = agent_id
-    updated = ev.TicketUpdatedV1(
-        **story.snapshot(priority="P1"), changed={"assignee_id": [None, str(agent_id)]}
-    )
-    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
+    assert len(env.mail()) == 1, "triage's decision alone tells nobody of a consultant"
+    # ticket_api applies the assignment: its ticket.updated is what tells the customer and the
+    # consultant; a repeat of it tells nobody again.
+    applied = story.assigned(agent_id, priority="P1")
+    await env.deliver(applied)
+    await env.deliver(story.assigned(agent_id, priority="P1"))
 
     # The two assignment mails are sent by concurrent jobs: their arrival order is not fixed.
     to_consultant, to_customer = sorted(env.mail()[1:], key=lambda m: str(m["To"]))
@@ -194,19 +198,18 @@ async def test_triage_assignment_tells_customer_and_consultant_once_with_the_cal
     assert "Tuesday, March 4, 2025 at 12:00 PM CST" in consultant_text
 
 
-async def test_a_manual_reassignment_notifies_after_it_settles(env: Env) -> None:
+async def test_a_manual_reassignment_notifies_at_once_without_triages_task(env: Env) -> None:
+    """A person's assignment is the only source of its news (no richer copy from triage
+    follows): both mails go at once, the consultant's without a call task or due time."""
     agent_id = uuid4()
     story = TicketStory(org=organization(sla_signed=True))
     await env.deliver(agent_event(agent_id, name="Bob", email="bob@helpdesk.test"), story.created())
-    story.assignee_id = agent_id
-    updated = ev.TicketUpdatedV1(**story.snapshot(), changed={"assignee_id": [None, str(agent_id)]})
-    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, updated))
-    assert len(env.mail()) == 1, "held back for a minute, in case triage's richer mail follows"
-    env.clock.advance(seconds=61)
-    # Its job ran early on the test's clock and let it be; the sweeper enqueues it again when due.
-    await sweep(env.notifier, grace=timedelta(0))
-    await env.run_worker()
-    assert sorted(m["To"] for m in env.mail()[1:]) == ["bob@helpdesk.test", "jane@acme.test"]
+    await env.deliver(story.assigned(agent_id, by_triage=False, priority=None))
+    to_bob, to_jane = sorted(env.mail()[1:], key=lambda m: str(m["To"]))
+    assert (to_bob["To"], to_jane["To"]) == ("bob@helpdesk.test", "jane@acme.test")
+    bob_text, _ = parts(to_bob)
+    assert "First response due" not in bob_text and "call the customer" not in bob_text
+    assert to_jane["In-Reply-To"] == env.mail()[0]["Message-ID"], "it answers the acknowledgment"
 
 
 async def test_status_updates_only_for_news(env: Env) -> None:
