@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from arq.worker import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifier import service
@@ -18,6 +17,7 @@ from services.notifier.dispatch import SEND_EMAIL, Job
 from services.notifier.service import Notifier
 from shared.consumer import EventHandler
 from shared.events import Event, EventType
+from shared.queue import job_function
 
 log = logging.getLogger(__name__)
 
@@ -95,4 +95,7 @@ async def run_sweeper(notifier: Notifier) -> None:
 
 # No result is kept: a finished job's id is free again at once, so the sweeper can re-enqueue a
 # row whose job ran too early (clock skew) or was lost; the row's claim keeps sends single.
-JOB_FUNCTIONS = [func(send_notification, keep_result=0), func(deliver_webhook, keep_result=0)]
+JOB_FUNCTIONS = [
+    job_function(send_notification, keep_result=0),
+    job_function(deliver_webhook, keep_result=0),
+]
