@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.notifier.service import Notifier
+from services.notifier.context import Notifier
 from shared.auth import CurrentPrincipal, require_scope
 from shared.principal import Principal
 from shared.runtime import Uow as Uow  # the unit of work, for this service's routes

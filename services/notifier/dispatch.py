@@ -13,7 +13,7 @@ through the queue (``run_here``): the mail leaves a few milliseconds sooner and 
 round trips (enqueue, poll, start, finish: about ten to Redis) are saved. What it does is the
 job's own function, so a crash in between leaves the same pending row for the sweeper, and
 retries are still deferred jobs. A mail the worker records due at once is even claimed by the
-transaction that records it (:func:`services.notifier.service.queue_email`): its job only sends.
+transaction that records it (:func:`services.notifier.recording.queue_email`): its job only sends.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ from redis.asyncio import Redis
 from sqlalchemy import select, text
 
 from deploy.local.smtp_sink import running_sink
+from services.notifier.context import Notifier
 from services.notifier.models import Notification, outbox, processed_event
 from services.notifier.runtime import open_notifier
-from services.notifier.service import Notifier
 from services.notifier.settings import Settings
 from services.notifier.tasks import JOB_FUNCTIONS, handlers
 from shared import events as ev

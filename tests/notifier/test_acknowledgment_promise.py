@@ -16,9 +16,10 @@ import pytest
 
 from services.notifier import repository as repo
 from services.notifier.acknowledgment import PromiseSource, office_hours_promise, target_in_words
+from services.notifier.delivery import sweep
+from services.notifier.handlers.tickets import on_ticket_created, on_ticket_triaged
 from services.notifier.models import DeliveryState, Notification, NotificationKind
 from services.notifier.office_hours import OfficeHours
-from services.notifier.service import on_ticket_created, on_ticket_triaged, sweep
 from services.notifier.settings import Settings
 from shared import events as ev
 from tests.notifier.conftest import (

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from uuid import uuid4
 
+from services.notifier.handlers.conversation import status_change_is_news
 from services.notifier.models import DeliveryState
-from services.notifier.service import status_change_is_news
 from shared import events as ev
 from shared.mail_ids import owner_of_message_id, owner_of_reply_token, token_of_plus_address
 from shared.sign_in_links import read_token

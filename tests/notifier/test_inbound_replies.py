@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from services.notifier.service import threadable_message_id
+from services.notifier.recording import threadable_message_id
 from shared import events as ev
 from tests.notifier.conftest import Env, TicketStory, organization
 from tests.notifier.test_email_flow import parts

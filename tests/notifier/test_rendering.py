@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from services.notifier.recording import base_context
 from services.notifier.rendering import environment, render
-from services.notifier.service import base_context
 from services.notifier.settings import Settings
 
 

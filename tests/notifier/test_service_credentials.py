@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
+from services.notifier.delivery.email import fetch_invoice_pdf
 from services.notifier.runtime import billing_client
-from services.notifier.service import fetch_invoice_pdf
 from services.ticket_api.app import create_app
 from services.ticket_api.settings import Settings as TicketApiSettings
 from shared.events import Service

@@ -7,8 +7,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from services.notifier import admin
 from services.notifier import repository as repo
-from services.notifier import service
 from services.notifier.deps import AppNotifier, Uow
 from services.notifier.models import (
     DeliveryState,
@@ -73,7 +73,7 @@ async def lift_suppression(address: str, uow: Uow, principal: CurrentPrincipal) 
         normalized = normalize_email(address)
     except ValueError as error:
         raise Unprocessable(str(error)) from None
-    await service.lift_suppression(uow, principal, normalized)
+    await admin.lift_suppression(uow, principal, normalized)
     await uow.commit()
     return Response(status_code=204)
 
@@ -103,7 +103,7 @@ async def list_notifications(
 @router.get("/{notification_id}", responses=problem_responses(401, 403, 404, 422))
 async def get_notification(notification_id: UUID, uow: Uow, principal: StaffPrincipal) -> NotificationDetail:
     """One notification with the text that was sent and its threading headers."""
-    notification = await service.visible_notification(uow.session, principal, notification_id)
+    notification = await admin.visible_notification(uow.session, principal, notification_id)
     detail = NotificationDetail.model_validate(notification, from_attributes=True)
     if notification.kind == NotificationKind.SIGN_IN_LINK:
         detail.text_body = "[not shown: this mail carries a sign-in link]"
@@ -117,6 +117,6 @@ async def resend_notification(
     notification_id: UUID, uow: Uow, principal: CurrentPrincipal, notifier: AppNotifier
 ) -> NotificationPublic:
     """Send a copy again now, threaded with the ticket's other mail (agents and admins)."""
-    copy = await service.resend_notification(uow, notifier, principal, notification_id)
+    copy = await admin.resend_notification(uow, notifier, principal, notification_id)
     await uow.commit()
     return _public(copy)
