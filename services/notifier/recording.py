@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -80,64 +81,78 @@ def render_mail(
     return render(kind.value, full_context)
 
 
-async def queue_email(
-    session: AsyncSession,
-    notifier: Notifier,
-    *,
-    dedupe_key: str,
-    event_type: str,
-    kind: NotificationKind,
-    recipient: str,
-    recipient_name: str | None,
-    ticket: TicketRef | None,
-    context: dict[str, Any],
-    from_name: str | None = None,
-    from_address: str | None = None,
-    customer_facing: bool = True,
-    auto_submitted: str | None = "auto-generated",
-    attachments: Sequence[dict[str, Any]] = (),
-    organization_id: UUID | None = None,
-    not_before: datetime | None = None,
-    replace_pending: bool = False,
-    answers: str | None = None,
-) -> UUID | None:
-    """Record one mail (rendered now, sent by its own job after commit). ``None`` when this
-    source already produced this kind of mail for this recipient (and ``replace_pending`` did
-    not apply: with it, a still-pending twin takes the new content). ``answers``: the
-    Message-ID of the recipient's own mail this one answers (In-Reply-To, last in References)."""
-    settings = notifier.settings
-    now = notifier.clock()
-    recipient = recipient.lower()
+@dataclass(frozen=True)
+class Mail:
+    """One mail to record: which (``kind``, its template), for which source (``dedupe_key``:
+    once per source x recipient x kind; ``event_type``), to whom, about which ticket, what its
+    template gets (``context``) and how it goes out."""
+
+    kind: NotificationKind
+    dedupe_key: str
+    event_type: str
+    recipient: str
+    recipient_name: str | None
+    ticket: TicketRef | None
+    context: dict[str, Any]
+    # The customer's side of the ticket: its signed links, Reply-To into the ticket, its thread.
+    customer_facing: bool = True
+    from_name: str | None = None
+    from_address: str | None = None
+    auto_submitted: str | None = "auto-generated"
+    attachments: Sequence[dict[str, Any]] = ()
+    organization_id: UUID | None = None
+    not_before: datetime | None = None  # due later (deferred); None: due now
+    answers: str | None = None  # the recipient's own mail this one answers (In-Reply-To)
+
+
+def _rendered(notifier: Notifier, mail: Mail, *, recipient: str, now: datetime) -> Rendered:
     link = (
-        mail_ticket_link(notifier, ticket, recipient=recipient, customer_facing=customer_facing, now=now)
-        if ticket
+        mail_ticket_link(
+            notifier, mail.ticket, recipient=recipient, customer_facing=mail.customer_facing, now=now
+        )
+        if mail.ticket
         else None
     )
-    rendered = render_mail(
-        settings, kind, recipient_name=recipient_name, ticket=ticket, ticket_link=link, context=context
+    return render_mail(
+        notifier.settings,
+        mail.kind,
+        recipient_name=mail.recipient_name,
+        ticket=mail.ticket,
+        ticket_link=link,
+        context=mail.context,
     )
+
+
+async def queue_email(session: AsyncSession, notifier: Notifier, mail: Mail) -> UUID | None:
+    """Record one mail (rendered now, sent by its own job after commit). ``None`` when this
+    source already produced this kind of mail for this recipient."""
+    settings = notifier.settings
+    now = notifier.clock()
+    recipient = mail.recipient.lower()
+    ticket, not_before = mail.ticket, mail.not_before
+    rendered = _rendered(notifier, mail, recipient=recipient, now=now)
     notification_id = new_id()
     message_id = make_message_id(
         ticket.id if ticket else notification_id, secret=notifier.secret, domain=settings.mail_domain
     )
     references = await repo.thread_message_ids(session, ticket.id) if ticket else []
-    parent = threadable_message_id(answers)
+    parent = threadable_message_id(mail.answers)
     if parent is not None:
         references = [m for m in references if m != parent] + [parent]
     reply_to = None
-    if ticket and customer_facing:
+    if ticket and mail.customer_facing:
         reply_to = plus_address(settings.support_address, make_reply_token(ticket.id, secret=notifier.secret))
     values: dict[str, Any] = {
         "id": notification_id,
-        "dedupe_key": dedupe_key,
-        "event_type": event_type,
-        "kind": kind.value,
+        "dedupe_key": mail.dedupe_key,
+        "event_type": mail.event_type,
+        "kind": mail.kind.value,
         "recipient": recipient,
         "ticket_id": ticket.id if ticket else None,
         "ticket_number": ticket.number if ticket else None,
-        "organization_id": organization_id or (ticket.organization_id if ticket else None),
-        "from_name": from_name or f"{settings.company_name} Support",
-        "from_address": from_address or settings.support_address,
+        "organization_id": mail.organization_id or (ticket.organization_id if ticket else None),
+        "from_name": mail.from_name or f"{settings.company_name} Support",
+        "from_address": mail.from_address or settings.support_address,
         "reply_to": reply_to,
         "subject": rendered.subject,
         "text_body": rendered.text,
@@ -145,8 +160,8 @@ async def queue_email(
         "message_id": message_id,
         "in_reply_to": references[-1] if references else None,
         "reference_ids": references,
-        "auto_submitted": auto_submitted,
-        "attachments": list(attachments),
+        "auto_submitted": mail.auto_submitted,
+        "attachments": list(mail.attachments),
         "state": DeliveryState.PENDING,
         "attempts": 0,
         "next_attempt_at": not_before or now,
@@ -163,23 +178,8 @@ async def queue_email(
     elif send_here:
         values.update(state=DeliveryState.SENDING, attempts=1, lease_until=now + LEASE)
     if not await repo.insert_notification(session, values):
-        if replace_pending:
-            twin = await repo.find_notification(session, dedupe_key, recipient, kind.value)
-            if twin is not None and await repo.replace_unsent(
-                session,
-                twin.id,
-                subject=rendered.subject,
-                text_body=rendered.text,
-                html_body=rendered.html,
-                attachments=list(attachments),
-                event_type=event_type,
-                next_attempt_at=now,
-                updated_at=now,
-            ):
-                send_now_not_later(session, notifier, twin.id)
-                return twin.id
         return None
-    if ticket and customer_facing:
+    if ticket and mail.customer_facing:
         # The customer's thread holds only mail the customer got: a customer mail never answers
         # (In-Reply-To) or names a mail sent to staff. Staff mail threads under the customer's.
         await repo.add_thread_message(session, ticket.id, message_id, now)
@@ -189,6 +189,29 @@ async def queue_email(
             session, Job(SEND_EMAIL, str(notification_id), 0, defer_until=not_before, claimed=claimed)
         )
     return notification_id
+
+
+async def rewrite_unsent(
+    session: AsyncSession, notifier: Notifier, waiting: Notification, mail: Mail, *, due_now: bool
+) -> bool:
+    """Put what ``mail`` says now into a mail still waiting to be sent (no attempt has claimed
+    it: one claimed, or sent, is never changed); with ``due_now`` it goes out at once. ``True``
+    when it was rewritten."""
+    now = notifier.clock()
+    rendered = _rendered(notifier, mail, recipient=waiting.recipient, now=now)
+    if not await repo.replace_unsent(
+        session,
+        waiting.id,
+        subject=rendered.subject,
+        text_body=rendered.text,
+        html_body=rendered.html,
+        updated_at=now,
+        **({"next_attempt_at": now} if due_now else {}),
+    ):
+        return False
+    if due_now:
+        send_now_not_later(session, notifier, waiting.id)
+    return True
 
 
 def send_now_not_later(session: AsyncSession, notifier: Notifier, notification_id: UUID) -> None:

@@ -18,7 +18,7 @@ from services.notifier.links import TicketRef, booking_url, mail_ticket_link
 from services.notifier.models import (
     NotificationKind,
 )
-from services.notifier.recording import queue_email
+from services.notifier.recording import Mail, queue_email
 from shared import events as ev
 from shared.time_format import format_clock, format_instant
 
@@ -112,18 +112,20 @@ async def on_appointment_changed(session: AsyncSession, notifier: Notifier, even
         await queue_email(
             session,
             notifier,
-            dedupe_key=key,
-            event_type=event.type,
-            kind=kind,
-            recipient=recipient,
-            recipient_name=name,
-            ticket=ticket,
-            customer_facing=customer_facing,
-            context={
-                "appointment": {**appointment, **times},
-                "consultant": consultant,
-                "customer": customer,
-                "organization": organization,
-            },
-            attachments=[invite_for(recipient, customer_facing)],
+            Mail(
+                dedupe_key=key,
+                event_type=event.type,
+                kind=kind,
+                recipient=recipient,
+                recipient_name=name,
+                ticket=ticket,
+                customer_facing=customer_facing,
+                context={
+                    "appointment": {**appointment, **times},
+                    "consultant": consultant,
+                    "customer": customer,
+                    "organization": organization,
+                },
+                attachments=[invite_for(recipient, customer_facing)],
+            ),
         )

@@ -17,7 +17,7 @@ from services.notifier.links import TicketRef
 from services.notifier.models import (
     NotificationKind,
 )
-from services.notifier.recording import queue_email
+from services.notifier.recording import Mail, queue_email
 from shared import events as ev
 
 log = logging.getLogger(__name__)
@@ -62,18 +62,20 @@ async def _accounting_mail(
     await queue_email(
         session,
         notifier,
-        dedupe_key=dedupe_key,
-        event_type=event.type,
-        kind=kind,
-        recipient=recipient,
-        recipient_name=None,
-        ticket=ticket,
-        customer_facing=False,  # replies go to accounting (the From), not into the ticket
-        context=context,
-        from_name=f"{notifier.settings.company_name} Accounting",
-        from_address=notifier.settings.accounting_address,
-        organization_id=organization_id,
-        attachments=attachments,
+        Mail(
+            dedupe_key=dedupe_key,
+            event_type=event.type,
+            kind=kind,
+            recipient=recipient,
+            recipient_name=None,
+            ticket=ticket,
+            customer_facing=False,  # replies go to accounting (the From), not into the ticket
+            context=context,
+            from_name=f"{notifier.settings.company_name} Accounting",
+            from_address=notifier.settings.accounting_address,
+            organization_id=organization_id,
+            attachments=attachments,
+        ),
     )
 
 
@@ -121,20 +123,6 @@ async def on_invoice_issued(session: AsyncSession, notifier: Notifier, event: ev
 
 async def on_allowance_threshold(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
     p = ev.payload_of(event, ev.AllowanceThresholdReachedV1)
-    if p.threshold >= 100:
-        title = f"Your support allowance for {p.period} is used up"
-        text = (
-            f"{p.organization_name} has used all {hours(p.allowance_minutes)} of its support agreement for "
-            f"{p.period} ({hours(p.used_minutes)} so far). Further time this month is billed at "
-            f"{money(p.overage_rate_per_hour, p.currency)} per hour with the period's closing invoice."
-        )
-    else:
-        title = f"Your support allowance for {p.period}: {p.threshold}% used"
-        text = (
-            f"{p.organization_name} has used {hours(p.used_minutes)} of the {hours(p.allowance_minutes)} "
-            f"included in its support agreement for {p.period} ({p.threshold}%). Time beyond the allowance "
-            f"is billed at {money(p.overage_rate_per_hour, p.currency)} per hour."
-        )
     await _accounting_mail(
         session,
         notifier,
@@ -144,26 +132,22 @@ async def on_allowance_threshold(session: AsyncSession, notifier: Notifier, even
         recipient=p.billing_email,
         organization_id=p.organization_id,
         ticket_id=None,
-        context={"notice": {"title": title, "text": text}},
+        context={
+            "notice": {
+                "kind": "allowance",
+                "organization": p.organization_name,
+                "period": p.period,
+                "threshold": p.threshold,
+                "allowance": hours(p.allowance_minutes),
+                "used": hours(p.used_minutes),
+                "rate": money(p.overage_rate_per_hour, p.currency),
+            }
+        },
     )
 
 
 async def on_block_balance(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
     p = ev.payload_of(event, ev.BlockBalanceV1)
-    rate = money(p.overage_rate_per_hour, p.currency)
-    if event.type == ev.EventType.BLOCK_EXHAUSTED:
-        title = "Your prepaid support hours are used up"
-        text = (
-            f"{p.organization_name} has used all {hours(p.purchased_minutes)} of its prepaid support block. "
-            f"Until a new block is purchased, time is billed at {rate} per hour."
-        )
-    else:
-        title = "Your prepaid support hours are running low"
-        text = (
-            f"{p.organization_name} has {hours(p.remaining_minutes)} left of its "
-            f"{hours(p.purchased_minutes)} prepaid support block (under {p.low_threshold_percent}%). "
-            "Reply to this email to buy another block."
-        )
     await _accounting_mail(
         session,
         notifier,
@@ -173,5 +157,14 @@ async def on_block_balance(session: AsyncSession, notifier: Notifier, event: ev.
         recipient=p.billing_email,
         organization_id=p.organization_id,
         ticket_id=None,
-        context={"notice": {"title": title, "text": text}},
+        context={
+            "notice": {
+                "kind": "block_exhausted" if event.type == ev.EventType.BLOCK_EXHAUSTED else "block_low",
+                "organization": p.organization_name,
+                "purchased": hours(p.purchased_minutes),
+                "remaining": hours(p.remaining_minutes),
+                "low_threshold_percent": p.low_threshold_percent,
+                "rate": money(p.overage_rate_per_hour, p.currency),
+            }
+        },
     )

@@ -13,14 +13,8 @@ from services.notifier.links import feedback_url
 from services.notifier.models import (
     NotificationKind,
 )
-from services.notifier.recording import queue_email
+from services.notifier.recording import Mail, queue_email
 from shared import events as ev
-
-STATUS_WORDING = {
-    "new": ("Received", "We have your request and will be in touch."),
-    "open": ("In progress", "A consultant is working on your request."),
-    "pending_customer": ("Waiting for your reply", "We need something from you: please reply to this email."),
-}
 
 
 async def on_message_added(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
@@ -35,15 +29,17 @@ async def on_message_added(session: AsyncSession, notifier: Notifier, event: ev.
         await queue_email(
             session,
             notifier,
-            dedupe_key=str(event.id),
-            event_type=event.type,
-            kind=NotificationKind.AGENT_REPLY,
-            recipient=p.contact.email,
-            recipient_name=p.contact.name,
-            ticket=ticket,
-            context={"body": p.body, "author_name": author},
-            from_name=f"{author} ({notifier.settings.company_name})" if agent else None,
-            auto_submitted=None,  # a person wrote it
+            Mail(
+                dedupe_key=str(event.id),
+                event_type=event.type,
+                kind=NotificationKind.AGENT_REPLY,
+                recipient=p.contact.email,
+                recipient_name=p.contact.name,
+                ticket=ticket,
+                context={"body": p.body, "author_name": author},
+                from_name=f"{author} ({notifier.settings.company_name})" if agent else None,
+                auto_submitted=None,  # a person wrote it
+            ),
         )
     elif p.author_kind == "customer" and p.assignee_id is not None:
         agent = await repo.get_agent(session, p.assignee_id)
@@ -51,14 +47,16 @@ async def on_message_added(session: AsyncSession, notifier: Notifier, event: ev.
             await queue_email(
                 session,
                 notifier,
-                dedupe_key=str(event.id),
-                event_type=event.type,
-                kind=NotificationKind.CUSTOMER_REPLY_CONSULTANT,
-                recipient=agent.email,
-                recipient_name=agent.name,
-                ticket=ticket,
-                customer_facing=False,
-                context={"body": p.body, "customer_name": p.contact.name or p.contact.email},
+                Mail(
+                    dedupe_key=str(event.id),
+                    event_type=event.type,
+                    kind=NotificationKind.CUSTOMER_REPLY_CONSULTANT,
+                    recipient=agent.email,
+                    recipient_name=agent.name,
+                    ticket=ticket,
+                    customer_facing=False,
+                    context={"body": p.body, "customer_name": p.contact.name or p.contact.email},
+                ),
             )
     await fan_out_webhooks(session, notifier, event, ticket.organization_id)
 
@@ -76,19 +74,18 @@ async def on_status_changed(session: AsyncSession, notifier: Notifier, event: ev
     p = ev.payload_of(event, ev.TicketStatusChangedV1)
     await project_ticket(session, p)
     if status_change_is_news(p.from_status, p.to_status):
-        title, explanation = STATUS_WORDING.get(p.to_status, (p.to_status.replace("_", " ").title(), ""))
-        if p.from_status == "closed":
-            title, explanation = "Reopened", "Your ticket has been reopened and a consultant will follow up."
         await queue_email(
             session,
             notifier,
-            dedupe_key=str(event.id),
-            event_type=event.type,
-            kind=NotificationKind.STATUS_UPDATE,
-            recipient=p.contact.email,
-            recipient_name=p.contact.name,
-            ticket=ticket_ref(p),
-            context={"status_title": title, "status_explanation": explanation},
+            Mail(
+                dedupe_key=str(event.id),
+                event_type=event.type,
+                kind=NotificationKind.STATUS_UPDATE,
+                recipient=p.contact.email,
+                recipient_name=p.contact.name,
+                ticket=ticket_ref(p),
+                context={"status": p.to_status, "reopened": p.from_status == "closed"},
+            ),
         )
     await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
 
@@ -106,12 +103,14 @@ async def on_ticket_closed(session: AsyncSession, notifier: Notifier, event: ev.
     await queue_email(
         session,
         notifier,
-        dedupe_key=str(event.id),
-        event_type=event.type,
-        kind=NotificationKind.CLOSURE,
-        recipient=p.contact.email,
-        recipient_name=p.contact.name,
-        ticket=ticket_ref(p),
-        context=links,
+        Mail(
+            dedupe_key=str(event.id),
+            event_type=event.type,
+            kind=NotificationKind.CLOSURE,
+            recipient=p.contact.email,
+            recipient_name=p.contact.name,
+            ticket=ticket_ref(p),
+            context=links,
+        ),
     )
     await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)

@@ -13,7 +13,7 @@ from services.notifier.links import TicketRef
 from services.notifier.models import (
     NotificationKind,
 )
-from services.notifier.recording import queue_email
+from services.notifier.recording import Mail, queue_email
 from shared import events as ev
 from shared import sign_in_links
 from shared.time_format import format_instant
@@ -45,18 +45,20 @@ async def on_sign_in_requested(session: AsyncSession, notifier: Notifier, event:
     await queue_email(
         session,
         notifier,
-        dedupe_key=str(event.id),
-        event_type=event.type,
-        kind=NotificationKind.SIGN_IN_LINK,
-        recipient=p.email,
-        recipient_name=p.name,
-        ticket=None,
-        customer_facing=False,
-        context={
-            "url": sign_in_links.link(notifier.settings.public_base_url, token),
-            "expires_at": format_instant(p.expires_at, notifier.settings.office_timezone),
-            "ticket_number": p.ticket_number,
-        },
+        Mail(
+            dedupe_key=str(event.id),
+            event_type=event.type,
+            kind=NotificationKind.SIGN_IN_LINK,
+            recipient=p.email,
+            recipient_name=p.name,
+            ticket=None,
+            customer_facing=False,
+            context={
+                "url": sign_in_links.link(notifier.settings.public_base_url, token),
+                "expires_at": format_instant(p.expires_at, notifier.settings.office_timezone),
+                "ticket_number": p.ticket_number,
+            },
+        ),
     )
 
 
@@ -86,24 +88,30 @@ async def on_attachments_refused(session: AsyncSession, notifier: Notifier, even
     await queue_email(
         session,
         notifier,
-        dedupe_key=f"attachments_refused:{p.inbound_email_id}",
-        event_type=event.type,
-        kind=NotificationKind.ATTACHMENTS_REFUSED,
-        recipient=p.recipient,
-        recipient_name=p.recipient_name,
-        ticket=ticket,
-        context={
-            "original_subject": original,
-            "refused": [
-                {"filename": r.filename or "(unnamed)", "size": file_size(r.size_bytes), "reason": r.reason}
-                for r in p.refused
-            ],
-            "limits": {
-                "per_file": file_size(p.max_attachment_bytes),
-                "count": p.max_attachments,
-                "total": file_size(p.max_total_bytes),
+        Mail(
+            dedupe_key=f"attachments_refused:{p.inbound_email_id}",
+            event_type=event.type,
+            kind=NotificationKind.ATTACHMENTS_REFUSED,
+            recipient=p.recipient,
+            recipient_name=p.recipient_name,
+            ticket=ticket,
+            context={
+                "original_subject": original,
+                "refused": [
+                    {
+                        "filename": r.filename,
+                        "size": file_size(r.size_bytes),
+                        "reason": r.reason,
+                    }
+                    for r in p.refused
+                ],
+                "limits": {
+                    "per_file": file_size(p.max_attachment_bytes),
+                    "count": p.max_attachments,
+                    "total": file_size(p.max_total_bytes),
+                },
             },
-        },
-        auto_submitted="auto-replied",  # RFC 3834: an automatic answer to their mail
-        answers=p.in_reply_to,
+            auto_submitted="auto-replied",  # RFC 3834: an automatic answer to their mail
+            answers=p.in_reply_to,
+        ),
     )

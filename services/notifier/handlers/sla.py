@@ -13,7 +13,7 @@ from services.notifier.links import TicketRef
 from services.notifier.models import (
     NotificationKind,
 )
-from services.notifier.recording import queue_email
+from services.notifier.recording import Mail, queue_email
 from shared import events as ev
 from shared.time_format import format_instant
 
@@ -47,20 +47,22 @@ async def _sla_mail(
         await queue_email(
             session,
             notifier,
-            dedupe_key=str(event.id),
-            event_type=event.type,
-            kind=kind,
-            recipient=email,
-            recipient_name=name,
-            ticket=ticket,
-            customer_facing=False,
-            context={
-                "consultant": {"name": name},
-                "target": p.target.replace("_", " "),
-                "due_at": format_instant(p.due_at, timezone),
-                "priority": p.priority,
-                **context,
-            },
+            Mail(
+                dedupe_key=str(event.id),
+                event_type=event.type,
+                kind=kind,
+                recipient=email,
+                recipient_name=name,
+                ticket=ticket,
+                customer_facing=False,
+                context={
+                    "consultant": {"name": name},
+                    "target": p.target.replace("_", " "),
+                    "due_at": format_instant(p.due_at, timezone),
+                    "priority": p.priority,
+                    **context,
+                },
+            ),
         )
 
 

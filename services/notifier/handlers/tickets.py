@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -16,7 +17,7 @@ from services.notifier.acknowledgment import Promise, office_hours_promise, tria
 from services.notifier.context import Notifier
 from services.notifier.delivery.webhooks import fan_out_webhooks
 from services.notifier.handlers.projections import project_ticket, staff_timezone, ticket_ref
-from services.notifier.links import TicketRef, booking_url, mail_ticket_link
+from services.notifier.links import TicketRef, booking_url
 from services.notifier.models import (
     AgentView,
     DeliveryState,
@@ -24,7 +25,7 @@ from services.notifier.models import (
     TicketSla,
     TicketView,
 )
-from services.notifier.recording import office_hours_text, queue_email, render_mail, send_now_not_later
+from services.notifier.recording import Mail, office_hours_text, queue_email, rewrite_unsent
 from services.notifier.settings import Settings
 from shared import events as ev
 from shared.time_format import format_instant
@@ -57,13 +58,22 @@ def _triage_promise(
     )
 
 
-def acknowledgment_context(settings: Settings, promise: Promise, *, sla_attached: bool) -> dict[str, Any]:
-    """The acknowledgment's promise; it names no consultant (:func:`_consultant_context` adds one)."""
+def _acknowledgment_context(
+    notifier: Notifier,
+    promise: Promise,
+    ticket: TicketRef,
+    consultant: AgentView | None,
+    *,
+    email: str,
+    sla_attached: bool,
+) -> dict[str, Any]:
+    """The acknowledgment's promise and, once ticket_api assigned one, the consultant (who,
+    and where to book time)."""
     return {
         **promise.context(),
-        "office_hours": office_hours_text(settings, promise.timezone),
+        "office_hours": office_hours_text(notifier.settings, promise.timezone),
         "sla_attached": sla_attached,
-        "consultant": None,
+        **_consultant_context(notifier, ticket, consultant, email=email, now=notifier.clock()),
     }
 
 
@@ -124,25 +134,22 @@ async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev
         await queue_email(
             session,
             notifier,
-            dedupe_key=str(event.id),
-            event_type=event.type,
-            kind=NotificationKind.ACKNOWLEDGMENT,
-            recipient=p.contact.email,
-            recipient_name=p.contact.name,
-            ticket=ticket,
-            context={
-                **acknowledgment_context(settings, promise, sla_attached=sla_missing),
-                **(
-                    _consultant_context(notifier, ticket, agent, email=p.contact.email, now=notifier.clock())
-                    if agent
-                    else {}
+            Mail(
+                dedupe_key=str(event.id),
+                event_type=event.type,
+                kind=NotificationKind.ACKNOWLEDGMENT,
+                recipient=p.contact.email,
+                recipient_name=p.contact.name,
+                ticket=ticket,
+                context=_acknowledgment_context(
+                    notifier, promise, ticket, agent, email=p.contact.email, sla_attached=sla_missing
                 ),
-            },
-            # RFC 3834: answering their mail is auto-replied; a web/API ticket auto-generated.
-            auto_submitted="auto-replied" if p.channel == "email" else "auto-generated",
-            attachments=[{"kind": "sla_document"}] if sla_missing else [],
-            answers=p.source_message_id,  # threaded under the customer's own mail
-            not_before=None if _settled(sla, view, from_triage) else _ack_wait(notifier),
+                # RFC 3834: answering their mail is auto-replied; a web/API ticket auto-generated.
+                auto_submitted="auto-replied" if p.channel == "email" else "auto-generated",
+                attachments=[{"kind": "sla_document"}] if sla_missing else [],
+                answers=p.source_message_id,  # threaded under the customer's own mail
+                not_before=None if _settled(sla, view, from_triage) else _ack_wait(notifier),
+            ),
         )
     if view.assignee_id is not None:
         await _tell_assignment(
@@ -183,39 +190,21 @@ async def settle_acknowledgment(
     if not from_triage and agent is None:
         return False  # nothing new to say: the estimate it holds
     sla_attached = any(spec.get("kind") == "sla_document" for spec in acknowledgment.attachments)
-    now = notifier.clock()
     ticket = _view_ref(view)
-    rendered = render_mail(
-        settings,
-        NotificationKind.ACKNOWLEDGMENT,
+    mail = Mail(
+        kind=NotificationKind.ACKNOWLEDGMENT,
+        dedupe_key=acknowledgment.dedupe_key,
+        event_type=acknowledgment.event_type,
+        recipient=acknowledgment.recipient,
         recipient_name=view.contact_name,
         ticket=ticket,
-        ticket_link=mail_ticket_link(
-            notifier, ticket, recipient=acknowledgment.recipient, customer_facing=True, now=now
+        context=_acknowledgment_context(
+            notifier, promise, ticket, agent, email=acknowledgment.recipient, sla_attached=sla_attached
         ),
-        context={
-            **acknowledgment_context(settings, promise, sla_attached=sla_attached),
-            **(
-                _consultant_context(notifier, ticket, agent, email=acknowledgment.recipient, now=now)
-                if agent
-                else {}
-            ),
-        },
     )
-    due_now = _settled(sla, view, from_triage)
-    if not await repo.replace_unsent(
-        session,
-        acknowledgment.id,
-        subject=rendered.subject,
-        text_body=rendered.text,
-        html_body=rendered.html,
-        updated_at=now,
-        **({"next_attempt_at": now} if due_now else {}),
-    ):
-        return False
-    if due_now:
-        send_now_not_later(session, notifier, acknowledgment.id)
-    return True
+    return await rewrite_unsent(
+        session, notifier, acknowledgment, mail, due_now=_settled(sla, view, from_triage)
+    )
 
 
 def _view_ref(view: TicketView) -> TicketRef:
@@ -258,64 +247,63 @@ async def _tell_assignment(
         await queue_email(
             session,
             notifier,
-            dedupe_key=key,
-            event_type=event.type,
-            kind=NotificationKind.ASSIGNMENT_CUSTOMER,
-            recipient=contact.email,
-            recipient_name=contact.name,
-            ticket=ticket,
-            context=_consultant_context(notifier, ticket, agent, email=contact.email, now=now),
-            not_before=now + ASSIGNMENT_WAITS_FOR_ACKNOWLEDGMENT if wait_for_acknowledgment else None,
+            Mail(
+                dedupe_key=key,
+                event_type=event.type,
+                kind=NotificationKind.ASSIGNMENT_CUSTOMER,
+                recipient=contact.email,
+                recipient_name=contact.name,
+                ticket=ticket,
+                context=_consultant_context(notifier, ticket, agent, email=contact.email, now=now),
+                not_before=now + ASSIGNMENT_WAITS_FOR_ACKNOWLEDGMENT if wait_for_acknowledgment else None,
+            ),
         )
     sla = await repo.get_ticket_sla(session, ticket.id) if detailed else None
+    mail = await _consultant_mail(
+        session, notifier, event, view, agent, contact=contact, organization=organization, sla=sla
+    )
     await queue_email(
-        session,
-        notifier,
-        dedupe_key=key,
-        event_type=event.type,
-        kind=NotificationKind.ASSIGNMENT_CONSULTANT,
-        recipient=agent.email,
-        recipient_name=agent.name,
-        ticket=ticket,
-        customer_facing=False,
-        context=await _consultant_mail_context(
-            session, notifier, view, agent, contact=contact, organization=organization, sla=sla
-        ),
-        not_before=_ack_wait(notifier) if detailed and sla is None else None,
+        session, notifier, replace(mail, not_before=_ack_wait(notifier) if detailed and sla is None else None)
     )
 
 
-async def _consultant_mail_context(
+async def _consultant_mail(
     session: AsyncSession,
     notifier: Notifier,
+    event: ev.Event,
     view: TicketView,
     agent: AgentView,
     *,
     contact: ev.ContactRef,
     organization: ev.OrganizationRef | None,
     sla: TicketSla | None,
-) -> dict[str, Any]:
-    """What the consultant's assignment mail says; with ``sla`` (triage's decision), the first
-    response's due time in the consultant's own timezone and the call task it opened."""
-    call = bool(sla and sla.call_customer)
-    return {
-        "consultant": {"id": str(agent.id), "name": agent.name, "email": agent.email},
-        "customer": {"name": contact.name, "email": contact.email},
-        "organization": organization.name if organization else None,
-        "priority": view.priority,
-        "first_response_due_at": moment_or_none(
-            sla.first_response_due_at, await staff_timezone(session, notifier, agent.id)
-        )
-        if sla
-        else None,
-        "call_customer": call,
-        "call_reason": f"{view.priority} ticket of a support-agreement customer" if call else None,
-    }
+) -> Mail:
+    """The consultant's assignment mail; with ``sla`` (triage's decision), the first response's
+    due time in the consultant's own timezone and the call task it opened."""
+    due = sla.first_response_due_at if sla else None
+    return Mail(
+        kind=NotificationKind.ASSIGNMENT_CONSULTANT,
+        dedupe_key=_assignment_key(view.ticket_id, agent.id),
+        event_type=event.type,
+        recipient=agent.email,
+        recipient_name=agent.name,
+        ticket=_view_ref(view),
+        customer_facing=False,
+        context={
+            "consultant": {"id": str(agent.id), "name": agent.name, "email": agent.email},
+            "customer": {"name": contact.name, "email": contact.email},
+            "organization": organization.name if organization else None,
+            "priority": view.priority,
+            "first_response_due_at": moment_or_none(due, await staff_timezone(session, notifier, agent.id)),
+            "call_customer": bool(sla and sla.call_customer),
+        },
+    )
 
 
 async def complete_consultant_mail(
     session: AsyncSession,
     notifier: Notifier,
+    event: ev.Event,
     view: TicketView,
     sla: TicketSla,
     *,
@@ -333,36 +321,18 @@ async def complete_consultant_mail(
     )
     if waiting is None or waiting.state != DeliveryState.PENDING or waiting.attempts != 0:
         return
-    ticket = _view_ref(view)
-    now = notifier.clock()
-    rendered = render_mail(
-        notifier.settings,
-        NotificationKind.ASSIGNMENT_CONSULTANT,
-        recipient_name=agent.name,
-        ticket=ticket,
-        ticket_link=mail_ticket_link(
-            notifier, ticket, recipient=waiting.recipient, customer_facing=False, now=now
-        ),
-        context=await _consultant_mail_context(
-            session, notifier, view, agent, contact=contact, organization=organization, sla=sla
-        ),
+    mail = await _consultant_mail(
+        session, notifier, event, view, agent, contact=contact, organization=organization, sla=sla
     )
-    if await repo.replace_unsent(
-        session,
-        waiting.id,
-        subject=rendered.subject,
-        text_body=rendered.text,
-        html_body=rendered.html,
-        next_attempt_at=now,
-        updated_at=now,
-    ):
-        send_now_not_later(session, notifier, waiting.id)
+    await rewrite_unsent(session, notifier, waiting, mail, due_now=True)
 
 
 def _consultant_context(
-    notifier: Notifier, ticket: TicketRef, consultant: AgentView, *, email: str, now: datetime
+    notifier: Notifier, ticket: TicketRef, consultant: AgentView | None, *, email: str, now: datetime
 ) -> dict[str, Any]:
     """What a customer mail says about their consultant: who, and where to book time."""
+    if consultant is None:
+        return {"consultant": None}
     return {
         "consultant": {"id": str(consultant.id), "name": consultant.name, "email": consultant.email},
         "booking_url": booking_url(
@@ -441,30 +411,32 @@ async def on_ticket_triaged(session: AsyncSession, notifier: Notifier, event: ev
         assert sla is not None
         await settle_acknowledgment(session, notifier, view, sla)
         await complete_consultant_mail(
-            session, notifier, view, sla, contact=p.contact, organization=p.organization
+            session, notifier, event, view, sla, contact=p.contact, organization=p.organization
         )
     organization_id = p.organization.id if p.organization else None
     if p.assignee is None and notifier.settings.team_address:
         await queue_email(
             session,
             notifier,
-            dedupe_key=str(event.id),
-            event_type=event.type,
-            kind=NotificationKind.UNASSIGNED_ALERT,
-            recipient=notifier.settings.team_address,
-            recipient_name="team",
-            ticket=TicketRef(
-                id=p.ticket_id, number=p.number, subject=p.subject, organization_id=organization_id
+            Mail(
+                dedupe_key=str(event.id),
+                event_type=event.type,
+                kind=NotificationKind.UNASSIGNED_ALERT,
+                recipient=notifier.settings.team_address,
+                recipient_name="team",
+                ticket=TicketRef(
+                    id=p.ticket_id, number=p.number, subject=p.subject, organization_id=organization_id
+                ),
+                customer_facing=False,
+                context={
+                    "priority": p.priority,
+                    "reason": p.unassigned_reason or "no consultant matched",
+                    "first_response_due_at": moment_or_none(
+                        p.first_response_due_at, notifier.settings.office_timezone
+                    )
+                    or "paused (waiting on the customer)",
+                    "customer": {"name": p.contact.name, "email": p.contact.email},
+                },
             ),
-            customer_facing=False,
-            context={
-                "priority": p.priority,
-                "reason": p.unassigned_reason or "no consultant matched",
-                "first_response_due_at": moment_or_none(
-                    p.first_response_due_at, notifier.settings.office_timezone
-                )
-                or "paused (waiting on the customer)",
-                "customer": {"name": p.contact.name, "email": p.contact.email},
-            },
         )
     await fan_out_webhooks(session, notifier, event, organization_id)
