@@ -31,7 +31,7 @@ from services.notifier.models import (
     WebhookSubscriptionUpdate,
 )
 from services.notifier.webhook_signing import new_secret
-from shared.auth import require_admin, require_staff
+from shared.auth import require_admin
 from shared.ids import new_id
 from shared.mail_ids import make_message_id
 from shared.principal import Principal, PrincipalKind
@@ -51,8 +51,8 @@ async def visible_notification(
 async def resend_notification(
     uow: UnitOfWork, notifier: Notifier, principal: Principal, notification_id: UUID
 ) -> Notification:
-    """Send a copy of a notification again (a new Message-ID in the same thread)."""
-    require_staff(principal)
+    """Send a copy of a notification again (a new Message-ID in the same thread); the route
+    admits staff only."""
     session = uow.session
     original = await visible_notification(session, principal, notification_id)
     suppression = await repo.get_suppression(session, original.recipient)

@@ -89,7 +89,8 @@ async def test_conversation_is_threaded_internal_notes_stay_inside_and_closure_h
 ) -> None:
     agent_id = uuid4()
     story = TicketStory(org=organization(sla_signed=True), assignee_id=agent_id)
-    await env.deliver(agent_event(agent_id), story.created())
+    await env.deliver(agent_event(agent_id))  # known before the ticket: its mails name Alice
+    await env.deliver(story.created())
     await env.deliver(story.message("Internal: check the toner", author_id=agent_id, visibility="internal"))
     await env.deliver(
         story.message("Please restart the printer.\nThen tell me <what> you see.", author_id=agent_id)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from services.notifier import admin
 from services.notifier import repository as repo
-from services.notifier.deps import AppNotifier, Uow
+from services.notifier.deps import AdminCaller, AppNotifier, StaffCaller, Uow
 from services.notifier.models import (
     DeliveryState,
     Notification,
@@ -18,7 +18,7 @@ from services.notifier.models import (
     NotificationPublic,
     SuppressionPublic,
 )
-from shared.auth import CurrentPrincipal, StaffPrincipal, require_admin, staff_principal
+from shared.auth import staff_principal
 from shared.email_address import normalize_email
 from shared.pagination import InvalidCursor, Page, decode_cursor, page_of
 from shared.problems import Unprocessable, problem_responses
@@ -66,9 +66,8 @@ def _decode_address(cursor: str | None) -> str | None:
 
 
 @router.delete("/suppressions/{address}", status_code=204, responses=problem_responses(401, 403, 404, 422))
-async def lift_suppression(address: str, uow: Uow, principal: CurrentPrincipal) -> Response:
+async def lift_suppression(address: str, uow: Uow, principal: AdminCaller) -> Response:
     """Allow mail to an address again (admins), e.g. after the customer fixed their mailbox."""
-    require_admin(principal)
     try:
         normalized = normalize_email(address)
     except ValueError as error:
@@ -101,7 +100,7 @@ async def list_notifications(
 
 
 @router.get("/{notification_id}", responses=problem_responses(401, 403, 404, 422))
-async def get_notification(notification_id: UUID, uow: Uow, principal: StaffPrincipal) -> NotificationDetail:
+async def get_notification(notification_id: UUID, uow: Uow, principal: StaffCaller) -> NotificationDetail:
     """One notification with the text that was sent and its threading headers."""
     notification = await admin.visible_notification(uow.session, principal, notification_id)
     detail = NotificationDetail.model_validate(notification, from_attributes=True)
@@ -114,7 +113,7 @@ async def get_notification(notification_id: UUID, uow: Uow, principal: StaffPrin
     "/{notification_id}/resend", status_code=201, responses=problem_responses(401, 403, 404, 409, 422)
 )
 async def resend_notification(
-    notification_id: UUID, uow: Uow, principal: CurrentPrincipal, notifier: AppNotifier
+    notification_id: UUID, uow: Uow, principal: StaffCaller, notifier: AppNotifier
 ) -> NotificationPublic:
     """Send a copy again now, threaded with the ticket's other mail (agents and admins)."""
     copy = await admin.resend_notification(uow, notifier, principal, notification_id)

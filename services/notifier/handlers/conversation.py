@@ -15,6 +15,7 @@ from services.notifier.models import (
 )
 from services.notifier.recording import Mail, queue_email
 from shared import events as ev
+from shared.vocabulary import TicketStatus
 
 
 async def on_message_added(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
@@ -65,9 +66,12 @@ def status_change_is_news(from_status: str, to_status: str) -> bool:
     """Whether the customer hears of a status change by itself. Not: closing (the closure mail
     says it), nor the changes a reply makes (first agent reply new → open; the customer's own
     answer pending_customer → open): the reply's own mail covers those."""
-    if to_status == "closed":
+    if to_status == TicketStatus.CLOSED:
         return False
-    return (from_status, to_status) not in {("new", "open"), ("pending_customer", "open")}
+    return (from_status, to_status) not in {
+        (TicketStatus.NEW, TicketStatus.OPEN),
+        (TicketStatus.PENDING_CUSTOMER, TicketStatus.OPEN),
+    }
 
 
 async def on_status_changed(session: AsyncSession, notifier: Notifier, event: ev.Event) -> None:
@@ -84,7 +88,7 @@ async def on_status_changed(session: AsyncSession, notifier: Notifier, event: ev
                 recipient=p.contact.email,
                 recipient_name=p.contact.name,
                 ticket=ticket_ref(p),
-                context={"status": p.to_status, "reopened": p.from_status == "closed"},
+                context={"status": p.to_status, "reopened": p.from_status == TicketStatus.CLOSED},
             ),
         )
     await fan_out_webhooks(session, notifier, event, p.organization.id if p.organization else None)
