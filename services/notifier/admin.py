@@ -22,14 +22,8 @@ from services.notifier.errors import (
     SuppressionNotFound,
     UnknownEventType,
 )
-from services.notifier.models import (
-    DeliveryState,
-    Notification,
-    WebhookDelivery,
-    WebhookSubscription,
-    WebhookSubscriptionCreate,
-    WebhookSubscriptionUpdate,
-)
+from services.notifier.models import DeliveryState, Notification, WebhookDelivery, WebhookSubscription
+from services.notifier.schemas import WebhookSubscriptionCreate, WebhookSubscriptionUpdate
 from services.notifier.webhook_signing import new_secret
 from shared.auth import require_admin
 from shared.ids import new_id

@@ -10,14 +10,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from services.notifier import admin
 from services.notifier import repository as repo
 from services.notifier.deps import AdminCaller, AppNotifier, StaffCaller, Uow
-from services.notifier.models import (
-    DeliveryState,
-    Notification,
-    NotificationDetail,
-    NotificationKind,
-    NotificationPublic,
-    SuppressionPublic,
-)
+from services.notifier.models import DeliveryState, Notification, NotificationKind
+from services.notifier.schemas import NotificationDetail, NotificationPublic, SuppressionPublic
 from shared.auth import staff_principal
 from shared.email_address import normalize_email
 from shared.pagination import InvalidCursor, Page, decode_cursor, page_of

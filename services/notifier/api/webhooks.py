@@ -8,12 +8,11 @@ from fastapi import APIRouter, Query, Response
 from services.notifier import admin
 from services.notifier import repository as repo
 from services.notifier.deps import AppNotifier, Uow, WebhookManager
-from services.notifier.models import (
-    DeliveryState,
+from services.notifier.models import DeliveryState, WebhookSubscription
+from services.notifier.schemas import (
     WebhookAttemptPublic,
     WebhookDeliveryDetail,
     WebhookDeliveryPublic,
-    WebhookSubscription,
     WebhookSubscriptionCreate,
     WebhookSubscriptionCreated,
     WebhookSubscriptionPublic,
