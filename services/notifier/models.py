@@ -5,7 +5,8 @@
 * ``suppression`` — addresses a relay refused for good; nothing more is sent to them.
 * ``thread_message`` — the Message-IDs sent per ticket, to chain In-Reply-To/References.
 * ``ticket_view``, ``agent`` — local projections of ticket_api's events (never its tables).
-* ``ticket_sla`` — triage's first-response promise per ticket (``ticket.triaged``).
+* ``ticket_sla`` — triage's first-response promise per ticket (``ticket.triaged``), and whether
+  its decision asked for an assignee and a call task (whom to tell is ticket_api's assignee).
 * ``webhook_subscription``, ``webhook_delivery``, ``webhook_attempt`` — signed webhooks.
 """
 
