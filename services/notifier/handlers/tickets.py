@@ -123,10 +123,10 @@ async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev
     await project_ticket(session, p)
     view = await repo.get_ticket_view(session, p.ticket_id)  # a newer ticket.updated may be in it
     assert view is not None
+    sla = await repo.get_ticket_sla(session, p.ticket_id)
     if p.acknowledge:  # else ticket_api's inbound rate limit: this sender got many already
         settings = notifier.settings
         reader = p.organization.timezone if p.organization else settings.office_timezone
-        sla = await repo.get_ticket_sla(session, p.ticket_id)
         promise, from_triage = _promise(settings, p.created_at, sla, reader_timezone=reader)
         agent = await repo.get_agent(session, view.assignee_id) if view.assignee_id else None
         ticket = ticket_ref(p)
@@ -159,6 +159,7 @@ async def on_ticket_created(session: AsyncSession, notifier: Notifier, event: ev
             view,
             contact=p.contact,
             organization=p.organization,
+            sla=sla,
             detailed=True,
             customer_told=p.acknowledge,
             wait_for_acknowledgment=False,
@@ -221,14 +222,16 @@ async def _tell_assignment(
     *,
     contact: ev.ContactRef,
     organization: ev.OrganizationRef | None,
+    sla: TicketSla | None,
     detailed: bool,
     customer_told: bool,
     wait_for_acknowledgment: bool,
 ) -> None:
     """The customer's mail (who their consultant is, where to book) and the consultant's (the
-    ticket, the customer; for triage's assignment also the due time and a call task) about the
-    assignee ticket_api applied. ``customer_told``: the acknowledgment carries the customer's
-    part (a twin still waiting is merged into it, never sent). ``wait_for_acknowledgment``:
+    ticket, the customer; for triage's assignment also the due time and a call task from
+    ``sla``) about the assignee ticket_api applied. ``customer_told``: the acknowledgment
+    carries the customer's part (a twin still waiting is merged into it, never sent).
+    ``wait_for_acknowledgment``:
     ticket.created has not been handled yet, so the customer's mail waits for it (its
     acknowledgment will tell and take this one's place). A detailed consultant mail waits for
     triage's due time when triage has not decided yet (:func:`complete_consultant_mail`)."""
@@ -258,7 +261,7 @@ async def _tell_assignment(
                 not_before=now + ASSIGNMENT_WAITS_FOR_ACKNOWLEDGMENT if wait_for_acknowledgment else None,
             ),
         )
-    sla = await repo.get_ticket_sla(session, ticket.id) if detailed else None
+    sla = sla if detailed else None
     mail = await _consultant_mail(
         session, notifier, event, view, agent, contact=contact, organization=organization, sla=sla
     )
@@ -363,9 +366,8 @@ async def on_ticket_updated(session: AsyncSession, notifier: Notifier, event: ev
         and view.assignee_id is not None
         and not await repo.any_notification(session, _assignment_key(p.ticket_id, view.assignee_id))
     ):
-        told = await settle_acknowledgment(
-            session, notifier, view, await repo.get_ticket_sla(session, p.ticket_id)
-        )
+        sla = await repo.get_ticket_sla(session, p.ticket_id)
+        told = await settle_acknowledgment(session, notifier, view, sla)
         await _tell_assignment(
             session,
             notifier,
@@ -373,6 +375,7 @@ async def on_ticket_updated(session: AsyncSession, notifier: Notifier, event: ev
             view,
             contact=p.contact,
             organization=p.organization,
+            sla=sla,
             detailed=ev.Service.TRIAGE in event.known_to,
             customer_told=told,
             wait_for_acknowledgment=not told
