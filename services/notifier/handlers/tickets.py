@@ -231,10 +231,10 @@ async def _tell_assignment(
     ticket, the customer; for triage's assignment also the due time and a call task from
     ``sla``) about the assignee ticket_api applied. ``customer_told``: the acknowledgment
     carries the customer's part (a twin still waiting is merged into it, never sent).
-    ``wait_for_acknowledgment``:
-    ticket.created has not been handled yet, so the customer's mail waits for it (its
-    acknowledgment will tell and take this one's place). A detailed consultant mail waits for
-    triage's due time when triage has not decided yet (:func:`complete_consultant_mail`)."""
+    ``wait_for_acknowledgment``: ticket.created has not been handled yet, so the customer's
+    mail waits for it (its acknowledgment will tell and take this one's place). A detailed
+    consultant mail waits for triage's due time when triage has not decided yet
+    (:func:`complete_consultant_mail`)."""
     agent = await repo.get_agent(session, view.assignee_id) if view.assignee_id else None
     if agent is None:
         log.warning(
