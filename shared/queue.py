@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -16,11 +18,15 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
+from arq.worker import Function, func
 from redis.exceptions import NoScriptError, RedisError
 
 from shared.events import Event, Service, recipients
 
-__all__ = ["Event", "connect", "publish", "queue_name"]
+__all__ = ["Event", "Queue", "connect", "enqueue", "job_function", "publish", "queue_name", "withdraw"]
+
+# The connection every enqueue goes through (for type hints: callers never import arq).
+Queue = ArqRedis
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +131,38 @@ async def publish(redis: ArqRedis, event: Event) -> int:
     except NoScriptError:  # a Redis that has not seen the script yet (or was restarted)
         created = await redis.eval(_ENQUEUE_ALL, len(keys), *keys, *args)  # type: ignore[misc]
     return int(created)
+
+
+# --- a service's own jobs (besides events): the notifier's mail and webhook deliveries ----------
+
+
+async def enqueue(
+    redis: ArqRedis,
+    service: Service,
+    function: str,
+    *args: Any,
+    job_id: str,
+    defer_by: timedelta | None = None,
+) -> bool:
+    """Enqueue one ``function`` job on ``service``'s queue, ``defer_by`` from now, unless a job
+    with ``job_id`` is queued or its result kept; ``True`` when it was created."""
+    options: dict[str, Any] = {"_job_id": job_id, "_queue_name": queue_name(service)}
+    if defer_by is not None:
+        options["_defer_by"] = defer_by
+    return await redis.enqueue_job(function, *args, **options) is not None
+
+
+async def withdraw(redis: ArqRedis, service: Service, job_ids: Iterable[str]) -> None:
+    """Take waiting jobs off ``service``'s queue (one that has started already just runs)."""
+    queue = queue_name(service)
+    async with redis.pipeline(transaction=False) as pipe:
+        for job in job_ids:
+            pipe.zrem(queue, job)
+            pipe.delete(job_key_prefix + job)
+        await pipe.execute()
+
+
+def job_function(coroutine: Callable[..., Any], *, keep_result: float) -> Function:
+    """A worker's job function (arq's ``func``); ``keep_result=0``: its id is free again as soon
+    as it finished."""
+    return func(coroutine, keep_result=keep_result)

@@ -19,6 +19,9 @@ WEBHOOK_RETRY_DELAYS = (
 )
 WEBHOOK_MAX_ATTEMPTS = len(WEBHOOK_RETRY_DELAYS) + 1
 JITTER = 0.2
+# A claimed mail or delivery is held this long: longer than a job may run (30 s), so a live
+# attempt keeps its row and a dead one's row is taken again.
+LEASE = timedelta(seconds=60)
 MAX_RETRY_AFTER = timedelta(hours=24)
 
 

@@ -1,4 +1,5 @@
-"""Typed request dependencies: the unit of work, the notifier, the authenticated caller."""
+"""Typed request dependencies: the unit of work, the notifier, and who calls (staff, an admin,
+a webhook manager): a route names the caller it admits in its signature."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.notifier.service import Notifier
-from shared.auth import CurrentPrincipal, require_scope
+from services.notifier.context import Notifier
+from shared.auth import CurrentPrincipal, StaffPrincipal, require_admin, require_scope
 from shared.principal import Principal
 from shared.runtime import Uow as Uow  # the unit of work, for this service's routes
 
@@ -18,6 +19,18 @@ def notifier_of(request: Request) -> Notifier:
 
 
 AppNotifier = Annotated[Notifier, Depends(notifier_of)]
+
+
+# An agent, admin or service (403 for portals and customers).
+StaffCaller = StaffPrincipal
+
+
+async def admin_caller(principal: CurrentPrincipal) -> Principal:
+    require_admin(principal)
+    return principal
+
+
+AdminCaller = Annotated[Principal, Depends(admin_caller)]
 
 
 async def webhook_manager(principal: CurrentPrincipal) -> Principal:

@@ -1,7 +1,8 @@
 """Jobs that must start only once the rows they act on are committed.
 
 A handler or route writes a notification or webhook delivery, then calls :meth:`Dispatcher.after_commit`;
-the job is enqueued on notifier's own queue when the session commits (dropped on rollback).
+the job is enqueued on notifier's own queue (through :mod:`shared.queue`, the one door to the
+queue) when the session commits (dropped on rollback).
 Job ids are ``<kind>:<row id>:<attempt>``, so a second enqueue of the same attempt (the
 sweeper re-finding a row whose job is still queued) is refused by the queue, and each retry
 is a job of its own. The database row stays the source of truth: the sweeper
@@ -12,7 +13,7 @@ through the queue (``run_here``): the mail leaves a few milliseconds sooner and 
 round trips (enqueue, poll, start, finish: about ten to Redis) are saved. What it does is the
 job's own function, so a crash in between leaves the same pending row for the sweeper, and
 retries are still deferred jobs. A mail the worker records due at once is even claimed by the
-transaction that records it (:func:`services.notifier.service.queue_email`): its job only sends.
+transaction that records it (:func:`services.notifier.recording.queue_email`): its job only sends.
 """
 
 from __future__ import annotations
@@ -24,16 +25,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from arq.connections import ArqRedis
-from arq.constants import job_key_prefix
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from services.notifier.models import Notification
+from shared import queue
 from shared.clock import utcnow
 from shared.events import Service
-from shared.queue import queue_name
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +72,8 @@ JobRunner = Callable[["Job"], Awaitable[object]]
 
 
 class Dispatcher:
-    def __init__(self, redis: ArqRedis, *, run_here: JobRunner | None = None) -> None:
+    def __init__(self, redis: queue.Queue, *, run_here: JobRunner | None = None) -> None:
         self.redis = redis
-        self.queue = queue_name(Service.NOTIFIER)
         self.run_here = run_here
         self._slots = asyncio.Semaphore(MAX_RUNNING_HERE)
         self._in_flight: set[asyncio.Task[Any]] = set()
@@ -107,11 +105,7 @@ class Dispatcher:
         """Take waiting jobs off the queue (one that has started already just runs: a job finds
         its row claimed or done and does nothing)."""
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for job_id in job_ids:
-                    pipe.zrem(self.queue, job_id)
-                    pipe.delete(job_key_prefix + job_id)
-                await pipe.execute()
+            await queue.withdraw(self.redis, Service.NOTIFIER, job_ids)
         except Exception:
             log.warning("could not withdraw %s; they will run and find nothing to do", job_ids, exc_info=True)
 
@@ -140,14 +134,18 @@ class Dispatcher:
         """Enqueue now; a failure is only logged (the sweeper finds the rows). Returns new jobs."""
         created = 0
         for job in jobs:
+            # The queue waits in real time, our clock may be shifted (shared.clock): defer by
+            # the time left, not until an instant the queue would misread.
+            defer_by = max(job.defer_until - utcnow(), timedelta(0)) if job.defer_until is not None else None
             try:
-                options: dict[str, Any] = {"_job_id": job.job_id, "_queue_name": self.queue}
-                if job.defer_until is not None:
-                    # The queue waits in real time, our clock may be shifted (shared.clock):
-                    # defer by the time left, not until an instant the queue would misread.
-                    options["_defer_by"] = max(job.defer_until - utcnow(), timedelta(0))
-                created += (
-                    await self.redis.enqueue_job(job.function, job.row_id, job.attempt, **options) is not None
+                created += await queue.enqueue(
+                    self.redis,
+                    Service.NOTIFIER,
+                    job.function,
+                    job.row_id,
+                    job.attempt,
+                    job_id=job.job_id,
+                    defer_by=defer_by,
                 )
             except Exception:
                 log.warning("could not enqueue %s; the sweeper will", job.job_id, exc_info=True)

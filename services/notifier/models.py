@@ -1,11 +1,12 @@
-"""notifier's tables and API schemas.
+"""notifier's tables (the API's request and response shapes are in ``schemas.py``).
 
 * ``notification`` — one row per (source × recipient × kind): written, with the rendered mail,
   before anything is sent; its state goes pending → sending → sent (or failed / suppressed).
 * ``suppression`` — addresses a relay refused for good; nothing more is sent to them.
 * ``thread_message`` — the Message-IDs sent per ticket, to chain In-Reply-To/References.
 * ``ticket_view``, ``agent`` — local projections of ticket_api's events (never its tables).
-* ``ticket_sla`` — triage's first-response promise per ticket (``ticket.triaged``).
+* ``ticket_sla`` — triage's first-response promise per ticket (``ticket.triaged``), and whether
+  its decision asked for an assignee and a call task (whom to tell is ticket_api's assignee).
 * ``webhook_subscription``, ``webhook_delivery``, ``webhook_attempt`` — signed webhooks.
 """
 
@@ -16,7 +17,6 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pydantic import AnyHttpUrl, ConfigDict, field_validator
 from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -140,6 +140,7 @@ class TicketView(Base, table=True):
     timezone: str | None = Field(default=None, max_length=64)
     support_tier: str | None = Field(default=None, max_length=16)
     assignee_id: UUID | None = None
+    priority: str | None = Field(default=None, max_length=8, description="as ticket_api applied it")
     status: str = Field(max_length=32)
     created_at: datetime | None = Field(
         default=None, sa_type=UtcDateTime, description="when the ticket arrived (null: projected before 0003)"
@@ -149,8 +150,11 @@ class TicketView(Base, table=True):
 
 class TicketSla(Base, table=True):
     """Triage's latest first-response promise for a ticket (from ``ticket.triaged``): what the
-    acknowledgment states. A table of its own: triage may decide before ticket_api's
-    ``ticket.created`` reaches notifier, when there is no ``ticket_view`` row yet."""
+    acknowledgment and the consultant's assignment mail state. A table of its own: triage may
+    decide before ticket_api's ``ticket.created`` reaches notifier, when there is no
+    ``ticket_view`` row yet. Whom to mail as the consultant is never read here: that is the
+    assignee ticket_api applied (``ticket_view``); ``assignee_id`` only says whether an
+    assignment is still to be applied (the first mails wait for it)."""
 
     __tablename__ = "ticket_sla"
     ticket_id: UUID = Field(primary_key=True)
@@ -168,6 +172,8 @@ class TicketSla(Base, table=True):
     decided_at: datetime = Field(
         sa_type=UtcDateTime, nullable=False, description="the decision event's time: the newest one wins"
     )
+    assignee_id: UUID | None = Field(default=None, description="whom triage asked ticket_api to assign")
+    call_customer: bool | None = Field(default=None, description="the decision opens a call task")
 
 
 class AgentView(Base, table=True):
@@ -180,42 +186,6 @@ class AgentView(Base, table=True):
         default=None, max_length=64, description="where the consultant reads their mail"
     )
     updated_at: datetime = timestamp()
-
-
-class NotificationPublic(SQLModel):
-    id: UUID
-    kind: str
-    recipient: str
-    subject: str
-    event_type: str
-    ticket_id: UUID | None
-    ticket_number: str | None
-    message_id: str
-    state: str
-    attempts: int
-    last_error: str | None
-    smtp_code: int | None
-    resend_of: UUID | None
-    created_at: datetime
-    sent_at: datetime | None
-
-
-class NotificationDetail(NotificationPublic):
-    from_address: str
-    reply_to: str | None
-    in_reply_to: str | None
-    reference_ids: list[str]
-    auto_submitted: str | None
-    text_body: str
-    attachments: list[dict[str, Any]]
-
-
-class SuppressionPublic(SQLModel):
-    address: str
-    reason: str
-    smtp_code: int | None
-    notification_id: UUID | None
-    created_at: datetime
 
 
 # --- webhooks ----------------------------------------------------------------------------
@@ -272,79 +242,3 @@ class WebhookAttempt(Base, table=True):
     status_code: int | None = None
     error: str | None = Field(default=None, sa_type=Text)
     response_excerpt: str | None = Field(default=None, sa_type=Text)
-
-
-def _example(body: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": [body]})
-
-
-class WebhookSubscriptionCreate(SQLModel):
-    model_config = _example(  # type: ignore[assignment]
-        {
-            "url": "https://portal.example.com/hooks/helpdesk",
-            "event_types": ["ticket.created", "ticket.message_added", "ticket.closed"],
-            "description": "Ticket updates for our customers",
-        }
-    )
-    url: AnyHttpUrl
-    event_types: list[str] = Field(min_length=1, max_length=50)
-    description: str | None = Field(default=None, max_length=500)
-
-    @field_validator("url")
-    @classmethod
-    def _length(cls, value: AnyHttpUrl) -> AnyHttpUrl:
-        if len(str(value)) > 2000:
-            raise ValueError("at most 2000 characters")
-        return value
-
-
-class WebhookSubscriptionUpdate(SQLModel):
-    model_config = _example({"active": True, "event_types": ["ticket.closed"]})  # type: ignore[assignment]
-    url: AnyHttpUrl | None = None
-    event_types: list[str] | None = Field(default=None, min_length=1, max_length=50)
-    description: str | None = Field(default=None, max_length=500)
-    active: bool | None = None
-
-
-class WebhookSubscriptionPublic(SQLModel):
-    id: UUID
-    url: str
-    event_types: list[str]
-    description: str | None
-    organization_ids: list[str] | None
-    active: bool
-    disabled_reason: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class WebhookSubscriptionCreated(WebhookSubscriptionPublic):
-    secret: str = Field(description="shown once: verify the webhook-signature header with it")
-
-
-class WebhookDeliveryPublic(SQLModel):
-    id: UUID
-    subscription_id: UUID
-    event_id: UUID
-    event_type: str
-    state: str
-    attempts: int
-    next_attempt_at: datetime
-    last_status_code: int | None
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-
-
-class WebhookAttemptPublic(SQLModel):
-    attempt: int
-    started_at: datetime
-    duration_ms: int
-    status_code: int | None
-    error: str | None
-    response_excerpt: str | None
-
-
-class WebhookDeliveryDetail(WebhookDeliveryPublic):
-    body: str = Field(description="the exact JSON that was signed and sent")
-    attempt_log: list[WebhookAttemptPublic]

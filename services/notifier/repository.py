@@ -169,6 +169,15 @@ async def any_notification(session: AsyncSession, dedupe_key: str) -> bool:
     return found.first() is not None
 
 
+async def any_mail_of_kind(session: AsyncSession, ticket_id: UUID, kind: str) -> bool:
+    """Whether the ticket has a mail of ``kind`` recorded (in whatever state)."""
+    table = table_of(Notification)
+    found = await session.execute(
+        select(table.c.id).where(table.c.ticket_id == ticket_id, table.c.kind == kind).limit(1)
+    )
+    return found.first() is not None
+
+
 async def find_notification(
     session: AsyncSession, dedupe_key: str, recipient: str, kind: str
 ) -> Notification | None:

@@ -1,4 +1,4 @@
-"""Building a :class:`~services.notifier.service.Notifier` from a service runtime (API or worker)."""
+"""Building a :class:`~services.notifier.context.Notifier` from a service runtime (API or worker)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 
 import httpx
 
+from services.notifier.context import Notifier
 from services.notifier.dispatch import Dispatcher
-from services.notifier.service import Notifier
 from services.notifier.settings import Settings
 from services.notifier.smtp import Relay
 from services.notifier.tasks import run_here

@@ -10,40 +10,50 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from arq.worker import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifier import service
+from services.notifier import delivery
+from services.notifier.context import Notifier
+from services.notifier.delivery import email, webhooks
 from services.notifier.dispatch import SEND_EMAIL, Job
-from services.notifier.service import Notifier
+from services.notifier.handlers import (
+    appointments,
+    billing,
+    conversation,
+    mail_events,
+    projections,
+    sla,
+    tickets,
+)
 from shared.consumer import EventHandler
 from shared.events import Event, EventType
+from shared.queue import job_function
 
 log = logging.getLogger(__name__)
 
 NotifierHandler = Callable[[AsyncSession, Notifier, Event], Awaitable[None]]
 
 RULES: dict[str, NotifierHandler] = {
-    EventType.TICKET_CREATED: service.on_ticket_created,
-    EventType.TICKET_UPDATED: service.on_ticket_updated,
-    EventType.TICKET_MESSAGE_ADDED: service.on_message_added,
-    EventType.TICKET_STATUS_CHANGED: service.on_status_changed,
-    EventType.TICKET_CLOSED: service.on_ticket_closed,
-    EventType.TICKET_TRIAGED: service.on_ticket_triaged,
-    EventType.SLA_WARNING: service.on_sla_warning,
-    EventType.SLA_BREACHED: service.on_sla_breached,
-    EventType.AGENT_CREATED: service.on_agent_changed,
-    EventType.AGENT_UPDATED: service.on_agent_changed,
-    EventType.INVOICE_ISSUED: service.on_invoice_issued,
-    EventType.ALLOWANCE_THRESHOLD_REACHED: service.on_allowance_threshold,
-    EventType.BLOCK_LOW: service.on_block_balance,
-    EventType.BLOCK_EXHAUSTED: service.on_block_balance,
-    EventType.EMAIL_BOUNCED: service.on_email_bounced,
-    EventType.CUSTOMER_SIGN_IN_REQUESTED: service.on_sign_in_requested,
-    EventType.EMAIL_ATTACHMENTS_REFUSED: service.on_attachments_refused,
-    EventType.APPOINTMENT_BOOKED: service.on_appointment_changed,
-    EventType.APPOINTMENT_RESCHEDULED: service.on_appointment_changed,
-    EventType.APPOINTMENT_CANCELLED: service.on_appointment_changed,
+    EventType.TICKET_CREATED: tickets.on_ticket_created,
+    EventType.TICKET_UPDATED: tickets.on_ticket_updated,
+    EventType.TICKET_MESSAGE_ADDED: conversation.on_message_added,
+    EventType.TICKET_STATUS_CHANGED: conversation.on_status_changed,
+    EventType.TICKET_CLOSED: conversation.on_ticket_closed,
+    EventType.TICKET_TRIAGED: tickets.on_ticket_triaged,
+    EventType.SLA_WARNING: sla.on_sla_warning,
+    EventType.SLA_BREACHED: sla.on_sla_breached,
+    EventType.AGENT_CREATED: projections.on_agent_changed,
+    EventType.AGENT_UPDATED: projections.on_agent_changed,
+    EventType.INVOICE_ISSUED: billing.on_invoice_issued,
+    EventType.ALLOWANCE_THRESHOLD_REACHED: billing.on_allowance_threshold,
+    EventType.BLOCK_LOW: billing.on_block_balance,
+    EventType.BLOCK_EXHAUSTED: billing.on_block_balance,
+    EventType.EMAIL_BOUNCED: mail_events.on_email_bounced,
+    EventType.CUSTOMER_SIGN_IN_REQUESTED: mail_events.on_sign_in_requested,
+    EventType.EMAIL_ATTACHMENTS_REFUSED: mail_events.on_attachments_refused,
+    EventType.APPOINTMENT_BOOKED: appointments.on_appointment_changed,
+    EventType.APPOINTMENT_RESCHEDULED: appointments.on_appointment_changed,
+    EventType.APPOINTMENT_CANCELLED: appointments.on_appointment_changed,
 }
 
 
@@ -61,21 +71,21 @@ def handlers(notifier: Notifier) -> dict[str, EventHandler]:
 
 async def send_notification(ctx: dict[str, Any], notification_id: str, attempt: int) -> str:
     """One send attempt of one email (job id ``send_notification:<id>:<attempt>``)."""
-    return await service.deliver_email(ctx["notifier"], UUID(notification_id), attempt)
+    return await email.deliver_email(ctx["notifier"], UUID(notification_id), attempt)
 
 
 async def deliver_webhook(ctx: dict[str, Any], delivery_id: str, attempt: int) -> str:
     """One signed POST of one webhook delivery (job id ``deliver_webhook:<id>:<attempt>``)."""
-    return await service.deliver_webhook(ctx["notifier"], UUID(delivery_id), attempt)
+    return await webhooks.deliver_webhook(ctx["notifier"], UUID(delivery_id), attempt)
 
 
 async def run_here(notifier: Notifier, job: Job) -> str:
     """What the mail job ``job`` would do, run in this process (the worker's dispatcher does
     this for mail due at once)."""
     if job.function == SEND_EMAIL and job.claimed is not None:
-        return await service.send_claimed(notifier, job.claimed)
+        return await email.send_claimed(notifier, job.claimed)
     if job.function == SEND_EMAIL:
-        return await service.deliver_email(notifier, UUID(job.row_id), job.attempt)
+        return await email.deliver_email(notifier, UUID(job.row_id), job.attempt)
     raise ValueError(f"{job.function!r} jobs run in the queue, not here")
 
 
@@ -85,7 +95,7 @@ async def run_sweeper(notifier: Notifier) -> None:
     grace = timedelta(seconds=settings.outbox_relay_grace_seconds)
     while True:
         try:
-            await service.sweep(notifier, grace=grace)
+            await delivery.sweep(notifier, grace=grace)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -95,4 +105,7 @@ async def run_sweeper(notifier: Notifier) -> None:
 
 # No result is kept: a finished job's id is free again at once, so the sweeper can re-enqueue a
 # row whose job ran too early (clock skew) or was lost; the row's claim keeps sends single.
-JOB_FUNCTIONS = [func(send_notification, keep_result=0), func(deliver_webhook, keep_result=0)]
+JOB_FUNCTIONS = [
+    job_function(send_notification, keep_result=0),
+    job_function(deliver_webhook, keep_result=0),
+]

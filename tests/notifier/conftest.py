@@ -21,9 +21,9 @@ from redis.asyncio import Redis
 from sqlalchemy import select, text
 
 from deploy.local.smtp_sink import running_sink
+from services.notifier.context import Notifier
 from services.notifier.models import Notification, outbox, processed_event
 from services.notifier.runtime import open_notifier
-from services.notifier.service import Notifier
 from services.notifier.settings import Settings
 from services.notifier.tasks import JOB_FUNCTIONS, handlers
 from shared import events as ev
@@ -217,6 +217,17 @@ class TicketStory:
 
     def created(self, **extra: Any) -> ev.Event:
         return ticket_created(**self.snapshot(), description="It stopped this morning. Urgent!", **extra)
+
+    def assigned(self, agent_id: UUID, *, by_triage: bool = True, priority: str | None = "P2") -> ev.Event:
+        """ticket_api's ``ticket.updated`` once it assigned ``agent_id``: applying triage's
+        decision as asked (``known_to`` triage), or (``by_triage=False``) a person's choice."""
+        previous, self.assignee_id = self.assignee_id, agent_id
+        payload = ev.TicketUpdatedV1(
+            **self.snapshot(priority=priority, updated_at=self.created_at + timedelta(seconds=1)),
+            changed={"assignee_id": [str(previous) if previous else None, str(agent_id)]},
+        )
+        event = self.event(ev.EventType.TICKET_UPDATED, payload)
+        return event.model_copy(update={"known_to": (ev.Service.TRIAGE,)}) if by_triage else event
 
     def message(
         self, body: str, *, author: str = "agent", author_id: UUID | None = None, visibility: str = "public"

@@ -16,12 +16,13 @@ import pytest
 
 from services.notifier import repository as repo
 from services.notifier.acknowledgment import PromiseSource, office_hours_promise, target_in_words
+from services.notifier.delivery import sweep
+from services.notifier.handlers.tickets import on_ticket_created, on_ticket_triaged
 from services.notifier.models import DeliveryState, Notification, NotificationKind
 from services.notifier.office_hours import OfficeHours
-from services.notifier.service import on_ticket_created, on_ticket_triaged, sweep
 from services.notifier.settings import Settings
 from shared import events as ev
-from tests.fixtures.events import contact_ref, ticket_triaged, ticket_updated, triage_breakdown
+from tests.fixtures.events import contact_ref, ticket_triaged, triage_breakdown
 from tests.notifier.conftest import (
     CHICAGO_TUESDAY_10,
     Env,
@@ -419,7 +420,7 @@ def alice_assigned(story: TicketStory) -> ev.Event:
 
 
 async def assert_nothing_more_later(env: Env) -> None:
-    """Two minutes on (every settle time past, the sweeper run): still one mail each."""
+    """Two minutes on (every wait past, the sweeper run): still one mail each."""
     env.clock.advance(seconds=120)
     await sweep_now(env)
     assert len(to(env, "jane@acme.test")) == 1 and len(to(env, "alice@helpdesk.test")) == 1
@@ -429,13 +430,22 @@ def to(env: Env, address: str) -> list[EmailMessage]:
     return [m for m in env.mail() if m["To"] == address]
 
 
-async def test_an_assignment_decided_within_the_wait_is_told_in_the_acknowledgment(env: Env) -> None:
+def assert_alice_told_with_triages_due_time(env: Env) -> None:
+    [for_alice] = to(env, "alice@helpdesk.test")
+    assert "TKT-1" in str(for_alice["Subject"]) and "(P2)" in str(for_alice["Subject"])
+    assert "First response due: Tuesday, March 4, 2025 at 2:00 PM CST" in text_of(for_alice)
+
+
+async def test_an_assignment_applied_within_the_wait_is_told_in_the_acknowledgment(env: Env) -> None:
     """One mail to the customer instead of two a few hundred milliseconds apart: the
-    acknowledgment names the consultant and links to booking; the consultant gets theirs."""
+    acknowledgment names the consultant ticket_api assigned and links to booking; the
+    consultant gets theirs, with triage's due time."""
     story = TicketStory(org=organization(sla_signed=True))
-    await env.deliver(story.created())
+    await env.deliver(agent_event(ALICE.id, name=ALICE.name, email=ALICE.email), story.created())
     env.clock.advance(seconds=0.4)
     await env.deliver(alice_assigned(story))
+    assert env.mail() == [], "triage asked for Alice: the acknowledgment waits for ticket_api to assign her"
+    await env.deliver(story.assigned(ALICE.id))
     [ack] = to(env, "jane@acme.test")
     text = text_of(ack)
     assert "We have received your request" in str(ack["Subject"])
@@ -443,31 +453,67 @@ async def test_an_assignment_decided_within_the_wait_is_told_in_the_acknowledgme
     assert "Alice Consultant is your consultant for this ticket" in text
     [booking] = [word for word in text.split() if word.endswith("/appointment")]
     assert ticket_status_link(booking.removesuffix("/appointment"), env)["email"] == "jane@acme.test"
-    [for_alice] = to(env, "alice@helpdesk.test")
-    assert "TKT-1" in str(for_alice["Subject"])
+    assert_alice_told_with_triages_due_time(env)
     kinds = {n.kind: n.state for n in await env.notifications()}
     assert NotificationKind.ASSIGNMENT_CUSTOMER not in kinds
-
-    # ticket_api applies the decision; its ticket.updated tells nobody anything again.
-    story.assignee_id = ALICE.id
-    updated = ticket_updated(**story.snapshot(priority="P2"), changed={"assignee_id": [None, str(ALICE.id)]})
-    await env.deliver(updated)
     await assert_nothing_more_later(env)
 
 
-async def test_a_customer_assignment_mail_still_waiting_is_merged_not_sent(env: Env) -> None:
-    """ticket_api's ticket.updated was handled first (its assignment mails wait a minute to
-    settle); triage's decision then tells the customer in the acknowledgment, and the waiting
-    customer mail is merged into it, never sent (the consultant's goes out at once)."""
+async def test_a_consultant_ticket_api_refused_is_never_mailed(env: Env) -> None:
+    """Triage chose Alice, but ticket_api did not assign her (no longer active there): its
+    ticket.updated changes the priority only. Nobody is told of Alice; the acknowledgment goes
+    out when its wait ends, with triage's promise and no consultant named."""
     story = TicketStory(org=organization(sla_signed=True))
     await env.deliver(agent_event(ALICE.id, name=ALICE.name, email=ALICE.email), story.created())
-    story.assignee_id = ALICE.id
-    await env.deliver(ticket_updated(**story.snapshot(), changed={"assignee_id": [None, str(ALICE.id)]}))
-    assert to(env, "jane@acme.test") == [], "the acknowledgment waits for triage, the assignment to settle"
+    await env.deliver(alice_assigned(story))
+    payload = ev.TicketUpdatedV1(
+        **story.snapshot(priority="P2", updated_at=story.created_at + timedelta(seconds=1)),
+        changed={"priority": [None, "P2"]},
+    )
+    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, payload))
+    assert env.mail() == []
+    env.clock.advance(seconds=WAIT)
+    await sweep_now(env)
+    [ack] = env.mail()
+    assert "A consultant will respond within four business hours" in text_of(ack)
+    assert "Alice" not in text_of(ack)
+    env.clock.advance(seconds=120)
+    await sweep_now(env)
+    assert to(env, "alice@helpdesk.test") == [] and len(env.mail()) == 1
+
+
+async def test_the_assignment_applied_before_triages_event_arrives_waits_for_its_due_time(env: Env) -> None:
+    """ticket_api's ticket.updated is handled before triage's decision reaches the notifier:
+    the acknowledgment (naming Alice) and Alice's mail wait for triage's due time, and go out
+    at once when it comes."""
+    story = TicketStory(org=organization(sla_signed=True))
+    await env.deliver(agent_event(ALICE.id, name=ALICE.name, email=ALICE.email), story.created())
+    await env.deliver(story.assigned(ALICE.id))
+    assert env.mail() == [], "both wait for triage's due time"
+    env.clock.advance(seconds=0.2)
     await env.deliver(alice_assigned(story))
     [ack] = to(env, "jane@acme.test")
+    assert "Alice Consultant will respond within four business hours, by Tuesday" in text_of(ack)
     assert "Alice Consultant is your consultant" in text_of(ack)
-    assert len(to(env, "alice@helpdesk.test")) == 1
+    assert_alice_told_with_triages_due_time(env)
+    await assert_nothing_more_later(env)
+
+
+async def test_an_assignment_overtaking_ticket_created_is_told_in_the_acknowledgment(env: Env) -> None:
+    """Both triage's decision and ticket_api's assignment reach the notifier before
+    ticket.created: the customer's first mail is still the acknowledgment, threaded under
+    their own mail, naming Alice (the customer's assignment mail, waiting, is merged into it)."""
+    story = TicketStory(org=organization(sla_signed=True))
+    created = story.created(source_message_id="<jane-1@acme.test>")
+    await env.deliver(agent_event(ALICE.id, name=ALICE.name, email=ALICE.email))
+    await env.deliver(alice_assigned(story), story.assigned(ALICE.id))
+    assert to(env, "jane@acme.test") == [], "the customer's mail waits for the acknowledgment"
+    assert_alice_told_with_triages_due_time(env)
+    await env.deliver(created)
+    [ack] = to(env, "jane@acme.test")
+    assert "We have received your request" in str(ack["Subject"])
+    assert ack["In-Reply-To"] == "<jane-1@acme.test>"
+    assert "Alice Consultant is your consultant for this ticket" in text_of(ack)
     states = {n.kind: n.state for n in await env.notifications()}
     assert states[NotificationKind.ASSIGNMENT_CUSTOMER] == DeliveryState.MERGED
     await assert_nothing_more_later(env)

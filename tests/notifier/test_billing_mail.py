@@ -11,8 +11,8 @@ import httpx
 from fastapi import FastAPI, Response
 
 from services.notifier import repository as repo
+from services.notifier.delivery import sweep
 from services.notifier.models import DeliveryState
-from services.notifier.service import sweep
 from shared import events as ev
 from shared.http import http_client
 from tests.fixtures.events import (

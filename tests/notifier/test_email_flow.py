@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from uuid import uuid4
 
+from services.notifier.handlers.conversation import status_change_is_news
 from services.notifier.models import DeliveryState
-from services.notifier.service import status_change_is_news, sweep
 from shared.mail_ids import owner_of_message_id, owner_of_reply_token, token_of_plus_address
 from shared.sign_in_links import read_token
 from shared.signed_links import TICKET_STATUS, verify
@@ -15,7 +15,6 @@ from tests.fixtures.events import (
     agent_ref,
     customer_sign_in_requested,
     ticket_triaged,
-    ticket_updated,
     triage_breakdown,
 )
 from tests.notifier.conftest import SECRET, Env, TicketStory, agent_event, organization, ticket_status_link
@@ -95,7 +94,8 @@ async def test_conversation_is_threaded_internal_notes_stay_inside_and_closure_h
 ) -> None:
     agent_id = uuid4()
     story = TicketStory(org=organization(sla_signed=True), assignee_id=agent_id)
-    await env.deliver(agent_event(agent_id), story.created())
+    await env.deliver(agent_event(agent_id))  # known before the ticket: its mails name Alice
+    await env.deliver(story.created())
     await env.deliver(story.message("Internal: check the toner", author_id=agent_id, visibility="internal"))
     await env.deliver(
         story.message("Please restart the printer.\nThen tell me <what> you see.", author_id=agent_id)
@@ -103,7 +103,11 @@ async def test_conversation_is_threaded_internal_notes_stay_inside_and_closure_h
     await env.deliver(story.message("Restarted, still offline.", author="customer"))
     await env.deliver(story.closed())
 
-    ack, reply, to_consultant, closure = env.mail()
+    # Opened already assigned (by staff): the acknowledgment names Alice, and Alice is told.
+    assigned, *mails = sorted(env.mail(), key=lambda m: "Assigned to you" not in str(m["Subject"]))
+    assert assigned["To"] == "alice@helpdesk.test"
+    ack, reply, to_consultant, closure = mails
+    assert "Alice Consultant is your consultant for this ticket" in parts(ack)[0]
     assert [m["To"] for m in (ack, reply, to_consultant, closure)] == [
         "jane@acme.test",
         "jane@acme.test",
@@ -159,11 +163,12 @@ async def test_triage_assignment_tells_customer_and_consultant_once_with_the_cal
     )
     await env.deliver(agent_event(agent_id), story.created())
     await env.deliver(triaged)
-    # ticket_api applies the assignment: its ticket.updated must not send the same news again.
-    story.assignee_id = agent_id
-    await env.deliver(
-        ticket_updated(**story.snapshot(priority="P1"), changed={"assignee_id": [None, str(agent_id)]})
-    )
+    assert len(env.mail()) == 1, "triage's decision alone tells nobody of a consultant"
+    # ticket_api applies the assignment: its ticket.updated is what tells the customer and the
+    # consultant; a repeat of it tells nobody again.
+    applied = story.assigned(agent_id, priority="P1")
+    await env.deliver(applied)
+    await env.deliver(story.assigned(agent_id, priority="P1"))
 
     # The two assignment mails are sent by concurrent jobs: their arrival order is not fixed.
     to_consultant, to_customer = sorted(env.mail()[1:], key=lambda m: str(m["To"]))
@@ -181,18 +186,18 @@ async def test_triage_assignment_tells_customer_and_consultant_once_with_the_cal
     assert "Tuesday, March 4, 2025 at 12:00 PM CST" in consultant_text
 
 
-async def test_a_manual_reassignment_notifies_after_it_settles(env: Env) -> None:
+async def test_a_manual_reassignment_notifies_at_once_without_triages_task(env: Env) -> None:
+    """A person's assignment is the only source of its news (no richer copy from triage
+    follows): both mails go at once, the consultant's without a call task or due time."""
     agent_id = uuid4()
     story = TicketStory(org=organization(sla_signed=True))
     await env.deliver(agent_event(agent_id, name="Bob", email="bob@helpdesk.test"), story.created())
-    story.assignee_id = agent_id
-    await env.deliver(ticket_updated(**story.snapshot(), changed={"assignee_id": [None, str(agent_id)]}))
-    assert len(env.mail()) == 1, "held back for a minute, in case triage's richer mail follows"
-    env.clock.advance(seconds=61)
-    # Its job ran early on the test's clock and let it be; the sweeper enqueues it again when due.
-    await sweep(env.notifier, grace=timedelta(0))
-    await env.run_worker()
-    assert sorted(m["To"] for m in env.mail()[1:]) == ["bob@helpdesk.test", "jane@acme.test"]
+    await env.deliver(story.assigned(agent_id, by_triage=False, priority=None))
+    to_bob, to_jane = sorted(env.mail()[1:], key=lambda m: str(m["To"]))
+    assert (to_bob["To"], to_jane["To"]) == ("bob@helpdesk.test", "jane@acme.test")
+    bob_text, _ = parts(to_bob)
+    assert "First response due" not in bob_text and "call the customer" not in bob_text
+    assert to_jane["In-Reply-To"] == env.mail()[0]["Message-ID"], "it answers the acknowledgment"
 
 
 async def test_status_updates_only_for_news(env: Env) -> None:

@@ -3,7 +3,7 @@ mail that opened a ticket, and the note that some of its attachments were refuse
 
 from __future__ import annotations
 
-from services.notifier.service import threadable_message_id
+from services.notifier.recording import threadable_message_id
 from shared import events as ev
 from tests.fixtures.events import email_attachments_refused
 from tests.notifier.conftest import Env, TicketStory, organization

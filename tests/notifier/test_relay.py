@@ -14,9 +14,11 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from services.notifier.compose import OutgoingMail, flatten
+from services.notifier.delivery import sweep
+from services.notifier.delivery.email import send_claimed
+from services.notifier.delivery_policy import LEASE
 from services.notifier.dispatch import Job
 from services.notifier.models import DeliveryState
-from services.notifier.service import LEASE, send_claimed, sweep
 from services.notifier.smtp import Relay
 from tests.notifier.conftest import NOTIFIER_QUEUE, Env, TicketStory, organization
 

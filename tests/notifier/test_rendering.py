@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from services.notifier.recording import base_context
 from services.notifier.rendering import environment, render
-from services.notifier.service import base_context
 from services.notifier.settings import Settings
 
 
@@ -22,7 +22,6 @@ def assignment_context(**fields: Any) -> dict[str, Any]:
         "priority": None,
         "first_response_due_at": None,
         "call_customer": False,
-        "call_reason": None,
         **fields,
     }
 
@@ -44,7 +43,6 @@ def test_a_look_alike_domain_stands_out_in_the_consultants_mail() -> None:
                 "priority": "P1",
                 "first_response_due_at": "Tuesday, March 31, 2026 at 11:00 AM CDT",
                 "call_customer": True,
-                "call_reason": "P1 ticket of a support-agreement customer",
             },
             [
                 "Customer:  Pat Lee <pat@globex.test>, Globex",

@@ -13,8 +13,8 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from deploy.local.probes import free_ports
+from services.notifier.delivery import sweep
 from services.notifier.models import DeliveryState
-from services.notifier.service import sweep
 from services.notifier.smtp import Relay
 from shared.db import create_engine, single_statement_maker
 from tests.notifier.conftest import Env, TicketStory, organization

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
+from services.notifier.delivery.email import fetch_invoice_pdf
 from services.notifier.runtime import billing_client
-from services.notifier.service import fetch_invoice_pdf
 from services.ticket_api.app import create_app
 from services.ticket_api.settings import Settings as TicketApiSettings
 from shared.events import Service
@@ -88,7 +88,9 @@ async def test_invoice_pdfs_are_fetched_with_the_notifiers_own_renewed_token(
         assert service_auth.token_url == "http://ticket-api.test/api/v1/oauth/token"
         service_auth.http = to_ticket_api  # ticket_api is in-process here
 
-        attachment = await fetch_invoice_pdf(env.notifier, str(uuid4()), "INV-1.pdf")
+        invoice_id = str(uuid4())
+        url = f"http://127.0.0.1:8080/api/v1/billing/invoices/{invoice_id}/pdf"  # the event's pdf_url
+        attachment = await fetch_invoice_pdf(env.notifier, url, invoice_id, "INV-1.pdf")
         assert attachment.content == PDF
         assert len(tokens) == 2 and tokens[0] != tokens[1], "refused once, renewed, sent again"
 
@@ -97,4 +99,5 @@ async def test_invoice_pdfs_are_fetched_with_the_notifiers_own_renewed_token(
     env.notifier.billing_client = billing_client(env.settings, transport=httpx.ASGITransport(app=stub))
     assert env.notifier.billing_client.auth is None and env.settings.client_id == ""
     with pytest.raises(TransientError, match="401"):
-        await fetch_invoice_pdf(env.notifier, str(uuid4()), None)
+        invoice_id = str(uuid4())
+        await fetch_invoice_pdf(env.notifier, f"/api/v1/billing/invoices/{invoice_id}/pdf", invoice_id, None)

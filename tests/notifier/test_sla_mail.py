@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from services.notifier.service import time_left
+from services.notifier.handlers.sla import time_left
 from shared import events as ev
 from tests.fixtures.events import BUILDERS, agent_created, contact_ref
 from tests.notifier.conftest import Env, TicketStory, organization

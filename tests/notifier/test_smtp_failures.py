@@ -11,8 +11,8 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from services.notifier import repository as repo
+from services.notifier.delivery import sweep
 from services.notifier.models import DeliveryState
-from services.notifier.service import sweep
 from services.notifier.smtp import Relay
 from tests.notifier.conftest import Env, TicketStory, organization
 

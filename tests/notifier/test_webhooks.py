@@ -14,9 +14,9 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from services.notifier import repository as repo
+from services.notifier.delivery import sweep
 from services.notifier.delivery_policy import WEBHOOK_RETRY_DELAYS, retry_after, webhook_retry_delay
 from services.notifier.models import DeliveryState, WebhookDelivery, WebhookSubscription
-from services.notifier.service import sweep
 from services.notifier.webhook_http import RefusedDestination, checked_destination, is_public
 from services.notifier.webhook_signing import new_secret, signature, signed_headers
 from tests.notifier.conftest import Env, Receiver, TicketStory, organization

@@ -7,18 +7,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from services.notifier import admin
 from services.notifier import repository as repo
-from services.notifier import service
-from services.notifier.deps import AppNotifier, Uow
-from services.notifier.models import (
-    DeliveryState,
-    Notification,
-    NotificationDetail,
-    NotificationKind,
-    NotificationPublic,
-    SuppressionPublic,
-)
-from shared.auth import CurrentPrincipal, StaffPrincipal, require_admin, staff_principal
+from services.notifier.deps import AdminCaller, AppNotifier, StaffCaller, Uow
+from services.notifier.models import DeliveryState, Notification, NotificationKind
+from services.notifier.schemas import NotificationDetail, NotificationPublic, SuppressionPublic
+from shared.auth import staff_principal
 from shared.email_address import normalize_email
 from shared.pagination import InvalidCursor, Page, decode_cursor, page_of
 from shared.problems import Unprocessable, problem_responses
@@ -66,14 +60,13 @@ def _decode_address(cursor: str | None) -> str | None:
 
 
 @router.delete("/suppressions/{address}", status_code=204, responses=problem_responses(401, 403, 404, 422))
-async def lift_suppression(address: str, uow: Uow, principal: CurrentPrincipal) -> Response:
+async def lift_suppression(address: str, uow: Uow, principal: AdminCaller) -> Response:
     """Allow mail to an address again (admins), e.g. after the customer fixed their mailbox."""
-    require_admin(principal)
     try:
         normalized = normalize_email(address)
     except ValueError as error:
         raise Unprocessable(str(error)) from None
-    await service.lift_suppression(uow, principal, normalized)
+    await admin.lift_suppression(uow, principal, normalized)
     await uow.commit()
     return Response(status_code=204)
 
@@ -101,9 +94,9 @@ async def list_notifications(
 
 
 @router.get("/{notification_id}", responses=problem_responses(401, 403, 404, 422))
-async def get_notification(notification_id: UUID, uow: Uow, principal: StaffPrincipal) -> NotificationDetail:
+async def get_notification(notification_id: UUID, uow: Uow, principal: StaffCaller) -> NotificationDetail:
     """One notification with the text that was sent and its threading headers."""
-    notification = await service.visible_notification(uow.session, principal, notification_id)
+    notification = await admin.visible_notification(uow.session, principal, notification_id)
     detail = NotificationDetail.model_validate(notification, from_attributes=True)
     if notification.kind == NotificationKind.SIGN_IN_LINK:
         detail.text_body = "[not shown: this mail carries a sign-in link]"
@@ -114,9 +107,9 @@ async def get_notification(notification_id: UUID, uow: Uow, principal: StaffPrin
     "/{notification_id}/resend", status_code=201, responses=problem_responses(401, 403, 404, 409, 422)
 )
 async def resend_notification(
-    notification_id: UUID, uow: Uow, principal: CurrentPrincipal, notifier: AppNotifier
+    notification_id: UUID, uow: Uow, principal: StaffCaller, notifier: AppNotifier
 ) -> NotificationPublic:
     """Send a copy again now, threaded with the ticket's other mail (agents and admins)."""
-    copy = await service.resend_notification(uow, notifier, principal, notification_id)
+    copy = await admin.resend_notification(uow, notifier, principal, notification_id)
     await uow.commit()
     return _public(copy)

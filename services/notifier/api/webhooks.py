@@ -5,15 +5,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
+from services.notifier import admin
 from services.notifier import repository as repo
-from services.notifier import service
 from services.notifier.deps import AppNotifier, Uow, WebhookManager
-from services.notifier.models import (
-    DeliveryState,
+from services.notifier.models import DeliveryState, WebhookSubscription
+from services.notifier.schemas import (
     WebhookAttemptPublic,
     WebhookDeliveryDetail,
     WebhookDeliveryPublic,
-    WebhookSubscription,
     WebhookSubscriptionCreate,
     WebhookSubscriptionCreated,
     WebhookSubscriptionPublic,
@@ -41,7 +40,7 @@ async def create_subscription(
     """Receive signed webhooks (Standard Webhooks: `webhook-id`, `webhook-timestamp`,
     `webhook-signature`) for these event types about your organizations' tickets. The
     secret (`whsec_…`) is shown here and when rotated; verify every request with it."""
-    subscription = await service.create_subscription(uow, notifier, principal, body)
+    subscription = await admin.create_subscription(uow, notifier, principal, body)
     await uow.commit()
     return _with_secret(subscription)
 
@@ -54,7 +53,7 @@ async def list_subscriptions(
     cursor: str | None = None,
 ) -> Page[WebhookSubscriptionPublic]:
     """Your subscriptions (admins: everyone's)."""
-    service.may_manage_webhooks(principal)
+    admin.may_manage_webhooks(principal)
     rows = await repo.list_subscriptions(
         uow.session,
         client_id=None if principal.is_admin else principal.subject_id,
@@ -68,7 +67,7 @@ async def list_subscriptions(
 async def get_subscription(
     subscription_id: UUID, uow: Uow, principal: WebhookManager
 ) -> WebhookSubscriptionPublic:
-    return _public(await service.visible_subscription(uow.session, principal, subscription_id))
+    return _public(await admin.visible_subscription(uow.session, principal, subscription_id))
 
 
 @router.patch("/subscriptions/{subscription_id}", responses=ONE)
@@ -80,7 +79,7 @@ async def update_subscription(
     notifier: AppNotifier,
 ) -> WebhookSubscriptionPublic:
     """Change the URL or event types, or switch it on and off (on again after a 410 disabled it)."""
-    subscription = await service.update_subscription(uow, notifier, principal, subscription_id, body)
+    subscription = await admin.update_subscription(uow, notifier, principal, subscription_id, body)
     await uow.commit()
     return _public(subscription)
 
@@ -92,7 +91,7 @@ async def rotate_secret(
     subscription_id: UUID, uow: Uow, principal: WebhookManager, notifier: AppNotifier
 ) -> WebhookSubscriptionCreated:
     """A new signing secret, used from the next attempt on."""
-    subscription = await service.rotate_secret(uow, notifier, principal, subscription_id)
+    subscription = await admin.rotate_secret(uow, notifier, principal, subscription_id)
     await uow.commit()
     return _with_secret(subscription)
 
@@ -101,7 +100,7 @@ async def rotate_secret(
     "/subscriptions/{subscription_id}", status_code=204, responses=problem_responses(401, 403, 404, 422)
 )
 async def delete_subscription(subscription_id: UUID, uow: Uow, principal: WebhookManager) -> Response:
-    await service.delete_subscription(uow, principal, subscription_id)
+    await admin.delete_subscription(uow, principal, subscription_id)
     await uow.commit()
     return Response(status_code=204)
 
@@ -116,7 +115,7 @@ async def list_deliveries(
     cursor: str | None = None,
 ) -> Page[WebhookDeliveryPublic]:
     """The delivery log of a subscription: each event, its state, attempts and last answer."""
-    await service.visible_subscription(uow.session, principal, subscription_id)
+    await admin.visible_subscription(uow.session, principal, subscription_id)
     rows = await repo.list_deliveries(
         uow.session,
         subscription_id=subscription_id,
@@ -131,7 +130,7 @@ async def list_deliveries(
 @router.get("/deliveries/{delivery_id}", responses=ONE)
 async def get_delivery(delivery_id: UUID, uow: Uow, principal: WebhookManager) -> WebhookDeliveryDetail:
     """One delivery with its body and every attempt (status, duration, the answer's first bytes)."""
-    delivery = await service.visible_delivery(uow.session, principal, delivery_id)
+    delivery = await admin.visible_delivery(uow.session, principal, delivery_id)
     attempts = await repo.attempts_of(uow.session, delivery_id)
     return WebhookDeliveryDetail(
         **WebhookDeliveryPublic.model_validate(delivery, from_attributes=True).model_dump(),
@@ -149,6 +148,6 @@ async def redeliver(
     delivery_id: UUID, uow: Uow, principal: WebhookManager, notifier: AppNotifier
 ) -> WebhookDeliveryPublic:
     """Send a delivery again now, with the same `webhook-id` (receivers deduplicate on it)."""
-    delivery = await service.redeliver(uow, notifier, principal, delivery_id)
+    delivery = await admin.redeliver(uow, notifier, principal, delivery_id)
     await uow.commit()
     return WebhookDeliveryPublic.model_validate(delivery, from_attributes=True)
