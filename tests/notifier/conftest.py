@@ -39,6 +39,7 @@ from tests.fixtures.events import (
     ticket_created,
     ticket_message_added,
     ticket_status_changed,
+    ticket_updated,
 )
 from tests.fixtures.workers import drain_with
 
@@ -222,12 +223,11 @@ class TicketStory:
         """ticket_api's ``ticket.updated`` once it assigned ``agent_id``: applying triage's
         decision as asked (``known_to`` triage), or (``by_triage=False``) a person's choice."""
         previous, self.assignee_id = self.assignee_id, agent_id
-        payload = ev.TicketUpdatedV1(
+        return ticket_updated(
             **self.snapshot(priority=priority, updated_at=self.created_at + timedelta(seconds=1)),
             changed={"assignee_id": [str(previous) if previous else None, str(agent_id)]},
+            known_to=(ev.Service.TRIAGE,) if by_triage else (),
         )
-        event = self.event(ev.EventType.TICKET_UPDATED, payload)
-        return event.model_copy(update={"known_to": (ev.Service.TRIAGE,)}) if by_triage else event
 
     def message(
         self, body: str, *, author: str = "agent", author_id: UUID | None = None, visibility: str = "public"

@@ -22,7 +22,7 @@ from services.notifier.models import DeliveryState, Notification, NotificationKi
 from services.notifier.office_hours import OfficeHours
 from services.notifier.settings import Settings
 from shared import events as ev
-from tests.fixtures.events import contact_ref, ticket_triaged, triage_breakdown
+from tests.fixtures.events import contact_ref, ticket_triaged, ticket_updated, triage_breakdown
 from tests.notifier.conftest import (
     CHICAGO_TUESDAY_10,
     Env,
@@ -466,11 +466,12 @@ async def test_a_consultant_ticket_api_refused_is_never_mailed(env: Env) -> None
     story = TicketStory(org=organization(sla_signed=True))
     await env.deliver(agent_event(ALICE.id, name=ALICE.name, email=ALICE.email), story.created())
     await env.deliver(alice_assigned(story))
-    payload = ev.TicketUpdatedV1(
-        **story.snapshot(priority="P2", updated_at=story.created_at + timedelta(seconds=1)),
-        changed={"priority": [None, "P2"]},
+    await env.deliver(
+        ticket_updated(
+            **story.snapshot(priority="P2", updated_at=story.created_at + timedelta(seconds=1)),
+            changed={"priority": [None, "P2"]},
+        )
     )
-    await env.deliver(story.event(ev.EventType.TICKET_UPDATED, payload))
     assert env.mail() == []
     env.clock.advance(seconds=WAIT)
     await sweep_now(env)
