@@ -200,15 +200,7 @@ def api(service: Service) -> list[dict[str, Any]]:
         "failureThreshold": 30,
     }
     template = pod_template(meta, [container], volumes, annotations=scrape(API_PORT))
-    svc = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": service.dns, "labels": meta},
-        "spec": {
-            "selector": {"app.kubernetes.io/name": service.dns},
-            "ports": [{"name": "http", "port": API_PORT, "targetPort": "http"}],
-        },
-    }
+    svc = service_object(service.dns, meta, "http", API_PORT)
     return [deployment(service.dns, meta, template), svc, hpa(service.dns, 2, 6), pdb(service.dns)]
 
 
@@ -246,15 +238,7 @@ def inbound_smtp() -> list[dict[str, Any]]:
     container["readinessProbe"] = {"tcpSocket": {"port": "smtp"}, "periodSeconds": 10}
     container["livenessProbe"] = {"tcpSocket": {"port": "smtp"}, "periodSeconds": 20, "failureThreshold": 3}
     template = pod_template(meta, [container], volumes)
-    svc = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "labels": meta},
-        "spec": {
-            "selector": {"app.kubernetes.io/name": name},
-            "ports": [{"name": "smtp", "port": 25, "targetPort": "smtp"}],
-        },
-    }
+    svc = service_object(name, meta, "smtp", 25)
     return [deployment(name, meta, template), svc, pdb(name)]
 
 
@@ -328,15 +312,7 @@ def gateway() -> list[dict[str, Any]]:
         "runAsGroup": NGINX_UID,
         "fsGroup": NGINX_UID,
     }
-    svc = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "labels": meta},
-        "spec": {
-            "selector": {"app.kubernetes.io/name": name},
-            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
-        },
-    }
+    svc = service_object(name, meta, "http", 80)
     config = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -344,6 +320,19 @@ def gateway() -> list[dict[str, Any]]:
         "data": {"nginx.conf.template": TEMPLATE.read_text()},
     }
     return [config, deployment(name, meta, template), svc, pdb(name), hpa(name, 2, 4)]
+
+
+def service_object(name: str, meta: dict[str, str], port_name: str, port: int) -> dict[str, Any]:
+    """A ClusterIP Service in front of the Deployment ``name``, on its named container port."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": meta},
+        "spec": {
+            "selector": {"app.kubernetes.io/name": name},
+            "ports": [{"name": port_name, "port": port, "targetPort": port_name}],
+        },
+    }
 
 
 def hpa(name: str, minimum: int, maximum: int) -> dict[str, Any]:

@@ -194,3 +194,13 @@ def test_every_variable_compose_uses_is_documented(compose: dict[str, Any]) -> N
         documented = set(ENV_EXAMPLE_NAME.findall(example.read_text()))
         missing = sorted(used - documented)
         assert not missing, f"compose uses variables that {example.name} does not document: {missing}"
+
+
+def test_our_containers_get_time_to_start_before_health_counts(compose: dict[str, Any]) -> None:
+    """A Python process on a busy 2-core machine took a minute to import (compose-check): a
+    health check counting failures from the first second marks it unhealthy, and `up --wait`
+    and every service depending on it give up."""
+    for name, service in compose["services"].items():
+        if _is_ours(service) and "healthcheck" in service:
+            period = str(service["healthcheck"].get("start_period", "0s"))
+            assert period.endswith("s") and int(period[:-1]) >= 120, f"{name}: start_period {period}"
