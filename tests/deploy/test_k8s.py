@@ -8,6 +8,7 @@ never inlined. No cluster here: nothing is applied."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import subprocess
@@ -252,3 +253,47 @@ def test_probes_name_real_routes_on_open_ports(rendered: list[dict[str, Any]]) -
         if document["kind"] == "Deployment" and document["metadata"]["name"] != "inbound-smtp":
             (container,) = pod_spec(document)["containers"]
             assert "livenessProbe" in container, f"{document['metadata']['name']} has no liveness probe"
+
+
+KEDA = K8S / "components" / "keda"
+
+
+def test_the_keda_component_scales_each_worker_on_its_queue_instead_of_cpu() -> None:
+    spec = yaml.safe_load((KEDA / "kustomization.yaml").read_text())
+    assert spec["kind"] == "Component"
+    base = load_kustomization(K8S / "base")
+    workers = {n for n, d in by_kind(base, "Deployment").items() if n.endswith("-worker")}
+    scaled = [d for d in yaml.safe_load_all((KEDA / "scaled-objects.yaml").read_text()) if d]
+    assert {d["spec"]["scaleTargetRef"]["name"] for d in scaled} == workers
+    for document in scaled:
+        worker = document["spec"]["scaleTargetRef"]["name"]
+        command = by_kind(base, "Deployment")[worker]["spec"]["template"]["spec"]["containers"][0]["command"]
+        (service,) = contract.services_run_by(command)
+        (trigger,) = document["spec"]["triggers"]
+        assert trigger["type"] == "prometheus"
+        assert f'helpdesk_queue_depth{{queue="helpdesk:queue:{service}"}}' in trigger["metadata"]["query"]
+    deleted = {yaml.safe_load(p["patch"])["metadata"]["name"] for p in spec["patches"]}
+    assert deleted == workers, "KEDA's autoscalers replace exactly the workers' CPU ones"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_an_overlay_with_the_keda_component_renders_and_validates(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(K8S / "overlays" / "prod", tmp_path)],
+                "components": [os.path.relpath(KEDA, tmp_path)],
+            }
+        )
+    )
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    documents = [d for d in yaml.safe_load_all(out) if d]
+    assert len(by_kind(documents, "ScaledObject")) == 4
+    assert not [n for n in by_kind(documents, "HorizontalPodAutoscaler") if n.endswith("-worker")]
+    for document in documents:
+        if document["kind"] != "ScaledObject":  # KEDA's own kind: no schema here
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
