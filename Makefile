@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: bootstrap run check-run test chaos bench migrate lint fmt clean web-api
+.PHONY: bootstrap run check-run test chaos bench migrate lint fmt clean web-api compose-check
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -33,6 +33,12 @@ bench: bootstrap
 	@scripts/bench_tools.sh
 	@scripts/ensure_test_services.sh
 	$(PY) -m bench $(BENCH_ARGS)
+
+## compose-check: run deploy/compose.yaml for real: a Docker daemon (started when none answers),
+## images built from Debian packages, S1 through the containers, APIs x2 and workers x3, a worker
+## killed mid-load, every ticket acknowledged once, torn down (COMPOSE_CHECK_ARGS="--keep")
+compose-check: bootstrap
+	$(PY) scripts/compose_check.py $(COMPOSE_CHECK_ARGS)
 
 ## web-api: write web/src/api/<service>.ts from each service's OpenAPI (make test fails on drift)
 web-api: bootstrap

@@ -17,6 +17,7 @@ from shared.gc_tuning import tune
 from shared.health import Check, health_router
 from shared.ids import new_id
 from shared.logging import configure_logging, request_id_var
+from shared.metrics import MetricsMiddleware, metrics_router
 from shared.problems import (
     document_common_problems,
     install_problem_handlers,
@@ -166,8 +167,10 @@ def create_service_app(
     install_problem_handlers(app)
     _document_common_problems_in(app)
     app.add_middleware(UnstorableTextGuard)
+    app.add_middleware(MetricsMiddleware)  # inside the ids: an exception counts as the 500/503 it becomes
     app.add_middleware(RequestIdMiddleware)  # added last: the outermost, so every answer has an id
     app.include_router(health_router(readiness_checks))
+    app.include_router(metrics_router())  # GET /metrics, not in the OpenAPI (the gateway never routes it)
     for router in routers:
         app.include_router(router)
     return app

@@ -23,11 +23,19 @@ from arq.utils import timestamp_ms
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from shared import dead_letters
+from shared import dead_letters, metrics
 from shared.consumer import EventConsumer
 from shared.events import Event, Service
 from shared.logging import bind_request_id
-from shared.queue import HANDLE_EVENT, KEEP_RESULT_SECONDS, deserialize, queue_name, redis_settings, serialize
+from shared.queue import (
+    HANDLE_EVENT,
+    KEEP_RESULT_SECONDS,
+    QUEUE_PREFIX,
+    deserialize,
+    queue_name,
+    redis_settings,
+    serialize,
+)
 from shared.settings import ServiceSettings
 from shared.transient import is_transient
 
@@ -79,8 +87,12 @@ class Worker(arq_worker.Worker):
 
     _start_job: AsyncScript | None = None
     _redis_failures: int = 0
+    # Set by the entry point (shared.worker_main --metrics-port): Prometheus exposition there.
+    metrics_port: int | None = None
 
     async def main(self) -> None:
+        if self.metrics_port:
+            metrics.serve_worker_metrics(self.metrics_port)
         while self._pool is None:
             try:
                 self._pool = await create_pool(
@@ -93,6 +105,14 @@ class Worker(arq_worker.Worker):
             except (OSError, RedisError, TimeoutError) as error:
                 await self._redis_unavailable(error)
         self._redis_failures = 0
+        if self.metrics_port:
+            sampler = metrics.sample_worker_forever(
+                service=self.queue_name.removeprefix(QUEUE_PREFIX),
+                queue=self.queue_name,
+                redis=self.pool,
+                ctx=self.ctx,
+            )
+            self.loop.create_task(sampler)
         await super().main()
 
     async def _poll_iteration(self) -> None:
@@ -178,10 +198,13 @@ async def handle_event(ctx: Context, raw_event: dict[str, Any]) -> str:
                     exc_info=True,
                     extra={"event_id": str(raw_event.get("id"))},
                 )
+                _job_metrics(ctx, raw_event, "retry", started)
                 raise Retry(defer=delay) from error
             await give_up(ctx, raw_event, error, job_try)
+            _job_metrics(ctx, raw_event, "dead-lettered", started)
             return "dead-lettered"
     enqueued = ctx.get("enqueue_time")
+    _job_metrics(ctx, raw_event, outcome.value, started)
     log.info(
         "event %s %s (waited %.0f ms, took %.0f ms, try %s)",
         event.type,
@@ -192,6 +215,17 @@ async def handle_event(ctx: Context, raw_event: dict[str, Any]) -> str:
         extra={"event_id": str(event.id)},
     )
     return outcome.value
+
+
+def _job_metrics(ctx: Context, raw_event: dict[str, Any], outcome: str, started: float) -> None:
+    enqueued = ctx.get("enqueue_time")
+    metrics.job_finished(
+        str(ctx.get("queue", "")),
+        str(raw_event.get("type", "unknown")),
+        outcome,
+        started=started,
+        enqueued=enqueued.timestamp() if enqueued else None,
+    )
 
 
 async def give_up(ctx: Context, raw_event: dict[str, Any], error: Exception, tries: int) -> None:

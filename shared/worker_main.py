@@ -1,6 +1,6 @@
 """Run a service's arq worker the way production does::
 
-    python -m shared.worker_main services.<name>.worker.WorkerSettings [--check | --burst]
+    python -m shared.worker_main services.<name>.worker.WorkerSettings [--check | --burst] [--metrics-port N]
 
 What ``arq``'s command line does (``--check`` exits 0 when the worker's health key is fresh),
 with our :class:`shared.worker.Worker` (jobs start in one round trip to Redis) and the
@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> None:
         "--check", action="store_true", help="exit 0 if the worker's health key is fresh, else 1"
     )
     mode.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    parser.add_argument(
+        "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: none)"
+    )
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     settings: dict[str, Any] = import_string(args.settings)
     if args.check:
@@ -45,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.config.dictConfig(default_log_config(verbose=False))
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     tune()  # once the service is loaded: what start-up made stays out of the collector's way
-    Worker(**settings, burst=args.burst).run()
+    worker = Worker(**settings, burst=args.burst)
+    worker.metrics_port = args.metrics_port or None
+    worker.run()
 
 
 if __name__ == "__main__":
