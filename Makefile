@@ -53,7 +53,7 @@ STRICT_MODULES := shared deploy bench services/ticket_api/tickets/transitions.py
 	services/ticket_api/inbound/parsing.py services/ticket_api/inbound/loops.py services/ticket_api/inbound/quotes.py \
 	services/ticket_api/inbound/reply_matching.py services/ticket_api/inbound/attachments.py \
 	services/triage/business_hours.py services/triage/priority_matrix.py services/triage/sla.py \
-	services/triage/assignment.py services/billing/money.py services/billing/rounding.py services/billing/periods.py \
+	services/triage/assignment.py services/billing/money.py services/billing/rounding.py services/billing/periods.py services/billing/recipients.py \
 	services/notifier/calendar_invites.py services/notifier/acknowledgment.py
 lint: bootstrap
 	.venv/bin/ruff check .

@@ -204,6 +204,9 @@ class OrganizationV1(Payload):
     sla_signed: bool
     email_domains: list[str]
     timezone: str
+    # Who billing writes to when it has no address of its own (both contacts of the organization).
+    billing_contact: ContactRef | None = None
+    primary_contact: ContactRef | None = None
 
 
 class AgentV1(Payload):

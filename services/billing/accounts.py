@@ -17,6 +17,7 @@ from services.billing.errors import AccountNotFound, InvalidPlan
 from services.billing.models import BillingAccount, BillingPlan, PlanKind, PrepaidBlock
 from services.billing.money import cents, ppm
 from services.billing.periods import Period, local_date, period_of
+from services.billing.recipients import account_recipient
 from services.billing.schemas import (
     AccountPublic,
     AllowancePublic,
@@ -112,6 +113,8 @@ async def ensure_account(
     support_tier: str,
     timezone: str,
     changed_at: datetime,
+    billing_contact_email: str | None = None,
+    primary_contact_email: str | None = None,
 ) -> bool:
     """Create the account with its tier's default plan (and prepaid block) unless it exists."""
     created = await repo.insert_account_if_missing(
@@ -121,6 +124,8 @@ async def ensure_account(
             "name": name,
             "support_tier": support_tier,
             "timezone": timezone,
+            "billing_contact_email": billing_contact_email,
+            "primary_contact_email": primary_contact_email,
             "source_changed_at": changed_at,
             "opened_at": changed_at,
             "created_at": utcnow(),
@@ -190,6 +195,8 @@ async def apply_organization(
         "name": organization.name,
         "support_tier": organization.support_tier,
         "timezone": organization.timezone,
+        "billing_contact_email": organization.billing_contact.email if organization.billing_contact else None,
+        "primary_contact_email": organization.primary_contact.email if organization.primary_contact else None,
     }
     if await ensure_account(
         session, settings, organization_id=organization.organization_id, changed_at=changed_at, **fields
@@ -301,12 +308,15 @@ async def account_public(session: AsyncSession, account: BillingAccount, *, now:
         if kind is PlanKind.BLOCK
         else None
     )
+    recipient = account_recipient(account)
     return AccountPublic(
         organization_id=account.organization_id,
         name=account.name,
         support_tier=account.support_tier,
         timezone=account.timezone,
         billing_email=account.billing_email,
+        notices_to=recipient.address,
+        notices_to_source=recipient.source,
         plan=plan_public(plan),
         allowance=allowance,
         prepaid_remaining_minutes=prepaid,

@@ -24,6 +24,7 @@ from services.billing.models import (
 )
 from services.billing.money import cents, from_cents, invoice_totals
 from services.billing.periods import local_date
+from services.billing.recipients import account_recipient
 from services.billing.schemas import InvoiceLinePublic, InvoicePublic
 from services.billing.settings import Settings
 from shared import events as ev
@@ -113,7 +114,7 @@ async def issue_invoices(uow: UnitOfWork, settings: Settings, drafts: list[Invoi
             "invoice_date": invoice_date,
             "due_date": invoice_date + timedelta(days=plan.payment_terms_days),
             "payment_instructions": settings.payment_instructions,
-            "bill_to_email": draft.account.billing_email or draft.contact_email,
+            "bill_to_email": account_recipient(draft.account, draft.contact_email).address,
             "status": InvoiceStatus.ISSUED.value,
         }
         invoices.append(row)

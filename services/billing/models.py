@@ -93,6 +93,10 @@ class BillingAccount(Base, table=True):
     support_tier: str = Field(max_length=16)
     timezone: str = Field(max_length=64)
     billing_email: str | None = Field(default=None, max_length=320)
+    # The organization's billing and primary contact (from its events): whom notices and
+    # invoices go to without a billing address (services/billing/recipients.py).
+    billing_contact_email: str | None = Field(default=None, max_length=320)
+    primary_contact_email: str | None = Field(default=None, max_length=320)
     # The last period whose close ran for this account (``2026-11``), None before the first.
     closed_through: str | None = Field(default=None, max_length=7)
     # The earliest event time the account was seen at: its first period to close (None on

@@ -12,6 +12,7 @@ from services.billing import repository as repo
 from services.billing.charging import block_notices, thresholds_reached
 from services.billing.models import BillingAccount, BillingPlan, Notice, NoticeKind, PlanKind
 from services.billing.periods import parse_period_key, period_of
+from services.billing.recipients import account_recipient
 from services.billing.schemas import NoticePublic
 from shared import events as ev
 from shared.uow import UnitOfWork
@@ -65,7 +66,7 @@ async def notify_allowances(uow: UnitOfWork, targets: list[AllowanceTarget]) -> 
         payload = ev.AllowanceThresholdReachedV1(
             organization_id=account.organization_id,
             organization_name=account.name,
-            billing_email=account.billing_email,
+            billing_email=account_recipient(account).address,
             period=period_key,
             period_starts_at=period.starts_at,
             period_ends_at=period.ends_at,
@@ -109,7 +110,7 @@ async def notify_blocks(uow: UnitOfWork, settlement: Settlement) -> None:
         payload = ev.BlockBalanceV1(
             organization_id=account.organization_id,
             organization_name=account.name,
-            billing_email=account.billing_email,
+            billing_email=account_recipient(account).address,
             remaining_minutes=remaining,
             purchased_minutes=settlement.purchased_minutes,
             low_threshold_percent=percent,

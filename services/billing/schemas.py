@@ -12,6 +12,7 @@ from pydantic import ConfigDict, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
 from services.billing.models import InvoiceKind, InvoiceStatus, NoticeKind, PlanKind, UsageKind
+from services.billing.recipients import RecipientSource
 
 
 def example(body: dict[str, Any]) -> ConfigDict:
@@ -122,6 +123,12 @@ class AccountPublic(SQLModel):
     support_tier: str
     timezone: str
     billing_email: str | None
+    notices_to: str | None = Field(
+        description="where notices and invoices go: the billing address, else the organization's "
+        "billing contact, else its primary contact (a ticket's invoice: the ticket's contact before "
+        "the primary contact); null: the company's own accounting address"
+    )
+    notices_to_source: RecipientSource
     plan: PlanPublic
     allowance: AllowancePublic | None
     prepaid_remaining_minutes: int | None

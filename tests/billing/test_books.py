@@ -26,6 +26,7 @@ from shared.ids import new_id
 from shared.principal import Principal
 from tests.auth import admin, bearer, portal
 from tests.billing.harness import Harness, Organization, Story, Ticket
+from tests.fixtures import events as kit
 
 API = "/api/v1/billing"
 CHICAGO = ZoneInfo("America/Chicago")
@@ -549,3 +550,58 @@ async def test_a_correction_leaves_no_rounding_cent_behind(books: Books) -> None
     first, second = await books.invoices(acme)
     assert lines(first) == [("Setup", 31, "51.67")]
     assert lines(second) == [("Setup", 1, "1.66")]  # 32 minutes are 53.33, not 51.67 + 1.67
+
+
+# --- whom notices and invoices go to ----------------------------------------------------------
+
+
+async def test_notices_and_invoices_go_to_the_billing_contact_else_the_primary_contact(books: Books) -> None:
+    """Without a billing address, an agreement's 80 % notice and its overage invoice go to the
+    organization's billing contact, else its primary contact; the account says which."""
+    story, db = books.story, books.db
+    globex = await _agreement(books, "Globex", 120)
+    account = await books.get(f"/accounts/{globex.id}")
+    assert (account["notices_to"], account["notices_to_source"]) == (None, "accounting")
+
+    primary = kit.contact_ref(email="pat@globex.test", name="Pat")
+    await db.deliver(
+        kit.organization_updated(occurred_at=story.tick(), **globex.fields(), primary_contact=primary)
+    )
+    account = await books.get(f"/accounts/{globex.id}")
+    assert (account["notices_to"], account["notices_to_source"]) == ("pat@globex.test", "primary_contact")
+
+    await _month(books, globex, chicago(2026, 9, 10, 10, 0), 100)  # 105 of 120 minutes: 80 %
+    [notice] = await db.outbox_events("allowance.threshold_reached")
+    assert (notice.data["threshold"], notice.data["billing_email"]) == (80, "pat@globex.test")
+
+    bills = kit.contact_ref(email="bills@globex.test", name="Accounts payable")
+    await db.deliver(
+        kit.organization_updated(
+            occurred_at=story.tick(), **globex.fields(), primary_contact=primary, billing_contact=bills
+        )
+    )
+    account = await books.get(f"/accounts/{globex.id}")
+    assert (account["notices_to"], account["notices_to_source"]) == ("bills@globex.test", "billing_contact")
+    await _month(books, globex, chicago(2026, 9, 20, 10, 0), 60)  # over the allowance: 100 %
+    assert [
+        (e.data["threshold"], e.data["billing_email"])
+        for e in await db.outbox_events("allowance.threshold_reached")
+    ] == [
+        (80, "pat@globex.test"),
+        (100, "bills@globex.test"),
+    ]
+    books.at(chicago(2026, 10, 1, 0, 10))
+    assert (await books.post("/periods/close")).status_code == 200
+    [overage] = [i for i in await books.invoices(globex) if i["period"] == "2026-09"]
+    [issued] = [e for e in await db.outbox_events("invoice.issued") if e.data["invoice_id"] == overage["id"]]
+    assert issued.data["bill_to_email"] == "bills@globex.test"
+
+    # An admin's billing address still comes first.
+    response = await books.client.patch(
+        f"{API}/accounts/{globex.id}", json={"billing_email": "ap@globex.test"}, headers=bearer(ADMIN)
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["notices_to"], response.json()["notices_to_source"]) == (
+        "ap@globex.test",
+        "billing_email",
+    )

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from services.ticket_api.db import outbox
 from tests.ticket_api.conftest import Actors, new_ticket
 
 
@@ -98,3 +104,76 @@ async def test_people_who_wrote_before_their_organization_existed_join_it(api: A
     # Another organization's people are not touched.
     jane = await api.client.get("/api/v1/contacts", params={"email": "jane@acme.test"}, headers=api.admin)
     assert all(c["organization_id"] != newco["id"] for c in jane.json()["items"])
+
+
+async def _organization_events(api: Actors) -> list[dict[str, Any]]:
+    async with api.runtime.sessions() as session:
+        rows = await session.execute(
+            select(outbox.c.event)
+            .where(outbox.c.type == "organization.updated")
+            .order_by(outbox.c.created_at)
+        )
+        return [json.loads(row.event)["data"] for row in rows]
+
+
+async def test_the_first_tickets_contact_becomes_the_primary_contact(api: Actors) -> None:
+    path = f"/api/v1/organizations/{api.org_a['id']}"
+    assert (await api.client.get(path, headers=api.admin)).json()["primary_contact_id"] is None
+    first = await api.client.post(
+        "/api/v1/tickets",
+        json=new_ticket(contact={"email": "wile@acme.test", "name": "Wile"}),
+        headers=api.admin,
+    )
+    await api.client.post(
+        "/api/v1/tickets", json=new_ticket(contact={"email": "road@acme.test"}), headers=api.admin
+    )
+    organization = (await api.client.get(path, headers=api.admin)).json()
+    assert organization["primary_contact_id"] == first.json()["contact_id"]
+    assert organization["billing_contact_id"] is None
+    [announced] = await _organization_events(api)
+    assert announced["primary_contact"] == {
+        "id": first.json()["contact_id"],
+        "email": "wile@acme.test",
+        "name": "Wile",
+    }
+    assert announced["billing_contact"] is None
+
+
+async def test_an_admin_names_the_billing_contact_among_the_organizations_contacts(api: Actors) -> None:
+    path = f"/api/v1/organizations/{api.org_a['id']}"
+    ours = (
+        await api.client.post(
+            "/api/v1/contacts",
+            json={"email": "bills@acme.test", "organization_id": api.org_a["id"]},
+            headers=api.admin,
+        )
+    ).json()
+    theirs = (
+        await api.client.post(
+            "/api/v1/contacts",
+            json={"email": "bills@globex.test", "organization_id": api.org_b["id"]},
+            headers=api.admin,
+        )
+    ).json()
+    refused = await api.client.patch(path, json={"billing_contact_id": theirs["id"]}, headers=api.admin)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["errors"][0]["location"] == "body.billing_contact_id"
+    assert (
+        await api.client.patch(path, json={"billing_contact_id": ours["id"]}, headers=api.agent)
+    ).status_code == 403
+
+    named = await api.client.patch(path, json={"billing_contact_id": ours["id"]}, headers=api.admin)
+    assert named.status_code == 200 and named.json()["billing_contact_id"] == ours["id"]
+    assert (await _organization_events(api))[-1]["billing_contact"]["email"] == "bills@acme.test"
+
+    # The contact moves to Globex: Acme has no billing contact any more, and says so.
+    moved = await api.client.patch(
+        f"/api/v1/contacts/{ours['id']}", json={"organization_id": api.org_b["id"]}, headers=api.admin
+    )
+    assert moved.status_code == 200
+    assert (await api.client.get(path, headers=api.admin)).json()["billing_contact_id"] is None
+    assert (await _organization_events(api))[-1]["billing_contact"] is None
+
+    cleared = await api.client.patch(path, json={"billing_contact_id": None}, headers=api.admin)
+    assert cleared.status_code == 200 and cleared.json()["billing_contact_id"] is None

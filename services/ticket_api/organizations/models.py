@@ -23,6 +23,13 @@ class OrganizationBase(SQLModel):
 class Organization(OrganizationBase, Base, table=True):
     id: UUID = Field(default_factory=new_id, primary_key=True)
     sla_signed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Who receives billing's notices and invoices (unless billing has an address of its own): the
+    # billing contact, else the primary contact. Both are contacts of this organization; an
+    # admin names them, and the contact of the organization's first ticket becomes the primary
+    # contact until then. No foreign key: a contact belongs to an organization, and the two
+    # references back would make the tables a cycle; the service keeps them consistent.
+    billing_contact_id: UUID | None = Field(default=None)
+    primary_contact_id: UUID | None = Field(default=None)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
 

@@ -46,6 +46,14 @@ class OrganizationUpdate(Strict):
     timezone: str | None = None
     email_domains: list[str] | None = Field(default=None, max_length=50)
     sla_signed: bool | None = None
+    billing_contact_id: UUID | None = Field(
+        default=None,
+        description="the contact who receives billing notices and invoices (null: the primary contact)",
+    )
+    primary_contact_id: UUID | None = Field(
+        default=None,
+        description="the organization's main contact (null: the contact of its first ticket)",
+    )
 
     _check_domains = field_validator("email_domains")(lambda v: None if v is None else _domains(v))
     _check_tz = field_validator("timezone")(lambda v: None if v is None else check_timezone(v))
@@ -56,6 +64,8 @@ class OrganizationPublic(OrganizationBase):
     sla_signed: bool
     sla_signed_at: datetime | None
     email_domains: list[str]
+    billing_contact_id: UUID | None
+    primary_contact_id: UUID | None
     created_at: datetime
     updated_at: datetime
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.ticket_api.caller import Caller, audit, changes_between, require_admin, require_staff
+from services.ticket_api.caller import Caller, audit, changes_between, jsonable, require_admin, require_staff
 from services.ticket_api.errors import (
     ContactNotFound,
     DomainTaken,
@@ -17,6 +17,7 @@ from services.ticket_api.errors import (
     OrganizationNotFound,
 )
 from services.ticket_api.organizations import repository as repo
+from services.ticket_api.organizations.announcements import announce_organization, organization_payload
 from services.ticket_api.organizations.models import Contact, Organization
 from services.ticket_api.organizations.schemas import (
     ContactCreate,
@@ -31,18 +32,6 @@ from shared.clock import utcnow
 from shared.principal import PrincipalKind
 from shared.problems import Forbidden, Unprocessable
 from shared.uow import UnitOfWork
-
-
-def organization_payload(organization: Organization, domains: list[str]) -> ev.OrganizationV1:
-    """What ``organization.*`` events say about an organization."""
-    return ev.OrganizationV1(
-        organization_id=organization.id,
-        name=organization.name,
-        support_tier=organization.support_tier,
-        sla_signed=organization.sla_signed_at is not None,
-        email_domains=domains,
-        timezone=organization.timezone,
-    )
 
 
 async def _claim_domains(uow: UnitOfWork, caller: Caller, organization_id: UUID, domains: list[str]) -> None:
@@ -89,7 +78,7 @@ async def create_organization(
     await audit(uow, caller, "organization", organization.id, "created", data.model_dump())
     await uow.emit(
         ev.EventType.ORGANIZATION_CREATED,
-        organization_payload(organization, data.email_domains),
+        await organization_payload(uow, organization, data.email_domains),
         subject=f"organization:{organization.id}",
         request_id=caller.request_id,
     )
@@ -117,8 +106,10 @@ async def update_organization(
         "sla_signed": organization.sla_signed_at is not None,
     }
     changes = data.model_dump(exclude_unset=True)
+    contacts = {key: changes.pop(key) for key in BILLING_CONTACT_FIELDS if key in changes}
     after = {**before, **{k: v for k, v in changes.items() if v is not None}}
     diff = changes_between(before, after)
+    diff.update(await _name_contacts(uow, organization, contacts))
     if not diff:
         return organization, domains
     organization.name = after["name"]
@@ -146,23 +137,27 @@ async def update_organization(
     return organization, after["email_domains"]
 
 
-async def announce_organization(
-    uow: UnitOfWork,
-    caller: Caller,
-    organization: Organization,
-    domains: list[str],
-    *,
-    sla_signed: bool = False,
-) -> None:
-    """``organization.updated`` with the organization as it is now, and ``organization.sla_signed``
-    when it has just signed."""
-    payload = organization_payload(organization, domains)
-    subject = f"organization:{organization.id}"
-    await uow.emit(ev.EventType.ORGANIZATION_UPDATED, payload, subject=subject, request_id=caller.request_id)
-    if sla_signed:
-        await uow.emit(
-            ev.EventType.ORGANIZATION_SLA_SIGNED, payload, subject=subject, request_id=caller.request_id
-        )
+BILLING_CONTACT_FIELDS = ("billing_contact_id", "primary_contact_id")
+
+
+async def _name_contacts(
+    uow: UnitOfWork, organization: Organization, named: dict[str, UUID | None]
+) -> dict[str, Any]:
+    """Set the organization's billing and primary contact (each must be one of its contacts;
+    null clears it) and return what changed."""
+    diff: dict[str, Any] = {}
+    for field, contact_id in named.items():
+        if contact_id is not None:
+            contact = await repo.get_contact(uow.session, contact_id)
+            if contact is None or contact.organization_id != organization.id:
+                raise Unprocessable(
+                    f"Contact {contact_id} is not a contact of {organization.name}.",
+                    errors=[{"location": f"body.{field}", "message": "not a contact of this organization"}],
+                )
+        if getattr(organization, field) != contact_id:
+            diff[field] = [jsonable(getattr(organization, field)), jsonable(contact_id)]
+            setattr(organization, field, contact_id)
+    return diff
 
 
 async def sign_sla(
@@ -238,10 +233,30 @@ async def update_contact(uow: UnitOfWork, caller: Caller, contact_id: UUID, data
         if changes["organization_id"] is not None:
             await visible_organization(uow, caller, changes["organization_id"])
     diff = changes_between({"name": contact.name, "organization_id": contact.organization_id}, changes)
+    left = contact.organization_id if "organization_id" in diff else None
     for key, (_old, new) in diff.items():
         setattr(contact, key, new)
     if diff:
         contact.updated_at = utcnow()
         await uow.session.flush()
         await audit(uow, caller, "contact", contact.id, "updated", diff)
+    if left is not None:
+        await _forget_contact(uow, caller, left, contact.id)
     return contact
+
+
+async def _forget_contact(uow: UnitOfWork, caller: Caller, organization_id: UUID, contact_id: UUID) -> None:
+    """A contact who left an organization is no longer its billing or primary contact."""
+    organization = await repo.get_organization(uow.session, organization_id)
+    if organization is None:
+        return
+    diff = await _name_contacts(
+        uow, organization, {f: None for f in BILLING_CONTACT_FIELDS if getattr(organization, f) == contact_id}
+    )
+    if not diff:
+        return
+    organization.updated_at = utcnow()
+    await uow.session.flush()
+    await audit(uow, caller, "organization", organization.id, "updated", diff)
+    domains = (await repo.domains_of(uow.session, [organization.id]))[organization.id]
+    await announce_organization(uow, caller, organization, domains)

@@ -16,6 +16,8 @@ def organization_public(organization: Organization, domains: list[str]) -> Organ
         sla_signed=organization.sla_signed_at is not None,
         sla_signed_at=organization.sla_signed_at,
         email_domains=domains,
+        billing_contact_id=organization.billing_contact_id,
+        primary_contact_id=organization.primary_contact_id,
         created_at=organization.created_at,
         updated_at=organization.updated_at,
     )

@@ -22,6 +22,7 @@ from services.ticket_api.errors import (
 )
 from services.ticket_api.identity import repository as identity_repo
 from services.ticket_api.organizations import repository as organization_repo
+from services.ticket_api.organizations.announcements import adopt_primary_contact
 from services.ticket_api.organizations.models import Contact
 from services.ticket_api.organizations.views import contact_ref, organization_ref
 from services.ticket_api.tickets import repository as repo
@@ -233,6 +234,8 @@ async def create_ticket(uow: UnitOfWork, caller: Caller, new: NewTicket) -> Tick
     await uow.emit(
         ev.EventType.TICKET_CREATED, payload, subject=f"ticket:{ticket.id}", request_id=caller.request_id
     )
+    if organization is not None and organization.primary_contact_id is None:
+        await adopt_primary_contact(uow, caller, organization, contact.id)
     return ticket
 
 
