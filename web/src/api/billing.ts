@@ -378,6 +378,12 @@ export interface components {
             /** Name */
             name: string;
             /**
+             * Notices To
+             * @description where notices and invoices go: the billing address, else the organization's billing contact, else its primary contact (a ticket's invoice: the ticket's contact before the primary contact); null: the company's own accounting address
+             */
+            notices_to: string | null;
+            notices_to_source: components["schemas"]["RecipientSource"];
+            /**
              * Organization Id
              * Format: uuid
              */
@@ -849,6 +855,11 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * RecipientSource
+         * @enum {string}
+         */
+        RecipientSource: "billing_email" | "billing_contact" | "ticket_contact" | "primary_contact" | "accounting";
         /** UsageEntryPublic */
         UsageEntryPublic: {
             /**

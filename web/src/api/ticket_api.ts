@@ -1896,6 +1896,8 @@ export interface components {
         };
         /** OrganizationPublic */
         OrganizationPublic: {
+            /** Billing Contact Id */
+            billing_contact_id: string | null;
             /**
              * Created At
              * Format: date-time
@@ -1910,6 +1912,8 @@ export interface components {
             id: string;
             /** Name */
             name: string;
+            /** Primary Contact Id */
+            primary_contact_id: string | null;
             /** Sla Signed */
             sla_signed: boolean;
             /** Sla Signed At */
@@ -1934,10 +1938,20 @@ export interface components {
          *     }
          */
         OrganizationUpdate: {
+            /**
+             * Billing Contact Id
+             * @description the contact who receives billing notices and invoices (null: the primary contact)
+             */
+            billing_contact_id?: string | null;
             /** Email Domains */
             email_domains?: string[] | null;
             /** Name */
             name?: string | null;
+            /**
+             * Primary Contact Id
+             * @description the organization's main contact (null: the contact of its first ticket)
+             */
+            primary_contact_id?: string | null;
             /** Sla Signed */
             sla_signed?: boolean | null;
             support_tier?: components["schemas"]["SupportTier"] | null;
