@@ -25,7 +25,7 @@ from deploy.local.probes import free_ports
 from shared import queue
 from shared.events import Service
 from tests import auth
-from tests.shared.sample_events import agent_created
+from tests.fixtures.events import agent_created
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIAGE_QUEUE = queue.queue_name(Service.TRIAGE)
