@@ -6,84 +6,21 @@
 //     node e2e/journey.mjs
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { CHROMIUM, CHROMIUM_ARGS, XSS_SUBJECT, accessibilityProblems, credentials, gateway, openTicket, screenshots } from "./common.mjs";
 
-const gateway = required("GATEWAY_URL");
-const credentials = JSON.parse(readFileSync(required("CREDENTIALS"), "utf8"));
-const screenshots = required("SCREENSHOTS");
-const customer = process.env.CUSTOMER_EMAIL ?? "jane@demo-customer.test";
 const run = Date.now().toString(36);
 const SUBJECT = `Printer offline ${run}`;
-const XSS_SUBJECT = "<img src=x onerror=alert(1)>";
 const NOTE = `Internal: the customer's printer is on the old firmware (${run}).`;
 const REPLY = `Hello Jane, please restart the printer once; we are on it (${run}).`;
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-quic",
-  "--no-first-run",
-];
-
-/** @param {string} name */
-function required(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`set ${name}`);
-  return value;
-}
-
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-/** axe-core's serious and critical findings on the page as it is (the script is evaluated over
- * the DevTools protocol, which the page's Content-Security-Policy does not govern).
- * @param {import("playwright-core").Page} page */
-async function accessibilityProblems(page) {
-  await page.evaluate(AXE);
-  const found = await page.evaluate(async () => {
-    const results = await /** @type {any} */ (window).axe.run(document, { resultTypes: ["violations"] });
-    return results.violations.map((/** @type {any} */ v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
-  });
-  return found.filter((/** @type {{impact: string}} */ v) => v.impact === "serious" || v.impact === "critical");
-}
-
-/** Open a ticket as the demo portal does (OAuth client credentials, then POST /tickets). */
-async function openTicket(/** @type {string} */ subject) {
-  const basic = Buffer.from(`${credentials.portal.client_id}:${credentials.portal.client_secret}`).toString("base64");
-  const token = await fetch(`${gateway}/api/v1/oauth/token`, {
-    method: "POST",
-    headers: { Authorization: `Basic ${basic}`, "Content-Type": "application/x-www-form-urlencoded" },
-    body: "grant_type=client_credentials",
-  });
-  assert.equal(token.status, 200, await token.clone().text());
-  const { access_token } = /** @type {{access_token: string}} */ (await token.json());
-  const created = await fetch(`${gateway}/api/v1/tickets`, {
-    method: "POST",
-    headers: {
-      Authorization: `Bearer ${access_token}`,
-      "Content-Type": "application/json",
-      "Idempotency-Key": crypto.randomUUID(),
-    },
-    body: JSON.stringify({
-      contact: { email: customer, name: "Jane" },
-      subject,
-      description: "It stopped this morning.\n<script>alert('description')</script>",
-      urgency: "high",
-    }),
-  });
-  assert.equal(created.status, 201, await created.clone().text());
-  return /** @type {{id: string, number: string}} */ (await created.json());
-}
 
 const profile = mkdtempSync(join(tmpdir(), "helpdesk-chromium-"));
 mkdirSync(screenshots, { recursive: true });
 const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  executablePath: CHROMIUM,
   headless: true,
   args: CHROMIUM_ARGS,
   viewport: { width: 1280, height: 900 },

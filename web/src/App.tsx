@@ -1,6 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
-import { Link } from "./components";
+import { Link, RetryBanner } from "./components";
 import { Queue } from "./pages/Queue";
 import { SignIn } from "./pages/SignIn";
 import { TicketPage } from "./pages/TicketPage";
@@ -62,6 +62,7 @@ function Console({ me, path }: { me: Me; path: string }) {
           Sign out
         </button>
       </header>
+      <RetryBanner />
       <main>
         {path === "/" ? (
           <Queue me={me} />

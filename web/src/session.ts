@@ -2,6 +2,7 @@
 // an HttpOnly cookie the page cannot read, sent by the browser to /api/v1/auth/session only.
 
 import { useSyncExternalStore } from "react";
+import { claimsOf } from "./claims";
 import { NETWORK_PROBLEM, ProblemError, problemOf } from "./problems";
 
 const SESSION = "/api/v1/auth/session";
@@ -42,10 +43,8 @@ export function currentAccessToken(): string | null {
 
 /** The claims the console shows (the token is verified by the API, not here). */
 function meFrom(token: string): Me {
-  const payload = token.split(".")[1] ?? "";
-  const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
-  const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0))));
-  return { name: String(claims.name ?? ""), kind: String(claims.kind ?? ""), agentId: claims.agent_id ?? null };
+  const claims = claimsOf(token);
+  return { name: String(claims.name ?? ""), kind: String(claims.kind ?? ""), agentId: typeof claims.agent_id === "string" ? claims.agent_id : null };
 }
 
 function accept(token: string): void {

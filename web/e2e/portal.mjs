@@ -1,0 +1,155 @@
+// A customer in the portal and an agent in the console, side by side (two browser contexts of
+// Debian's Chromium): the customer signs in by the link we mail, opens a ticket; the agent sees it
+// in the queue, adds an internal note and a public reply; the customer sees the reply and never
+// the note. Prints one JSON line with what it did; exits non-zero on failure.
+//
+//   GATEWAY_URL=… CREDENTIALS=… SCREENSHOTS=… MAIL_DIR=var/mail PYTHON=.venv/bin/python node e2e/portal.mjs
+
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  XSS_SUBJECT,
+  accessibilityProblems,
+  credentials,
+  customer,
+  gateway,
+  openTicket,
+  screenshots,
+  signInLink,
+} from "./common.mjs";
+
+const run = Date.now().toString(36);
+const SUBJECT = `Scanner jams on every page ${run}`;
+const DESCRIPTION = `Since this morning the scanner jams.\n<b>not bold</b> (${run})`;
+const NOTE = `Internal: probably the feed roller, order a spare (${run}).`;
+const REPLY = `Hello Jane, please open the lid and remove the paper; a technician is booked (${run}).`;
+
+mkdirSync(screenshots, { recursive: true });
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+/** @type {string[]} */
+const dialogs = [];
+/** @type {string[]} */
+const pageErrors = [];
+try {
+  // Jane is a contact once any ticket of hers exists (the demo portal opens one, subject as markup).
+  const xss = await openTicket(XSS_SUBJECT);
+
+  const customerContext = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const portal = await customerContext.newPage();
+  for (const page of [portal]) {
+    page.on("dialog", (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    page.on("pageerror", (error) => pageErrors.push(String(error)));
+    page.setDefaultTimeout(20_000);
+  }
+
+  // Not signed in: the portal asks for an address and mails a link.
+  await portal.goto(`${gateway}/portal/tickets/${xss.id}`);
+  await portal.waitForURL(/\/portal\/sign-in$/);
+  assert.deepEqual(await accessibilityProblems(portal), [], "portal sign-in page");
+  const asked = Date.now();
+  await portal.getByLabel("Your email address").fill(customer);
+  await portal.getByRole("button", { name: "Mail me a sign-in link" }).click();
+  await portal.getByText("If we know this address, a sign-in link is on its way.").waitFor();
+  const link = await signInLink(customer, asked);
+  assert.match(link, /\/sign-in#token=/);
+
+  // The link signs in once: the token leaves the address bar and storage stays empty.
+  await portal.goto(link);
+  await portal.getByRole("heading", { name: "Your tickets" }).waitFor();
+  assert.equal(new URL(portal.url()).pathname, "/portal/");
+  assert.equal(new URL(portal.url()).hash, "");
+  const stored = await portal.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+  assert.equal(stored, "{}{}", "no token where a script could read it");
+  const xssRow = portal.locator(`tr[data-ticket="${xss.number}"]`);
+  await xssRow.waitFor();
+  assert.equal(await xssRow.locator("a").textContent(), XSS_SUBJECT, "the subject is shown as text");
+  assert.equal(await portal.locator("table.queue img").count(), 0);
+  assert.deepEqual(await accessibilityProblems(portal), [], "portal ticket list");
+
+  // A used link does not sign in again.
+  const again = await customerContext.newPage();
+  await again.goto(link);
+  await again.locator(".problem", { hasText: "already used" }).waitFor();
+  await again.close();
+
+  // The customer opens a ticket (the empty form is refused, next to the field).
+  await portal.getByRole("link", { name: "Open a ticket" }).click();
+  await portal.getByRole("heading", { name: "Open a ticket" }).waitFor();
+  await portal.getByRole("button", { name: "Open the ticket" }).click();
+  await portal.locator("#new-subject-problem").waitFor();
+  assert.match((await portal.locator("#new-subject-problem").textContent()) ?? "", /^Subject: .+\.$/);
+  assert.deepEqual(await accessibilityProblems(portal), [], "portal new ticket form");
+  await portal.getByLabel("Subject").fill(SUBJECT);
+  await portal.getByLabel("Describe what happened").fill(DESCRIPTION);
+  await portal.getByLabel("How urgent is it?").selectOption("high");
+  await portal.getByRole("button", { name: "Open the ticket" }).click();
+  await portal.getByRole("heading", { name: SUBJECT }).waitFor();
+  const number = ((await portal.locator(".ticket-number").textContent()) ?? "").trim();
+  assert.match(number, /^TKT-\d+$/);
+  assert.equal(await portal.locator(".message--description .message-body").textContent(), DESCRIPTION);
+  await portal.locator(".facts", { hasText: "Received" }).waitFor();
+
+  // The agent, in another browser, sees it in the queue and answers twice.
+  const agentContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const consolePage = await agentContext.newPage();
+  consolePage.on("pageerror", (error) => pageErrors.push(String(error)));
+  consolePage.on("dialog", (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  consolePage.setDefaultTimeout(20_000);
+  await consolePage.goto(`${gateway}/`);
+  await consolePage.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
+  await consolePage.getByLabel("Password", { exact: true }).fill(credentials.admin.password);
+  await consolePage.getByRole("button", { name: "Sign in" }).click();
+  const row = consolePage.locator(`tr[data-ticket="${number}"]`);
+  await row.waitFor({ timeout: 30_000 });
+  await row.getByRole("link").click();
+  await consolePage.getByRole("heading", { name: SUBJECT }).waitFor();
+  await consolePage.getByLabel("Message", { exact: true }).fill(NOTE);
+  await consolePage.getByRole("button", { name: "Add internal note" }).click();
+  await consolePage.locator(".message--internal", { hasText: NOTE }).waitFor();
+  await consolePage.getByLabel("Message", { exact: true }).fill(REPLY);
+  await consolePage.getByRole("button", { name: "Send reply to customer" }).click();
+  await consolePage.locator(".message--public", { hasText: REPLY }).waitFor();
+
+  // The customer's page shows the reply (asked again every few seconds), never the note.
+  await portal.locator(".message", { hasText: REPLY }).waitFor({ timeout: 30_000 });
+  assert.equal(await portal.locator(".message", { hasText: REPLY }).locator(".badge").textContent(), "Support");
+  await portal.locator(".facts", { hasText: "In progress" }).waitFor();
+  assert.ok(!((await portal.locator("body").textContent()) ?? "").includes(NOTE), "the note never reaches the portal");
+  await portal.reload(); // a reload forgets the customer's token: a new link is needed
+  await portal.waitForURL(/\/portal\/sign-in$/);
+  const link2asked = Date.now();
+  await portal.getByLabel("Your email address").fill(customer);
+  await portal.getByLabel("Ticket number (optional)").fill(number);
+  await portal.getByRole("button", { name: "Mail me a sign-in link" }).click();
+  await portal.getByText("If we know this address").waitFor();
+  await portal.goto(await signInLink(customer, link2asked));
+  await portal.getByRole("heading", { name: "Your tickets" }).waitFor();
+  await portal.locator(`tr[data-ticket="${number}"] a`).click();
+  await portal.locator(".message", { hasText: REPLY }).waitFor();
+  assert.ok(!((await portal.locator("body").textContent()) ?? "").includes(NOTE));
+  await portal.screenshot({ path: join(screenshots, "portal-ticket.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(portal), [], "portal ticket page");
+
+  // The customer writes back; the agent's page shows it as the customer's.
+  const ANSWER = `Lid opened, works again (${run}).`;
+  await portal.getByLabel("Your message").fill(ANSWER);
+  await portal.getByRole("button", { name: "Send", exact: true }).click();
+  await portal.locator(".message", { hasText: ANSWER }).waitFor();
+  await consolePage.locator(".message--public", { hasText: ANSWER }).waitFor({ timeout: 30_000 });
+
+  assert.deepEqual(dialogs, [], "no script from user content ran");
+  assert.deepEqual(pageErrors, []);
+  console.log(JSON.stringify({ ticket: number, note: NOTE, reply: REPLY, answer: ANSWER }));
+} finally {
+  await browser.close();
+}
