@@ -122,6 +122,36 @@ try {
   assert.deepEqual(offered, ["Mark waiting on customer", "Close"]);
   await page.getByRole("button", { name: "Mark waiting on customer" }).click();
   await page.locator(".ticket-meta .status", { hasText: "Waiting on customer" }).waitFor();
+
+  // Triage's decision with its breakdown, and the SLA's resolution clock paused while waiting.
+  await page.locator('[data-timer="resolution"].timer--paused').waitFor({ timeout: 30_000 });
+  await page.locator("#triage-title + p", { hasText: /Priority P\d/ }).waitFor();
+  await page.getByText("Why: the breakdown").click();
+  assert.ok((await page.locator(".breakdown dt").count()) > 0, "the decision's breakdown is shown");
+
+  // Reassign: to the signed-in admin (an agent too), then the history says so.
+  await page.getByRole("button", { name: "Assign to me" }).click();
+  await page.getByRole("button", { name: "Assign to me" }).waitFor({ state: "detached" });
+  assert.notEqual(await page.getByLabel("Assigned to").inputValue(), "");
+
+  // Time: log, edit, delete.
+  await page.getByLabel("Minutes worked").fill("25");
+  await page.getByLabel("What was done").fill(`Remote session ${run}`);
+  await page.getByRole("button", { name: "Log time" }).click();
+  const entry = page.locator("[data-time-entry]", { hasText: `Remote session ${run}` });
+  await entry.waitFor();
+  await entry.getByRole("button", { name: "Edit" }).click();
+  await page.getByLabel("Minutes", { exact: true }).fill("30");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator("[data-time-entry]", { hasText: "30 min" }).waitFor();
+  await page.locator("#time-title", { hasText: "Time (30 min)" }).waitFor();
+  await page.locator("[data-time-entry]").getByRole("button", { name: "Delete" }).click();
+  await page.getByRole("button", { name: "Confirm delete" }).click();
+  await page.locator("[data-time-entry]").waitFor({ state: "detached" });
+  await page.locator("#time-title", { hasText: "Time (0 min)" }).waitFor();
+
+  await page.getByText("History").click();
+  await page.locator("ol.audit li", { hasText: "assignee_id" }).first().waitFor();
   await page.screenshot({ path: join(screenshots, "console-ticket.png"), fullPage: true });
   assert.deepEqual(await accessibilityProblems(page), [], "ticket page");
 
@@ -163,6 +193,26 @@ try {
   await row.waitFor();
   assert.equal(new URL(page.url()).pathname, "/");
 
+  // Without the mouse: j/k through the queue, Enter opens, r writes, c closes, u goes back.
+  await page.keyboard.press("j");
+  await page.keyboard.press("j");
+  await page.keyboard.press("k");
+  const focused = await page.evaluate(() => document.activeElement?.closest("tr")?.getAttribute("data-ticket"));
+  assert.equal(focused, await page.locator("table.queue tbody tr").first().getAttribute("data-ticket"));
+  await page.locator(`tr[data-ticket="${ticket.number}"] a`).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: SUBJECT }).waitFor();
+  await page.keyboard.press("r");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "message-body");
+  await page.keyboard.type("c and u typed here are text, not shortcuts");
+  assert.equal(new URL(page.url()).pathname.startsWith("/tickets/"), true);
+  await page.getByLabel("Message", { exact: true }).fill("");
+  await page.evaluate(() => /** @type {HTMLElement} */ (document.activeElement).blur());
+  await page.keyboard.press("c");
+  await page.locator(".ticket-meta .status", { hasText: "Closed" }).waitFor();
+  await page.keyboard.press("u");
+  await page.getByRole("heading", { name: "Queue" }).waitFor();
+
   // The subject that looks like markup is text on its own page too.
   await page.goto(`${gateway}/tickets/${xss.id}`);
   await page.getByRole("heading", { name: XSS_SUBJECT }).waitFor();
@@ -183,6 +233,10 @@ try {
   assert.deepEqual(dialogs, [], "no script from user content ran");
   assert.deepEqual(pageErrors, []);
   console.log(JSON.stringify({ ticket: ticket.number, xss: xss.number, note: NOTE, reply: REPLY, subject: SUBJECT }));
+} catch (error) {
+  // What the page showed when the journey failed, for whoever reads the test's failure.
+  await context.pages()[0]?.screenshot({ path: join(screenshots, "console-failure.png"), fullPage: true }).catch(() => null);
+  throw error;
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });

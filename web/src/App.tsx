@@ -67,7 +67,7 @@ function Console({ me, path }: { me: Me; path: string }) {
         {path === "/" ? (
           <Queue me={me} />
         ) : ticket?.[1] ? (
-          <TicketPage ticketId={ticket[1]} />
+          <TicketPage ticketId={ticket[1]} me={me} />
         ) : path === SIGN_IN ? null : (
           <p>
             No page here. <Link to="/">Go to the queue</Link>

@@ -3,7 +3,9 @@
 // customer's token from a sign-in link, which nothing can refresh).
 
 import createClient, { type Client, type Middleware } from "openapi-fetch";
+import type { paths as notifierPaths } from "./api/notifier";
 import type { components, paths } from "./api/ticket_api";
+import type { components as triageComponents, paths as triagePaths } from "./api/triage";
 import { noteAnswer } from "./connection";
 import { customerToken, expireCustomer } from "./portalSession";
 import { NETWORK_PROBLEM, ProblemError, problemOf } from "./problems";
@@ -19,6 +21,13 @@ export type Appointment = components["schemas"]["AppointmentPublic"];
 export type SlotList = components["schemas"]["SlotList"];
 export type Attachment = components["schemas"]["EmailAttachmentPublic"];
 export type Feedback = components["schemas"]["FeedbackPublic"];
+export type Agent = components["schemas"]["AgentPublic"];
+export type TimeEntry = components["schemas"]["TimeEntryPublic"];
+export type AuditEntry = components["schemas"]["AuditEntryPublic"];
+export type CallTask = components["schemas"]["CallTaskPublic"];
+export type InboundEmail = components["schemas"]["InboundEmailPublic"];
+export type Decision = triageComponents["schemas"]["DecisionPublic"];
+export type Timer = triageComponents["schemas"]["TimerStatus"];
 
 /** Who a client calls as: where its token comes from, how to renew it, what to do when it dies. */
 export interface Auth {
@@ -40,16 +49,20 @@ function bearer(auth: Auth): Middleware {
 const CONSOLE: Auth = { token: currentAccessToken, refresh: refreshSession, expire: () => expire(true) };
 const PORTAL: Auth = { token: customerToken, refresh: async () => false, expire: () => expireCustomer(true) };
 
-function clientFor(auth: Auth): Client<paths> {
-  const client = createClient<paths>({ baseUrl: globalThis.location?.origin ?? "" });
+function clientFor<P extends {}>(auth: Auth): Client<P> {
+  const client = createClient<P>({ baseUrl: globalThis.location?.origin ?? "" });
   client.use(bearer(auth));
   return client;
 }
 
 /** The console's client (an agent or admin). */
-export const api = clientFor(CONSOLE);
+export const api = clientFor<paths>(CONSOLE);
+/** triage's routes (decisions, SLA timers), for the console. */
+export const triageApi = clientFor<triagePaths>(CONSOLE);
+/** the notifier's routes (notification log, webhooks), for the console. */
+export const notifierApi = clientFor<notifierPaths>(CONSOLE);
 /** The portal's client (a customer signed in by link). */
-export const portalApi = clientFor(PORTAL);
+export const portalApi = clientFor<paths>(PORTAL);
 
 interface Answer<T> {
   data?: T;
