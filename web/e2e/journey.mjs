@@ -38,6 +38,16 @@ try {
   page.on("pageerror", (error) => pageErrors.push(String(error)));
   page.setDefaultTimeout(20_000);
 
+  // Every page of the app (the portal's deep links too) comes with a CSP admitting no inline script.
+  for (const path of ["/", "/tickets/00000000-0000-0000-0000-000000000000", "/portal/", "/portal/tickets/x"]) {
+    const answer = await fetch(`${gateway}${path}`);
+    assert.equal(answer.status, 200, path);
+    const csp = answer.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /script-src 'self'(;|$)/, path);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, path);
+    assert.doesNotMatch(await answer.text(), /<script(?![^>]*\bsrc=)[^>]*>/, `${path}: an inline script`);
+  }
+
   // Not signed in: the console asks for a password, and says so in sentences when it is wrong.
   await page.goto(`${gateway}/`);
   await page.waitForURL(/\/sign-in\?next=%2F$/);
@@ -149,6 +159,32 @@ try {
   await page.getByRole("button", { name: "Confirm delete" }).click();
   await page.locator("[data-time-entry]").waitFor({ state: "detached" });
   await page.locator("#time-title", { hasText: "Time (0 min)" }).waitFor();
+
+  // The API out of reach (a 503, then no network at all): a banner offers to retry, and the
+  // reply being written stays until it is sent.
+  const DRAFT = `Draft that must survive the outage (${run}).`;
+  const apiCall = (/** @type {URL} */ url) => url.pathname.startsWith("/api/");
+  const unavailable = {
+    status: 503,
+    contentType: "application/problem+json",
+    headers: { "Retry-After": "2" },
+    body: JSON.stringify({ type: "urn:helpdesk:problem:service-unavailable", title: "Service unavailable", status: 503 }),
+  };
+  await page.route(apiCall, (route) => route.fulfill(unavailable));
+  await page.getByLabel("Message", { exact: true }).fill(DRAFT);
+  await page.getByRole("button", { name: "Add internal note" }).click();
+  await page.locator(".retry-banner", { hasText: "unavailable for a moment" }).waitFor();
+  assert.equal(await page.getByLabel("Message", { exact: true }).inputValue(), DRAFT);
+  await page.unroute(apiCall);
+  await context.setOffline(true);
+  await page.getByRole("button", { name: "Retry now" }).click();
+  await page.locator(".retry-banner", { hasText: "cannot be reached" }).waitFor();
+  assert.equal(await page.getByLabel("Message", { exact: true }).inputValue(), DRAFT);
+  await context.setOffline(false); // back online, the page asks again by itself
+  await page.locator(".retry-banner").waitFor({ state: "detached" });
+  await page.getByRole("button", { name: "Add internal note" }).click();
+  await page.locator(".message--internal", { hasText: DRAFT }).waitFor();
+  assert.equal(await page.getByLabel("Message", { exact: true }).inputValue(), "");
 
   await page.getByText("History").click();
   await page.locator("ol.audit li", { hasText: "assignee_id" }).first().waitFor();

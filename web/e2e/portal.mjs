@@ -72,6 +72,10 @@ try {
   assert.equal(await xssRow.locator("a").textContent(), XSS_SUBJECT, "the subject is shown as text");
   assert.equal(await portal.locator("table.queue img").count(), 0);
   assert.deepEqual(await accessibilityProblems(portal), [], "portal ticket list");
+  await xssRow.locator("a").click();
+  await portal.getByRole("heading", { name: XSS_SUBJECT }).waitFor();
+  assert.equal(await portal.locator("h1 img, .message img").count(), 0, "the subject is text on its page too");
+  await portal.getByRole("link", { name: "Back to your tickets" }).click();
 
   // A used link does not sign in again.
   const again = await customerContext.newPage();

@@ -2,7 +2,7 @@
 // a retry button (queries also retry on their own); the next answer that gets through clears it.
 
 import { useSyncExternalStore } from "react";
-import type { Problem } from "./problems";
+import { NETWORK_PROBLEM, type Problem } from "./problems";
 
 let down: Problem | null = null;
 const listeners = new Set<() => void>();
@@ -16,6 +16,13 @@ export function noteAnswer(problem: Problem | null): void {
   if (next === down) return;
   down = next;
   listeners.forEach((listener) => listener());
+}
+
+// The browser knows it is offline: queries then wait (TanStack Query pauses them) instead of
+// failing, so the banner follows the browser's own word too; back online, they run again.
+if (typeof window !== "undefined") {
+  window.addEventListener("offline", () => noteAnswer(NETWORK_PROBLEM));
+  window.addEventListener("online", () => noteAnswer(null));
 }
 
 export function useConnectionProblem(): Problem | null {

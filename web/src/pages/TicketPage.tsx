@@ -53,7 +53,8 @@ export function TicketPage({ ticketId, me }: { ticketId: string; me: Me }) {
   });
 
   if (ticket.isPending) return <p>Loading the ticket…</p>;
-  if (ticket.isError || !ticket.data) {
+  // A failed refresh keeps the page (and what is being written) as it was; the banner says why.
+  if (!ticket.data) {
     return (
       <section>
         <p>

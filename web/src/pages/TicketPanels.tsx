@@ -100,7 +100,8 @@ export function SlaTimers({ ticketId }: { ticketId: string }) {
   const sla = useQuery({
     queryKey: ["ticket", ticketId, "sla"],
     queryFn: () => call(() => triageApi.GET("/api/v1/triage/tickets/{ticket_id}/sla", path(ticketId))),
-    refetchInterval: 30_000,
+    // triage pauses and restarts clocks a moment after a status change (an event away)
+    refetchInterval: 10_000,
     retry: false,
   });
   return (
