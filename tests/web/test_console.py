@@ -1,5 +1,5 @@
-"""The SPA (web/: the agents' console and the customers' portal): its types check, its unit tests
-pass, its API types match the services' OpenAPI, and journeys in a real browser (Debian's
+"""The SPA (web/: the agents' console and the customers' portal): its types check, it lints, its
+unit tests pass, its API types match the services' OpenAPI, and journeys in a real browser (Debian's
 Chromium, driven by playwright-core) against the real stack booted as ``make run`` boots it,
 with the customer's mail read from the SMTP sink: an agent's day, and a customer and an agent
 meeting over one ticket in the portal and the console."""
@@ -39,6 +39,15 @@ def _npm(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 def test_the_console_type_checks() -> None:
     web.ensure_dependencies()
     result = _npm("run", "--silent", "typecheck")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_node
+@pytest.mark.timeout(600)
+def test_the_console_lints() -> None:
+    """ESLint (flat config): typescript-eslint's type-checked rules and React's hook rules."""
+    web.ensure_dependencies()
+    result = _npm("run", "--silent", "lint")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

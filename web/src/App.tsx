@@ -54,10 +54,7 @@ function Console({ me, path }: { me: Me; path: string }) {
         <button
           type="button"
           className="secondary"
-          onClick={async () => {
-            await signOut();
-            client.clear();
-          }}
+          onClick={() => void signOut().then(() => client.clear())}
         >
           Sign out
         </button>

@@ -47,9 +47,9 @@ function bearer(auth: Auth): Middleware {
 }
 
 const CONSOLE: Auth = { token: currentAccessToken, refresh: refreshSession, expire: () => expire(true) };
-const PORTAL: Auth = { token: customerToken, refresh: async () => false, expire: () => expireCustomer(true) };
+const PORTAL: Auth = { token: customerToken, refresh: () => Promise.resolve(false), expire: () => expireCustomer(true) };
 
-function clientFor<P extends {}>(auth: Auth): Client<P> {
+function clientFor<P extends object>(auth: Auth): Client<P> {
   const client = createClient<P>({ baseUrl: globalThis.location?.origin ?? "" });
   client.use(bearer(auth));
   return client;

@@ -201,11 +201,10 @@ export function RowTable<T extends { id: string; number: string }>({
 }
 
 /** A form's submission: busy while it runs, the API's problem when it fails. */
-export function useSubmit(action: () => Promise<void>): { busy: boolean; problem: Problem | null; submit: (event: FormEvent) => Promise<void> } {
+export function useSubmit(action: () => Promise<void>): { busy: boolean; problem: Problem | null; submit: (event: FormEvent) => void } {
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<Problem | null>(null);
-  async function submit(event: FormEvent) {
-    event.preventDefault();
+  async function run() {
     setBusy(true);
     setProblem(null);
     try {
@@ -215,6 +214,10 @@ export function useSubmit(action: () => Promise<void>): { busy: boolean; problem
     } finally {
       setBusy(false);
     }
+  }
+  function submit(event: FormEvent) {
+    event.preventDefault();
+    void run();
   }
   return { busy, problem, submit };
 }

@@ -4,7 +4,7 @@
 // expiry asks for a new link.
 
 import { useSyncExternalStore } from "react";
-import { claimsOf } from "./claims";
+import { claimText, claimsOf } from "./claims";
 import { NETWORK_PROBLEM, ProblemError, problemOf } from "./problems";
 
 export interface Customer {
@@ -69,7 +69,7 @@ export async function redeemLink(linkToken: string): Promise<void> {
   const access = ((await response.json()) as { access_token: string }).access_token;
   const claims = claimsOf(access);
   token = access;
-  set({ status: "signed-in", me: { name: String(claims.name ?? ""), contactId: String(claims.contact_id ?? "") } });
+  set({ status: "signed-in", me: { name: claimText(claims, "name"), contactId: claimText(claims, "contact_id") } });
 }
 
 /** The customer's token stopped working (expired, revoked) or they signed out. */

@@ -2,7 +2,7 @@
 // an HttpOnly cookie the page cannot read, sent by the browser to /api/v1/auth/session only.
 
 import { useSyncExternalStore } from "react";
-import { claimsOf } from "./claims";
+import { claimText, claimsOf } from "./claims";
 import { NETWORK_PROBLEM, ProblemError, problemOf } from "./problems";
 
 const SESSION = "/api/v1/auth/session";
@@ -44,7 +44,7 @@ export function currentAccessToken(): string | null {
 /** The claims the console shows (the token is verified by the API, not here). */
 function meFrom(token: string): Me {
   const claims = claimsOf(token);
-  return { name: String(claims.name ?? ""), kind: String(claims.kind ?? ""), agentId: typeof claims.agent_id === "string" ? claims.agent_id : null };
+  return { name: claimText(claims, "name"), kind: claimText(claims, "kind"), agentId: typeof claims.agent_id === "string" ? claims.agent_id : null };
 }
 
 function accept(token: string): void {

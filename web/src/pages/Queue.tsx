@@ -1,5 +1,5 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useRef, useState } from "react";
 import { type Priority, type Ticket, type TicketStatus, api, call } from "../client";
 import { type Column, Link, ProblemBanner, RowTable, usePages } from "../components";
 import { moveFocus, useShortcuts } from "../keyboard";
@@ -43,10 +43,12 @@ export function Queue({ me }: { me: Me }) {
     staleTime: 60_000,
   });
 
+  // The newest change known (`updated_at`), moved on by every answer: no state, no re-render.
+  const seen = useRef<string | null>(null);
   const query = useQuery({
     queryKey: ["tickets", { scope, status, priority, organization, assignee, cursor, agent: me.agentId }],
-    queryFn: () =>
-      call(() =>
+    queryFn: async () => {
+      const page = await call(() =>
         api.GET("/api/v1/tickets", {
           params: {
             query: {
@@ -60,32 +62,33 @@ export function Queue({ me }: { me: Me }) {
             },
           },
         }),
-      ),
+      );
+      seen.current = newest(page.items, seen.current);
+      return page;
+    },
     placeholderData: keepPreviousData,
   });
 
   // What changed since the newest change seen: nothing (the usual answer) costs a few bytes.
-  const [seen, setSeen] = useState<string | null>(null);
-  const pageNewest = newest(query.data?.items ?? [], null);
-  useEffect(() => {
-    if (pageNewest && (seen === null || pageNewest > seen)) setSeen(pageNewest);
-  }, [pageNewest, seen]);
-  const changes = useQuery({
-    queryKey: ["tickets-changed-since", seen],
-    // Knowing no ticket yet, the newest one sets where to start from.
-    queryFn: () =>
-      call(() => api.GET("/api/v1/tickets", { params: { query: seen ? { updated_since: seen, limit: 50 } : { limit: 1 } } })),
+  // Knowing no ticket yet, the newest one sets where to start from.
+  const { refetch } = query;
+  useQuery({
+    queryKey: ["tickets-changed-since"],
+    queryFn: async () => {
+      const since = seen.current;
+      const changes = await call(() =>
+        api.GET("/api/v1/tickets", { params: { query: since ? { updated_since: since, limit: 50 } : { limit: 1 } } }),
+      );
+      const changed = changes.items.filter((ticket) => since === null || ticket.updated_at > since);
+      if (changed.length > 0) {
+        seen.current = newest(changed, since);
+        await refetch();
+      }
+      return seen.current;
+    },
     enabled: query.isSuccess,
     refetchInterval: QUEUE_POLL_MS,
   });
-  const { refetch } = query;
-  useEffect(() => {
-    const changed = changes.data?.items.filter((ticket) => seen === null || ticket.updated_at > seen) ?? [];
-    if (changed.length > 0) {
-      setSeen(newest(changed, seen));
-      void refetch();
-    }
-  }, [changes.data, seen, refetch]);
 
   useShortcuts({ j: () => moveFocus(ROW_LINKS, 1), k: () => moveFocus(ROW_LINKS, -1) });
 

@@ -428,7 +428,7 @@ export function AuditHistory({ ticketId }: { ticketId: string }) {
   });
   return (
     <section className="panel" aria-labelledby="audit-title">
-      <details onToggle={(event) => setOpen((event.target as HTMLDetailsElement).open)}>
+      <details onToggle={(event) => setOpen(event.currentTarget.open)}>
         <summary>
           <h2 id="audit-title" className="inline">
             History
@@ -459,7 +459,7 @@ export function AuditHistory({ ticketId }: { ticketId: string }) {
 function describeChange(change: unknown): string {
   if (Array.isArray(change) && change.length === 2) return `${String(change[0] ?? "—")} → ${String(change[1] ?? "—")}`;
   if (change && typeof change === "object" && "old" in change && "new" in change) {
-    const { old, new: next } = change as { old: unknown; new: unknown };
+    const { old, new: next } = change;
     return `${JSON.stringify(old)} → ${JSON.stringify(next)}`;
   }
   return JSON.stringify(change);
