@@ -36,18 +36,16 @@ def _npm(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 @needs_node
 @pytest.mark.timeout(600)
-def test_the_console_type_checks() -> None:
+@pytest.mark.parametrize(
+    "script",
+    [
+        "typecheck",  # tsc --noEmit over the app and the journeys
+        "lint",  # ESLint: typescript-eslint's type-checked rules, React's hook rules
+    ],
+)
+def test_the_console_checks_pass(script: str) -> None:
     web.ensure_dependencies()
-    result = _npm("run", "--silent", "typecheck")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-@needs_node
-@pytest.mark.timeout(600)
-def test_the_console_lints() -> None:
-    """ESLint (flat config): typescript-eslint's type-checked rules and React's hook rules."""
-    web.ensure_dependencies()
-    result = _npm("run", "--silent", "lint")
+    result = _npm("run", "--silent", script)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
