@@ -112,7 +112,10 @@ def _fresh_screenshots(prefix: str) -> Path:
 
 JOURNEYS = {
     # an agent's day: sign-in and lockout, queue, note and reply, refresh, sign-out
-    "console": ("e2e/journey.mjs", ("console-lockout.png", "console-queue.png", "console-ticket.png")),
+    "console": (
+        "e2e/journey.mjs",
+        ("console-lockout.png", "console-queue.png", "console-ticket.png", "console-admin.png"),
+    ),
     # a customer in the portal and an agent in the console over one ticket
     "portal": ("e2e/portal.mjs", ("portal-ticket.png",)),
 }

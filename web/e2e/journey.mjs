@@ -254,6 +254,64 @@ try {
   await page.getByRole("heading", { name: XSS_SUBJECT }).waitFor();
   assert.equal(await page.locator("h1 img").count(), 0);
 
+  // Admin: an agent added (who can then sign in), a portal client created (its secret works
+  // once shown), rotated and revoked (its secret stops working), webhooks and the mail log.
+  await page.getByRole("link", { name: "Admin" }).click();
+  await page.getByRole("heading", { name: "Agents" }).waitFor();
+  const newAgent = { email: `ada-${run}@helpdesk.test`, password: `Correct horse ${run} battery` };
+  await page.getByLabel("Name", { exact: true }).fill(`Ada ${run}`);
+  await page.getByLabel("Email", { exact: true }).fill(newAgent.email);
+  await page.getByLabel("Skills (comma-separated)").fill("printers, network");
+  await page.getByLabel("Timezone").fill("Europe/Berlin");
+  await page.getByLabel("First password (optional)").fill(newAgent.password);
+  await page.getByRole("button", { name: "Add the agent" }).click();
+  await page.getByText(`Ada ${run} can sign in with the password given.`).waitFor();
+  await page.locator(`tr[data-agent="${newAgent.email}"]`, { hasText: "printers, network" }).waitFor();
+  assert.deepEqual(await accessibilityProblems(page), [], "admin: agents");
+  const login = await fetch(`${gateway}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(newAgent),
+  });
+  assert.equal(login.status, 200, "the new agent signs in");
+
+  await page.getByRole("link", { name: "API clients" }).click();
+  await page.getByRole("heading", { name: "Portal and API clients" }).waitFor();
+  await page.getByLabel("Name", { exact: true }).fill(`Partner portal ${run}`);
+  await page.getByLabel("Organization it serves").selectOption({ index: 1 });
+  await page.getByRole("button", { name: "Create the client" }).click();
+  const secretOf = async () => ({
+    id: (await page.locator("[data-client-id]").textContent()) ?? "",
+    secret: (await page.locator("[data-client-secret]").textContent()) ?? "",
+  });
+  await page.locator("[data-client-secret]").waitFor();
+  const first = await secretOf();
+  const tokenWith = (/** @type {{id: string, secret: string}} */ c) =>
+    fetch(`${gateway}/api/v1/oauth/token`, {
+      method: "POST",
+      headers: { Authorization: `Basic ${Buffer.from(`${c.id}:${c.secret}`).toString("base64")}`, "Content-Type": "application/x-www-form-urlencoded" },
+      body: "grant_type=client_credentials",
+    });
+  assert.equal((await tokenWith(first)).status, 200, "the new client's secret works");
+  const clientRow = page.locator(`tr[data-client="Partner portal ${run}"]`);
+  await clientRow.getByRole("button", { name: "Rotate secret" }).click();
+  await page.waitForFunction((old) => document.querySelector("[data-client-secret]")?.textContent !== old, first.secret);
+  const second = await secretOf();
+  assert.equal((await tokenWith(second)).status, 200, "the rotated secret works");
+  await page.screenshot({ path: join(screenshots, "console-admin.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), [], "admin: clients");
+  await clientRow.getByRole("button", { name: "Revoke" }).click();
+  await clientRow.getByRole("button", { name: /^Confirm: revoke/ }).click();
+  await clientRow.locator("td", { hasText: /^revoked / }).waitFor();
+  assert.equal((await tokenWith(second)).status, 401, "a revoked client gets no token");
+
+  await page.getByRole("link", { name: "Webhooks" }).click();
+  await page.getByRole("heading", { name: "Webhook subscriptions" }).waitFor();
+  assert.deepEqual(await accessibilityProblems(page), [], "admin: webhooks");
+  await page.getByRole("link", { name: "Notification log" }).click();
+  await page.locator('tr[data-notification]', { hasText: ticket.number }).first().waitFor();
+  assert.deepEqual(await accessibilityProblems(page), [], "admin: notification log");
+
   // Signing out ends the session: a reload stays signed out; signing in returns to the page.
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in" }).waitFor();

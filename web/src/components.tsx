@@ -163,8 +163,8 @@ export interface Column<T> {
   cell: (row: T) => ReactNode;
 }
 
-/** A table of tickets (or any rows with an id and a number). */
-export function RowTable<T extends { id: string; number: string }>({
+/** A table of rows with an id: one column per `columns`, each row's attributes from `rowProps`. */
+export function RowTable<T extends { id: string }>({
   rows,
   caption,
   columns,
@@ -189,7 +189,7 @@ export function RowTable<T extends { id: string; number: string }>({
       </thead>
       <tbody>
         {rows.map((row, index) => (
-          <tr key={row.id} data-ticket={row.number} {...rowProps?.(row, index)}>
+          <tr key={row.id} {...rowProps?.(row, index)}>
             {columns.map((column) => (
               <td key={column.header}>{column.cell(row)}</td>
             ))}

@@ -153,7 +153,7 @@ export function Queue({ me }: { me: Me }) {
             <p className="hint" aria-live="polite">
               {page.items.length} ticket{page.items.length === 1 ? "" : "s"} on this page{page.next_cursor ? ", more on the next" : ""}.
             </p>
-            <RowTable rows={page.items} caption="Tickets, newest first" columns={columns} rowProps={(ticket) => ({ className: `row--${ticket.priority ?? "none"}` })} />
+            <RowTable rows={page.items} caption="Tickets, newest first" columns={columns} rowProps={(ticket) => ({ "data-ticket": ticket.number, className: `row--${ticket.priority ?? "none"}` })} />
           </>
         )
       )}

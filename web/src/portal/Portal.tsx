@@ -167,7 +167,7 @@ function MyTickets() {
       ) : page && page.items.length === 0 ? (
         <p className="empty">You have no tickets yet.</p>
       ) : (
-        page && <RowTable rows={page.items} caption="Your tickets, newest first" columns={PORTAL_COLUMNS} />
+        page && <RowTable rows={page.items} caption="Your tickets, newest first" columns={PORTAL_COLUMNS} rowProps={(ticket) => ({ "data-ticket": ticket.number })} />
       )}
       {pager(page?.next_cursor)}
     </section>
