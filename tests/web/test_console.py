@@ -82,6 +82,7 @@ def _journey(stack: Stack, script: str, screenshots: Path) -> dict[str, str]:
         "SCREENSHOTS": str(screenshots),
         "CHROMIUM": CHROMIUM,
         "MAIL_DIR": str(stack.mail_dir),
+        "INBOUND_SMTP_PORT": str(stack.ports.inbound_smtp),
         "PYTHON": sys.executable,
     }
     node = shutil.which("node")

@@ -98,3 +98,41 @@ export async function signInLink(to, after) {
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
 }
+
+const MAIL_IN = `
+import email, email.policy, pathlib, smtplib, sys
+from email.message import EmailMessage
+port, sender, subject, body, mail_dir, answers, name, text = sys.argv[1:9]
+m = EmailMessage(); m["From"] = sender; m["To"] = "support@helpdesk.test"; m["Subject"] = subject
+if answers:  # a reply to the newest mail we sent about that ticket (threads by its Message-ID)
+    for path in sorted(pathlib.Path(mail_dir).glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
+        ours = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if f"[{answers}]" in str(ours["Subject"]):
+            m["In-Reply-To"] = m["References"] = ours["Message-ID"]
+            break
+    else:
+        sys.exit(f"no mail about {answers} to answer")
+m.set_content(body)
+if name:
+    m.add_attachment(text.encode(), maintype="text", subtype="plain", filename=name)
+with smtplib.SMTP("127.0.0.1", int(port), timeout=30) as smtp:
+    smtp.send_message(m)
+`;
+
+/** Mail support through the inbound SMTP listener, as a mail program does; `answers` makes it
+ * a reply to our last mail about that ticket number.
+ * @param {{from: string, subject: string, body: string, answers?: string, file?: {name: string, text: string}}} mail */
+export function mailIn(mail) {
+  execFileSync(process.env.PYTHON ?? "python3", [
+    "-c",
+    MAIL_IN,
+    required("INBOUND_SMTP_PORT"),
+    mail.from,
+    mail.subject,
+    mail.body,
+    required("MAIL_DIR"),
+    mail.answers ?? "",
+    mail.file?.name ?? "",
+    mail.file?.text ?? "",
+  ]);
+}

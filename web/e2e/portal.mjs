@@ -17,6 +17,7 @@ import {
   credentials,
   customer,
   gateway,
+  mailIn,
   openTicket,
   screenshots,
   signInLink,
@@ -150,6 +151,37 @@ try {
   await portal.getByRole("button", { name: "Send", exact: true }).click();
   await portal.locator(".message", { hasText: ANSWER }).waitFor();
   await consolePage.locator(".message--public", { hasText: ANSWER }).waitFor({ timeout: 30_000 });
+
+  // Mail on the ticket: the customer's with a file (downloadable in both areas), and a stranger's
+  // naming the ticket, kept for agents only and flagged for review with its reason.
+  const LOG = `paper jam at tray 2 (${run})\n`;
+  mailIn({ from: `Jane <${customer}>`, subject: `Re: [${number}] ${SUBJECT}`, body: `The log is attached (${run}).`, file: { name: "scanner-log.txt", text: LOG } });
+  const STRANGER = `Me too, same scanner (${run}).`;
+  mailIn({ from: "Mallory <mallory@elsewhere.test>", subject: `Re: ${SUBJECT}`, body: STRANGER, answers: number });
+  const fileButton = portal.getByRole("button", { name: /^Download scanner-log\.txt/ });
+  await portal.reload(); // the token is gone; sign in again with a link, straight to the ticket
+  await portal.waitForURL(/\/portal\/sign-in$/);
+  const link3asked = Date.now();
+  await portal.getByLabel("Your email address").fill(customer);
+  await portal.getByRole("button", { name: "Mail me a sign-in link" }).click();
+  await portal.getByText("If we know this address").waitFor();
+  await portal.goto(await signInLink(customer, link3asked));
+  await portal.locator(`tr[data-ticket="${number}"] a`).click();
+  await fileButton.waitFor({ timeout: 30_000 });
+  const [file] = await Promise.all([portal.waitForEvent("download"), fileButton.click()]);
+  assert.equal(file.suggestedFilename(), "scanner-log.txt");
+  const saved = await file.path();
+  assert.equal((await import("node:fs")).readFileSync(saved, "utf8").replace(/\r\n/g, "\n"), LOG);
+  assert.ok(!((await portal.locator("body").textContent()) ?? "").includes(STRANGER), "a stranger's mail stays internal");
+
+  await consolePage.reload();
+  await consolePage.getByRole("heading", { name: SUBJECT }).waitFor();
+  const flag = consolePage.locator(".flagged li", { hasText: "mallory@elsewhere.test" });
+  await flag.waitFor({ timeout: 30_000 });
+  assert.match((await flag.locator(".review-reason").textContent()) ?? "", /\S/, "flagged with its reason");
+  await consolePage.getByRole("button", { name: /^Download scanner-log\.txt/ }).waitFor();
+  await consolePage.screenshot({ path: join(screenshots, "portal-agent-view.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(consolePage), [], "console ticket with a flag and a file");
 
   assert.deepEqual(dialogs, [], "no script from user content ran");
   assert.deepEqual(pageErrors, []);
