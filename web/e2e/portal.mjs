@@ -152,6 +152,60 @@ try {
   await portal.locator(".message", { hasText: ANSWER }).waitFor();
   await consolePage.locator(".message--public", { hasText: ANSWER }).waitFor({ timeout: 30_000 });
 
+  // Booking: once the ticket has a consultant, the portal offers their free times, behind the
+  // signed-SLA rule (said as such while the organization has none on file).
+  await consolePage.getByRole("button", { name: "Assign to me" }).click();
+  await consolePage.getByRole("button", { name: "Assign to me" }).waitFor({ state: "detached" });
+  const reopen = async () => {
+    await portal.getByRole("link", { name: "Back to your tickets" }).click();
+    await portal.locator(`tr[data-ticket="${number}"] a`).click();
+    await portal.getByRole("heading", { name: SUBJECT }).waitFor();
+  };
+  await reopen();
+  const offered = portal.locator("ul.slots button");
+  const rule = portal.locator(".sla-rule");
+  await offered.or(rule).first().waitFor({ timeout: 30_000 });
+  if (await rule.isVisible()) {
+    assert.match((await rule.textContent()) ?? "", /signed SLA/);
+    const admin = await fetch(`${gateway}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email: credentials.admin.email, password: credentials.admin.password }),
+    });
+    const { access_token } = /** @type {{access_token: string}} */ (await admin.json());
+    const ticketNow = await (await fetch(`${gateway}/api/v1/tickets/by-number/${number}`, { headers: { Authorization: `Bearer ${access_token}` } })).json();
+    const signed = await fetch(`${gateway}/api/v1/organizations/${ticketNow.organization_id}`, {
+      method: "PATCH",
+      headers: { Authorization: `Bearer ${access_token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ sla_signed: true }),
+    });
+    assert.equal(signed.status, 200, await signed.text());
+    await reopen();
+  }
+  await offered.first().waitFor();
+  // On the last day offered: far enough ahead to move or cancel within the notice period.
+  const days = portal.getByLabel("Day", { exact: true });
+  const lastDay = async () => days.selectOption({ index: (await days.locator("option").count()) - 1 });
+  const booked = async (/** @type {string | null} */ startsAt) => {
+    const shown = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(new Date(startsAt ?? ""));
+    await portal.locator(".facts dd", { hasText: new RegExp(`^${shown} – `) }).waitFor();
+  };
+  await lastDay();
+  const firstStart = await offered.first().getAttribute("data-starts");
+  await offered.first().click();
+  await booked(firstStart);
+  await portal.getByRole("button", { name: "Reschedule" }).click();
+  await portal.getByRole("heading", { name: "Pick a new time" }).waitFor();
+  await lastDay();
+  const secondStart = await offered.nth(1).getAttribute("data-starts");
+  await offered.nth(1).click();
+  await booked(secondStart);
+  assert.equal(await portal.locator(".problem").count(), 0, "moved without a problem");
+  await portal.screenshot({ path: join(screenshots, "portal-booked.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(portal), [], "portal ticket with an appointment");
+  await portal.getByRole("button", { name: "Cancel" }).click();
+  await portal.locator(".facts dd", { hasText: "None booked" }).waitFor();
+
   // Mail on the ticket: the customer's with a file (downloadable in both areas), and a stranger's
   // naming the ticket, kept for agents only and flagged for review with its reason.
   const LOG = `paper jam at tray 2 (${run})\n`;
@@ -186,6 +240,12 @@ try {
   assert.deepEqual(dialogs, [], "no script from user content ran");
   assert.deepEqual(pageErrors, []);
   console.log(JSON.stringify({ ticket: number, note: NOTE, reply: REPLY, answer: ANSWER }));
+} catch (error) {
+  // What the pages showed when the journey failed, for whoever reads the test's failure.
+  for (const [index, context] of browser.contexts().entries()) {
+    await context.pages()[0]?.screenshot({ path: join(screenshots, `portal-failure-${index}.png`), fullPage: true }).catch(() => null);
+  }
+  throw error;
 } finally {
   await browser.close();
 }

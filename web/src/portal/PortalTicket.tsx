@@ -232,15 +232,7 @@ function Appointments({
           {slots.slots.length === 0 ? (
             <p>No free time in the next two weeks{slots.external_scheduling_url ? "; try the consultant's booking page." : "."}</p>
           ) : (
-            <ul className="slots">
-              {slots.slots.slice(0, 12).map((slot) => (
-                <li key={slot.starts_at}>
-                  <button type="button" className="secondary" disabled={book.isPending} onClick={() => book.mutate(slot.starts_at)}>
-                    {formatTime(slot.starts_at)}
-                  </button>
-                </li>
-              ))}
-            </ul>
+            <SlotPicker slots={slots} busy={book.isPending} onPick={(startsAt) => book.mutate(startsAt)} />
           )}
           {moving && (
             <button type="button" className="secondary" onClick={() => setMoving(null)}>
@@ -250,6 +242,37 @@ function Appointments({
         </div>
       )}
     </section>
+  );
+}
+
+/** The free times, one day at a time (a day picked from a list, then a time of that day), in
+ * the timezone the API offered them in (the customer's organization's), as the page says. */
+function SlotPicker({ slots, busy, onPick }: { slots: SlotList; busy: boolean; onPick: (startsAt: string) => void }) {
+  const DAY = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", timeZone: slots.timezone });
+  const HOUR = new Intl.DateTimeFormat(undefined, { timeStyle: "short", timeZone: slots.timezone });
+  const days = [...new Set(slots.slots.map((slot) => DAY.format(new Date(slot.starts_at))))];
+  const [day, setDay] = useState(days[0] ?? "");
+  const shown = days.includes(day) ? day : (days[0] ?? "");
+  return (
+    <>
+      <label htmlFor="slot-day">Day</label>{" "}
+      <select id="slot-day" value={shown} onChange={(event) => setDay(event.target.value)}>
+        {days.map((option) => (
+          <option key={option}>{option}</option>
+        ))}
+      </select>
+      <ul className="slots" aria-label={`Free times on ${shown}`}>
+        {slots.slots
+          .filter((slot) => DAY.format(new Date(slot.starts_at)) === shown)
+          .map((slot) => (
+            <li key={slot.starts_at}>
+              <button type="button" className="secondary" disabled={busy} data-starts={slot.starts_at} onClick={() => onPick(slot.starts_at)}>
+                {HOUR.format(new Date(slot.starts_at))}
+              </button>
+            </li>
+          ))}
+      </ul>
+    </>
   );
 }
 
