@@ -136,3 +136,23 @@ export function mailIn(mail) {
     mail.file?.text ?? "",
   ]);
 }
+
+/** Submit the sign-in form with the admin's password; while a lockout (the sign-in journey's
+ * failures) still runs, wait as long as the page says and submit again.
+ * @param {import("playwright-core").Page} page */
+export async function signInAsAdmin(page) {
+  await page.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
+  await page.getByLabel("Password", { exact: true }).fill(credentials.admin.password);
+  for (let attempt = 1; ; attempt++) {
+    await page.getByRole("button", { name: "Sign in" }).click();
+    const outcome = await Promise.race([
+      page.waitForURL((url) => url.pathname !== "/sign-in").then(() => ""),
+      page.locator(".problem").waitFor().then(async () => (await page.locator(".problem").textContent()) ?? ""),
+    ]);
+    if (!outcome) return;
+    const wait = /^Too many failed attempts: try again in (\d+) seconds?\.$/.exec(outcome);
+    assert.ok(wait && attempt < 5, `signing in failed: ${outcome}`);
+    await page.waitForTimeout((Number(wait[1]) + 1) * 1000);
+  }
+}
+

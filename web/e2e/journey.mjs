@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { CHROMIUM, CHROMIUM_ARGS, XSS_SUBJECT, accessibilityProblems, credentials, gateway, openTicket, screenshots } from "./common.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, XSS_SUBJECT, accessibilityProblems, credentials, gateway, openTicket, screenshots, signInAsAdmin } from "./common.mjs";
 
 const run = Date.now().toString(36);
 const SUBJECT = `Printer offline ${run}`;
@@ -223,9 +223,7 @@ try {
   await page.route(queueCall, (route) => route.fulfill(expired), { times: 1 });
   await page.waitForURL(/\/sign-in\?next=%2F$/); // the queue asks again within seconds
   await page.getByText("Your session ended. Sign in again to continue.").waitFor();
-  await page.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
-  await page.getByLabel("Password", { exact: true }).fill(credentials.admin.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await signInAsAdmin(page);
   await row.waitFor();
   assert.equal(new URL(page.url()).pathname, "/");
 
@@ -318,9 +316,7 @@ try {
   assert.equal((await context.cookies(`${gateway}/api/v1/auth/session`)).length, 0);
   await page.goto(ticketUrl);
   await page.waitForURL(/\/sign-in\?next=/);
-  await page.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
-  await page.getByLabel("Password", { exact: true }).fill(credentials.admin.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await signInAsAdmin(page);
   await page.getByRole("heading", { name: SUBJECT }).waitFor();
   assert.equal(page.url(), ticketUrl, "back where the agent was going");
 

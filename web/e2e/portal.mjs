@@ -20,6 +20,7 @@ import {
   mailIn,
   openTicket,
   screenshots,
+  signInAsAdmin,
   signInLink,
 } from "./common.mjs";
 
@@ -111,9 +112,7 @@ try {
   });
   consolePage.setDefaultTimeout(20_000);
   await consolePage.goto(`${gateway}/`);
-  await consolePage.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
-  await consolePage.getByLabel("Password", { exact: true }).fill(credentials.admin.password);
-  await consolePage.getByRole("button", { name: "Sign in" }).click();
+  await signInAsAdmin(consolePage);
   const row = consolePage.locator(`tr[data-ticket="${number}"]`);
   await row.waitFor({ timeout: 30_000 });
   await row.getByRole("link").click();
