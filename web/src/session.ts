@@ -82,7 +82,14 @@ let refreshing: Promise<boolean> | null = null;
 export function refreshSession(): Promise<boolean> {
   refreshing ??= (async () => {
     try {
-      const response = await post(`${SESSION}/refresh`, { method: "POST", headers: CSRF });
+      let response = await post(`${SESSION}/refresh`, { method: "POST", headers: CSRF });
+      // The gateway's rate limit on sign-in routes refused the request (the cookie was not
+      // used): ask again after the wait it names rather than signing the agent out.
+      for (let attempt = 1; response.status === 429 && attempt <= 3; attempt++) {
+        const wait = Math.min(Number(response.headers.get("Retry-After")) || 1, 5);
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+        response = await post(`${SESSION}/refresh`, { method: "POST", headers: CSRF });
+      }
       if (!response.ok) {
         expire(state.status === "signed-in");
         return false;

@@ -72,18 +72,34 @@ export default function Portal() {
 }
 
 // A link's token works once: React's development double effects (and a double render) must not
-// spend it twice, so the one redemption is kept per token.
+// spend it twice, so the one redemption is kept per token. A 429 (the gateway's rate limit on
+// sign-in routes) spent nothing: it is tried again after the wait the answer names.
 const redemptions = new Map<string, Promise<void>>();
+const MAX_TRIES = 5;
+
+function redeemOnce(token: string): Promise<void> {
+  let redemption = redemptions.get(token);
+  if (!redemption) {
+    redemption = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await redeemLink(token);
+        } catch (error) {
+          const wait = error instanceof ProblemError && error.problem.status === 429 ? (error.problem.retryAfterSeconds ?? 2) : null;
+          if (wait === null || attempt >= MAX_TRIES) throw error;
+          await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+        }
+      }
+    })();
+    redemptions.set(token, redemption);
+  }
+  return redemption;
+}
 
 function Redeem({ token }: { token: string }) {
   const [problem, setProblem] = useState<Problem | null>(null);
   useEffect(() => {
-    let redemption = redemptions.get(token);
-    if (!redemption) {
-      redemption = redeemLink(token);
-      redemptions.set(token, redemption);
-    }
-    redemption.then(
+    redeemOnce(token).then(
       () => navigate(PORTAL, { replace: true }), // also drops the token from the address bar
       (error: unknown) => setProblem(error instanceof ProblemError ? error.problem : null),
     );
