@@ -6,84 +6,21 @@
 //     node e2e/journey.mjs
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { CHROMIUM, CHROMIUM_ARGS, XSS_SUBJECT, accessibilityProblems, credentials, gateway, openTicket, screenshots, signInAsAdmin } from "./common.mjs";
 
-const gateway = required("GATEWAY_URL");
-const credentials = JSON.parse(readFileSync(required("CREDENTIALS"), "utf8"));
-const screenshots = required("SCREENSHOTS");
-const customer = process.env.CUSTOMER_EMAIL ?? "jane@demo-customer.test";
 const run = Date.now().toString(36);
 const SUBJECT = `Printer offline ${run}`;
-const XSS_SUBJECT = "<img src=x onerror=alert(1)>";
 const NOTE = `Internal: the customer's printer is on the old firmware (${run}).`;
 const REPLY = `Hello Jane, please restart the printer once; we are on it (${run}).`;
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-quic",
-  "--no-first-run",
-];
-
-/** @param {string} name */
-function required(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`set ${name}`);
-  return value;
-}
-
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-/** axe-core's serious and critical findings on the page as it is (the script is evaluated over
- * the DevTools protocol, which the page's Content-Security-Policy does not govern).
- * @param {import("playwright-core").Page} page */
-async function accessibilityProblems(page) {
-  await page.evaluate(AXE);
-  const found = await page.evaluate(async () => {
-    const results = await /** @type {any} */ (window).axe.run(document, { resultTypes: ["violations"] });
-    return results.violations.map((/** @type {any} */ v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
-  });
-  return found.filter((/** @type {{impact: string}} */ v) => v.impact === "serious" || v.impact === "critical");
-}
-
-/** Open a ticket as the demo portal does (OAuth client credentials, then POST /tickets). */
-async function openTicket(/** @type {string} */ subject) {
-  const basic = Buffer.from(`${credentials.portal.client_id}:${credentials.portal.client_secret}`).toString("base64");
-  const token = await fetch(`${gateway}/api/v1/oauth/token`, {
-    method: "POST",
-    headers: { Authorization: `Basic ${basic}`, "Content-Type": "application/x-www-form-urlencoded" },
-    body: "grant_type=client_credentials",
-  });
-  assert.equal(token.status, 200, await token.clone().text());
-  const { access_token } = /** @type {{access_token: string}} */ (await token.json());
-  const created = await fetch(`${gateway}/api/v1/tickets`, {
-    method: "POST",
-    headers: {
-      Authorization: `Bearer ${access_token}`,
-      "Content-Type": "application/json",
-      "Idempotency-Key": crypto.randomUUID(),
-    },
-    body: JSON.stringify({
-      contact: { email: customer, name: "Jane" },
-      subject,
-      description: "It stopped this morning.\n<script>alert('description')</script>",
-      urgency: "high",
-    }),
-  });
-  assert.equal(created.status, 201, await created.clone().text());
-  return /** @type {{id: string, number: string}} */ (await created.json());
-}
 
 const profile = mkdtempSync(join(tmpdir(), "helpdesk-chromium-"));
 mkdirSync(screenshots, { recursive: true });
 const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  executablePath: CHROMIUM,
   headless: true,
   args: CHROMIUM_ARGS,
   viewport: { width: 1280, height: 900 },
@@ -100,6 +37,16 @@ try {
   });
   page.on("pageerror", (error) => pageErrors.push(String(error)));
   page.setDefaultTimeout(20_000);
+
+  // Every page of the app (the portal's deep links too) comes with a CSP admitting no inline script.
+  for (const path of ["/", "/tickets/00000000-0000-0000-0000-000000000000", "/portal/", "/portal/tickets/x"]) {
+    const answer = await fetch(`${gateway}${path}`);
+    assert.equal(answer.status, 200, path);
+    const csp = answer.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /script-src 'self'(;|$)/, path);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, path);
+    assert.doesNotMatch(await answer.text(), /<script(?![^>]*\bsrc=)[^>]*>/, `${path}: an inline script`);
+  }
 
   // Not signed in: the console asks for a password, and says so in sentences when it is wrong.
   await page.goto(`${gateway}/`);
@@ -185,6 +132,62 @@ try {
   assert.deepEqual(offered, ["Mark waiting on customer", "Close"]);
   await page.getByRole("button", { name: "Mark waiting on customer" }).click();
   await page.locator(".ticket-meta .status", { hasText: "Waiting on customer" }).waitFor();
+
+  // Triage's decision with its breakdown, and the SLA's resolution clock paused while waiting.
+  await page.locator('[data-timer="resolution"].timer--paused').waitFor({ timeout: 30_000 });
+  await page.locator("#triage-title + p", { hasText: /Priority P\d/ }).waitFor();
+  await page.getByText("Why: the breakdown").click();
+  assert.ok((await page.locator(".breakdown dt").count()) > 0, "the decision's breakdown is shown");
+
+  // Reassign: to the signed-in admin (an agent too), then the history says so.
+  await page.getByRole("button", { name: "Assign to me" }).click();
+  await page.getByRole("button", { name: "Assign to me" }).waitFor({ state: "detached" });
+  assert.notEqual(await page.getByLabel("Assigned to").inputValue(), "");
+
+  // Time: log, edit, delete.
+  await page.getByLabel("Minutes worked").fill("25");
+  await page.getByLabel("What was done").fill(`Remote session ${run}`);
+  await page.getByRole("button", { name: "Log time" }).click();
+  const entry = page.locator("[data-time-entry]", { hasText: `Remote session ${run}` });
+  await entry.waitFor();
+  await entry.getByRole("button", { name: "Edit" }).click();
+  await page.getByLabel("Minutes", { exact: true }).fill("30");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator("[data-time-entry]", { hasText: "30 min" }).waitFor();
+  await page.locator("#time-title", { hasText: "Time (30 min)" }).waitFor();
+  await page.locator("[data-time-entry]").getByRole("button", { name: "Delete" }).click();
+  await page.getByRole("button", { name: "Confirm delete" }).click();
+  await page.locator("[data-time-entry]").waitFor({ state: "detached" });
+  await page.locator("#time-title", { hasText: "Time (0 min)" }).waitFor();
+
+  // The API out of reach (a 503, then no network at all): a banner offers to retry, and the
+  // reply being written stays until it is sent.
+  const DRAFT = `Draft that must survive the outage (${run}).`;
+  const apiCall = (/** @type {URL} */ url) => url.pathname.startsWith("/api/");
+  const unavailable = {
+    status: 503,
+    contentType: "application/problem+json",
+    headers: { "Retry-After": "2" },
+    body: JSON.stringify({ type: "urn:helpdesk:problem:service-unavailable", title: "Service unavailable", status: 503 }),
+  };
+  await page.route(apiCall, (route) => route.fulfill(unavailable));
+  await page.getByLabel("Message", { exact: true }).fill(DRAFT);
+  await page.getByRole("button", { name: "Add internal note" }).click();
+  await page.locator(".retry-banner", { hasText: "unavailable for a moment" }).waitFor();
+  assert.equal(await page.getByLabel("Message", { exact: true }).inputValue(), DRAFT);
+  await page.unroute(apiCall);
+  await context.setOffline(true);
+  await page.getByRole("button", { name: "Retry now" }).click();
+  await page.locator(".retry-banner", { hasText: "cannot be reached" }).waitFor();
+  assert.equal(await page.getByLabel("Message", { exact: true }).inputValue(), DRAFT);
+  await context.setOffline(false); // back online, the page asks again by itself
+  await page.locator(".retry-banner").waitFor({ state: "detached" });
+  await page.getByRole("button", { name: "Add internal note" }).click();
+  await page.locator(".message--internal", { hasText: DRAFT }).waitFor();
+  assert.equal(await page.getByLabel("Message", { exact: true }).inputValue(), "");
+
+  await page.getByText("History").click();
+  await page.locator("ol.audit li", { hasText: "assignee_id" }).first().waitFor();
   await page.screenshot({ path: join(screenshots, "console-ticket.png"), fullPage: true });
   assert.deepEqual(await accessibilityProblems(page), [], "ticket page");
 
@@ -220,16 +223,92 @@ try {
   await page.route(queueCall, (route) => route.fulfill(expired), { times: 1 });
   await page.waitForURL(/\/sign-in\?next=%2F$/); // the queue asks again within seconds
   await page.getByText("Your session ended. Sign in again to continue.").waitFor();
-  await page.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
-  await page.getByLabel("Password", { exact: true }).fill(credentials.admin.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await signInAsAdmin(page);
   await row.waitFor();
   assert.equal(new URL(page.url()).pathname, "/");
+
+  // Without the mouse: j/k through the queue, Enter opens, r writes, c closes, u goes back.
+  await page.keyboard.press("j");
+  await page.keyboard.press("j");
+  await page.keyboard.press("k");
+  const focused = await page.evaluate(() => document.activeElement?.closest("tr")?.getAttribute("data-ticket"));
+  assert.equal(focused, await page.locator("table.queue tbody tr").first().getAttribute("data-ticket"));
+  await page.locator(`tr[data-ticket="${ticket.number}"] a`).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: SUBJECT }).waitFor();
+  await page.keyboard.press("r");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "message-body");
+  await page.keyboard.type("c and u typed here are text, not shortcuts");
+  assert.equal(new URL(page.url()).pathname.startsWith("/tickets/"), true);
+  await page.getByLabel("Message", { exact: true }).fill("");
+  await page.evaluate(() => /** @type {HTMLElement} */ (document.activeElement).blur());
+  await page.keyboard.press("c");
+  await page.locator(".ticket-meta .status", { hasText: "Closed" }).waitFor();
+  await page.keyboard.press("u");
+  await page.getByRole("heading", { name: "Queue" }).waitFor();
 
   // The subject that looks like markup is text on its own page too.
   await page.goto(`${gateway}/tickets/${xss.id}`);
   await page.getByRole("heading", { name: XSS_SUBJECT }).waitFor();
   assert.equal(await page.locator("h1 img").count(), 0);
+
+  // Admin: an agent added (who can then sign in), a portal client created (its secret works
+  // once shown), rotated and revoked (its secret stops working), webhooks and the mail log.
+  await page.getByRole("link", { name: "Admin" }).click();
+  await page.getByRole("heading", { name: "Agents" }).waitFor();
+  const newAgent = { email: `ada-${run}@helpdesk.test`, password: `Correct horse ${run} battery` };
+  await page.getByLabel("Name", { exact: true }).fill(`Ada ${run}`);
+  await page.getByLabel("Email", { exact: true }).fill(newAgent.email);
+  await page.getByLabel("Skills (comma-separated)").fill("printers, network");
+  await page.getByLabel("Timezone").fill("Europe/Berlin");
+  await page.getByLabel("First password (optional)").fill(newAgent.password);
+  await page.getByRole("button", { name: "Add the agent" }).click();
+  await page.getByText(`Ada ${run} can sign in with the password given.`).waitFor();
+  await page.locator(`tr[data-agent="${newAgent.email}"]`, { hasText: "printers, network" }).waitFor();
+  assert.deepEqual(await accessibilityProblems(page), [], "admin: agents");
+  const login = await fetch(`${gateway}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(newAgent),
+  });
+  assert.equal(login.status, 200, "the new agent signs in");
+
+  await page.getByRole("link", { name: "API clients" }).click();
+  await page.getByRole("heading", { name: "Portal and API clients" }).waitFor();
+  await page.getByLabel("Name", { exact: true }).fill(`Partner portal ${run}`);
+  await page.getByLabel("Organization it serves").selectOption({ index: 1 });
+  await page.getByRole("button", { name: "Create the client" }).click();
+  const secretOf = async () => ({
+    id: (await page.locator("[data-client-id]").textContent()) ?? "",
+    secret: (await page.locator("[data-client-secret]").textContent()) ?? "",
+  });
+  await page.locator("[data-client-secret]").waitFor();
+  const first = await secretOf();
+  const tokenWith = (/** @type {{id: string, secret: string}} */ c) =>
+    fetch(`${gateway}/api/v1/oauth/token`, {
+      method: "POST",
+      headers: { Authorization: `Basic ${Buffer.from(`${c.id}:${c.secret}`).toString("base64")}`, "Content-Type": "application/x-www-form-urlencoded" },
+      body: "grant_type=client_credentials",
+    });
+  assert.equal((await tokenWith(first)).status, 200, "the new client's secret works");
+  const clientRow = page.locator(`tr[data-client="Partner portal ${run}"]`);
+  await clientRow.getByRole("button", { name: "Rotate secret" }).click();
+  await page.waitForFunction((old) => document.querySelector("[data-client-secret]")?.textContent !== old, first.secret);
+  const second = await secretOf();
+  assert.equal((await tokenWith(second)).status, 200, "the rotated secret works");
+  await page.screenshot({ path: join(screenshots, "console-admin.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), [], "admin: clients");
+  await clientRow.getByRole("button", { name: "Revoke" }).click();
+  await clientRow.getByRole("button", { name: /^Confirm: revoke/ }).click();
+  await clientRow.locator("td", { hasText: /^revoked / }).waitFor();
+  assert.equal((await tokenWith(second)).status, 401, "a revoked client gets no token");
+
+  await page.getByRole("link", { name: "Webhooks" }).click();
+  await page.getByRole("heading", { name: "Webhook subscriptions" }).waitFor();
+  assert.deepEqual(await accessibilityProblems(page), [], "admin: webhooks");
+  await page.getByRole("link", { name: "Notification log" }).click();
+  await page.locator('tr[data-notification]', { hasText: ticket.number }).first().waitFor();
+  assert.deepEqual(await accessibilityProblems(page), [], "admin: notification log");
 
   // Signing out ends the session: a reload stays signed out; signing in returns to the page.
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -237,15 +316,17 @@ try {
   assert.equal((await context.cookies(`${gateway}/api/v1/auth/session`)).length, 0);
   await page.goto(ticketUrl);
   await page.waitForURL(/\/sign-in\?next=/);
-  await page.getByLabel("Email", { exact: true }).fill(credentials.admin.email);
-  await page.getByLabel("Password", { exact: true }).fill(credentials.admin.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await signInAsAdmin(page);
   await page.getByRole("heading", { name: SUBJECT }).waitFor();
   assert.equal(page.url(), ticketUrl, "back where the agent was going");
 
   assert.deepEqual(dialogs, [], "no script from user content ran");
   assert.deepEqual(pageErrors, []);
   console.log(JSON.stringify({ ticket: ticket.number, xss: xss.number, note: NOTE, reply: REPLY, subject: SUBJECT }));
+} catch (error) {
+  // What the page showed when the journey failed, for whoever reads the test's failure.
+  await context.pages()[0]?.screenshot({ path: join(screenshots, "console-failure.png"), fullPage: true }).catch(() => null);
+  throw error;
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });

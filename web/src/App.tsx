@@ -1,6 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
-import { Link } from "./components";
+import { Link, RetryBanner } from "./components";
+import { Admin, isAdminTab } from "./pages/Admin";
 import { Queue } from "./pages/Queue";
 import { SignIn } from "./pages/SignIn";
 import { TicketPage } from "./pages/TicketPage";
@@ -42,31 +43,37 @@ function nextOf(location: string): string {
 function Console({ me, path }: { me: Me; path: string }) {
   const client = useQueryClient();
   const ticket = /^\/tickets\/([0-9a-f-]{36})$/.exec(path);
+  const admin = /^\/admin(?:\/([a-z]+))?\/?$/.exec(path);
+  const adminTab = admin ? (admin[1] ?? "agents") : null;
   return (
     <>
       <header className="top">
         <Link to="/" className="brand">
           Helpdesk
         </Link>
+        <nav className="main-nav" aria-label="Main">
+          <Link to="/">Queue</Link>
+          {me.kind === "admin" && <Link to="/admin/agents">Admin</Link>}
+        </nav>
         <span className="who">
           Signed in as <strong>{me.name}</strong> ({me.kind})
         </span>
         <button
           type="button"
           className="secondary"
-          onClick={async () => {
-            await signOut();
-            client.clear();
-          }}
+          onClick={() => void signOut().then(() => client.clear())}
         >
           Sign out
         </button>
       </header>
+      <RetryBanner />
       <main>
         {path === "/" ? (
           <Queue me={me} />
+        ) : adminTab !== null && isAdminTab(adminTab) ? (
+          <Admin tab={adminTab} />
         ) : ticket?.[1] ? (
-          <TicketPage ticketId={ticket[1]} />
+          <TicketPage ticketId={ticket[1]} me={me} />
         ) : path === SIGN_IN ? null : (
           <p>
             No page here. <Link to="/">Go to the queue</Link>

@@ -20,3 +20,21 @@ const when = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle
 export function formatTime(iso: string): string {
   return when.format(new Date(iso));
 }
+
+function span(minutes: number): string {
+  const m = Math.max(0, Math.round(minutes));
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+export type Urgency = "ok" | "soon" | "breached" | "paused" | "done";
+
+/** How a due time reads from `now`: "due in 2 h 5 min" or "overdue by 12 min", and its colour. A
+ * due time less than an hour away is "soon". */
+export function countdown(dueIso: string, now: number): { text: string; level: Urgency } {
+  const minutes = (new Date(dueIso).getTime() - now) / 60_000;
+  if (minutes < 0) return { text: `overdue by ${span(-minutes)}`, level: "breached" };
+  return { text: `due in ${span(minutes)}`, level: minutes < 60 ? "soon" : "ok" };
+}

@@ -23,3 +23,9 @@ export function navigate(to: string, { replace = false } = {}): void {
   else window.history.pushState(null, "", to);
   window.dispatchEvent(new Event(CHANGE));
 }
+
+/** Which area a path belongs to: the portal (`/portal/…`, and the sign-in links of our mail,
+ * `/sign-in#token=…`) or the console (everything else). */
+export function isPortalPath(pathname: string, hash: string): boolean {
+  return pathname === "/portal" || pathname.startsWith("/portal/") || (pathname === "/sign-in" && /(^#|&)token=/.test(hash));
+}

@@ -2,6 +2,7 @@
 // an HttpOnly cookie the page cannot read, sent by the browser to /api/v1/auth/session only.
 
 import { useSyncExternalStore } from "react";
+import { claimText, claimsOf } from "./claims";
 import { NETWORK_PROBLEM, ProblemError, problemOf } from "./problems";
 
 const SESSION = "/api/v1/auth/session";
@@ -42,10 +43,8 @@ export function currentAccessToken(): string | null {
 
 /** The claims the console shows (the token is verified by the API, not here). */
 function meFrom(token: string): Me {
-  const payload = token.split(".")[1] ?? "";
-  const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
-  const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0))));
-  return { name: String(claims.name ?? ""), kind: String(claims.kind ?? ""), agentId: claims.agent_id ?? null };
+  const claims = claimsOf(token);
+  return { name: claimText(claims, "name"), kind: claimText(claims, "kind"), agentId: typeof claims.agent_id === "string" ? claims.agent_id : null };
 }
 
 function accept(token: string): void {
@@ -83,7 +82,14 @@ let refreshing: Promise<boolean> | null = null;
 export function refreshSession(): Promise<boolean> {
   refreshing ??= (async () => {
     try {
-      const response = await post(`${SESSION}/refresh`, { method: "POST", headers: CSRF });
+      let response = await post(`${SESSION}/refresh`, { method: "POST", headers: CSRF });
+      // The gateway's rate limit on sign-in routes refused the request (the cookie was not
+      // used): ask again after the wait it names rather than signing the agent out.
+      for (let attempt = 1; response.status === 429 && attempt <= 3; attempt++) {
+        const wait = Math.min(Number(response.headers.get("Retry-After")) || 1, 5);
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+        response = await post(`${SESSION}/refresh`, { method: "POST", headers: CSRF });
+      }
       if (!response.ok) {
         expire(state.status === "signed-in");
         return false;

@@ -1,28 +1,15 @@
-import { type FormEvent, useState } from "react";
-import { FieldProblem, ProblemBanner } from "../components";
-import { type Problem, ProblemError } from "../problems";
+import { useState } from "react";
+import { ProblemBanner, TextField, useSubmit } from "../components";
 import { navigate } from "../router";
 import { signIn } from "../session";
 
 export function SignIn({ next, expired }: { next: string; expired: boolean }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [problem, setProblem] = useState<Problem | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    setBusy(true);
-    setProblem(null);
-    try {
-      await signIn(email, password);
-      navigate(next.startsWith("/") && !next.startsWith("//") ? next : "/", { replace: true });
-    } catch (error) {
-      setProblem(error instanceof ProblemError ? error.problem : null);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const { busy, problem, submit } = useSubmit(async () => {
+    await signIn(email, password);
+    navigate(next.startsWith("/") && !next.startsWith("//") ? next : "/", { replace: true });
+  });
 
   return (
     <main className="sign-in">
@@ -30,8 +17,8 @@ export function SignIn({ next, expired }: { next: string; expired: boolean }) {
       <form onSubmit={submit} aria-labelledby="sign-in-title" noValidate>
         <h2 id="sign-in-title">Sign in</h2>
         {expired && problem === null && <p className="notice">Your session ended. Sign in again to continue.</p>}
-        <Field id="email" label="Email" type="email" autoComplete="username" value={email} onChange={setEmail} problem={problem} />
-        <Field
+        <TextField id="email" label="Email" type="email" autoComplete="username" value={email} onChange={setEmail} problem={problem} field="email" />
+        <TextField
           id="password"
           label="Password"
           type="password"
@@ -39,6 +26,7 @@ export function SignIn({ next, expired }: { next: string; expired: boolean }) {
           value={password}
           onChange={setPassword}
           problem={problem}
+          field="password"
         />
         <ProblemBanner problem={problem} shown={["email", "password"]} />
         <button type="submit" disabled={busy}>
@@ -46,34 +34,5 @@ export function SignIn({ next, expired }: { next: string; expired: boolean }) {
         </button>
       </form>
     </main>
-  );
-}
-
-interface FieldProps {
-  id: "email" | "password";
-  label: string;
-  type: string;
-  autoComplete: string;
-  value: string;
-  onChange: (value: string) => void;
-  problem: Problem | null;
-}
-
-/** A labelled input with what the API said about it right below. */
-function Field({ id, label, type, autoComplete, value, onChange, problem }: FieldProps) {
-  return (
-    <>
-      <label htmlFor={id}>{label}</label>
-      <input
-        id={id}
-        type={type}
-        autoComplete={autoComplete}
-        required
-        value={value}
-        onChange={(event) => onChange(event.target.value)}
-        aria-describedby={`${id}-problem`}
-      />
-      <FieldProblem id={`${id}-problem`} problem={problem} field={id} label={label} />
-    </>
   );
 }

@@ -1,7 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { type Message, type Ticket, type TicketStatus, type Visibility, api, call } from "../client";
-import { FieldProblem, Link, ProblemBanner } from "../components";
+import { Attachments, Link, ProblemBanner, TextField } from "../components";
+import { useDraft } from "../drafts";
+import { useShortcuts } from "../keyboard";
+import { navigate } from "../router";
+import type { Me } from "../session";
+import { AppointmentsAndCalls, Assignee, AuditHistory, FeedbackPanel, ReviewFlags, SlaTimers, TimeEntries, TriageDecision } from "./TicketPanels";
 import { STATUS_LABEL, allowedTargets, formatTime } from "../labels";
 import { ProblemError } from "../problems";
 
@@ -26,19 +31,30 @@ function problemOf(error: unknown) {
   return error instanceof ProblemError ? error.problem : null;
 }
 
-export function TicketPage({ ticketId }: { ticketId: string }) {
+export function TicketPage({ ticketId, me }: { ticketId: string; me: Me }) {
   const ticket = useQuery({
     queryKey: ["ticket", ticketId],
     queryFn: () => call(() => api.GET("/api/v1/tickets/{ticket_id}", { params: { path: { ticket_id: ticketId } } })),
+    refetchInterval: 15_000,
   });
   const messages = useQuery({
     queryKey: ["ticket", ticketId, "messages"],
     queryFn: () => allMessages(ticketId),
     refetchInterval: 10_000,
   });
+  useShortcuts({
+    r: () => document.getElementById("message-body")?.focus(),
+    c: () => document.querySelector<HTMLButtonElement>('.status-changer button[data-target="closed"]')?.click(),
+    u: () => navigate("/"),
+  });
+  const attachments = useQuery({
+    queryKey: ["ticket", ticketId, "attachments"],
+    queryFn: () => call(() => api.GET("/api/v1/tickets/{ticket_id}/attachments", { params: { path: { ticket_id: ticketId } } })),
+  });
 
   if (ticket.isPending) return <p>Loading the ticket…</p>;
-  if (ticket.isError || !ticket.data) {
+  // A failed refresh keeps the page (and what is being written) as it was; the banner says why.
+  if (!ticket.data) {
     return (
       <section>
         <p>
@@ -64,20 +80,35 @@ export function TicketPage({ ticketId }: { ticketId: string }) {
         </p>
       </header>
       <StatusChanger ticket={data} />
-      <section aria-labelledby="conversation-title">
-        <h2 id="conversation-title">Conversation</h2>
-        <div className="message message--public message--description">
-          <p className="message-label">Description from the customer</p>
-          <p className="message-body">{data.description}</p>
+      <div className="ticket-columns">
+        <div className="ticket-main">
+          <ReviewFlags ticketId={data.id} />
+          <section aria-labelledby="conversation-title">
+            <h2 id="conversation-title">Conversation</h2>
+            <div className="message message--public message--description">
+              <p className="message-label">Description from the customer</p>
+              <p className="message-body">{data.description}</p>
+            </div>
+            <ProblemBanner problem={problemOf(messages.error)} />
+            <ol className="conversation">
+              {(messages.data ?? []).map((message) => (
+                <MessageItem key={message.id} message={message} />
+              ))}
+            </ol>
+          </section>
+          <Attachments items={attachments.data ?? []} area="console" />
+          <Composer ticketId={data.id} />
         </div>
-        <ProblemBanner problem={problemOf(messages.error)} />
-        <ol className="conversation">
-          {(messages.data ?? []).map((message) => (
-            <MessageItem key={message.id} message={message} />
-          ))}
-        </ol>
-      </section>
-      <Composer ticketId={data.id} />
+        <aside className="ticket-side" aria-label="Ticket details">
+          <Assignee ticket={data} myAgentId={me.agentId} />
+          <SlaTimers ticketId={data.id} />
+          <TriageDecision ticketId={data.id} />
+          <AppointmentsAndCalls ticketId={data.id} />
+          <TimeEntries ticketId={data.id} />
+          <FeedbackPanel ticket={data} />
+          <AuditHistory ticketId={data.id} />
+        </aside>
+      </div>
     </article>
   );
 }
@@ -103,7 +134,7 @@ function MessageItem({ message }: { message: Message }) {
 }
 
 function Composer({ ticketId }: { ticketId: string }) {
-  const [body, setBody] = useState("");
+  const [body, setBody, clearBody] = useDraft(`reply:${ticketId}`);
   const [sent, setSent] = useState<string | null>(null);
   const client = useQueryClient();
   const send = useMutation({
@@ -115,7 +146,7 @@ function Composer({ ticketId }: { ticketId: string }) {
         }),
       ),
     onSuccess: (_message, visibility) => {
-      setBody("");
+      clearBody();
       setSent(visibility === "internal" ? "Internal note added." : "Reply sent to the customer.");
       void client.invalidateQueries({ queryKey: ["ticket", ticketId] });
     },
@@ -135,15 +166,10 @@ function Composer({ ticketId }: { ticketId: string }) {
   return (
     <form className="composer" onSubmit={submit} aria-labelledby="composer-title">
       <h2 id="composer-title">Write</h2>
-      <label htmlFor="message-body">Message</label>
-      <textarea
-        id="message-body"
-        rows={6}
-        value={body}
-        onChange={(event) => setBody(event.target.value)}
-        aria-describedby="message-body-problem"
-      />
-      <FieldProblem id="message-body-problem" problem={problem} field="body" label="Message" />
+      <p className="hint">
+        <kbd>r</kbd> writes here, <kbd>c</kbd> closes the ticket, <kbd>u</kbd> goes back to the queue.
+      </p>
+      <TextField id="message-body" label="Message" rows={6} value={body} onChange={setBody} problem={problem} field="body" />
       <ProblemBanner problem={problem} shown={["body"]} />
       {sent && (
         <p className="notice" role="status">
@@ -180,13 +206,23 @@ function StatusChanger({ ticket }: { ticket: Ticket }) {
     onSuccess: (updated) => {
       client.setQueryData(["ticket", ticket.id], updated);
       void client.invalidateQueries({ queryKey: ["tickets"] });
+      // the SLA clocks, the history and the rest of the page follow a status change
+      void client.invalidateQueries({ queryKey: ["ticket", ticket.id], predicate: (q) => q.queryKey.length > 2 });
     },
   });
   const targets = allowedTargets(ticket.status);
   return (
     <div className="status-changer" role="group" aria-label="Change status">
       {targets.map((target) => (
-        <button key={target} type="button" className="secondary" disabled={change.isPending} onClick={() => change.mutate(target)}>
+        <button
+          key={target}
+          type="button"
+          className="secondary"
+          data-target={target}
+          aria-keyshortcuts={target === "closed" ? "c" : undefined}
+          disabled={change.isPending}
+          onClick={() => change.mutate(target)}
+        >
           {target === "closed" ? "Close" : target === "open" && ticket.status === "closed" ? "Reopen" : `Mark ${STATUS_LABEL[target].toLowerCase()}`}
         </button>
       ))}
