@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { CHROMIUM, CHROMIUM_ARGS, XSS_SUBJECT, accessibilityProblems, credentials, gateway, openTicket, screenshots, signInAsAdmin } from "./common.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, XSS_SUBJECT, accessibilityProblems, credentials, gateway, openTicket, politeFetch, screenshots, signInAsAdmin } from "./common.mjs";
 
 const run = Date.now().toString(36);
 const SUBJECT = `Printer offline ${run}`;
@@ -40,7 +40,7 @@ try {
 
   // Every page of the app (the portal's deep links too) comes with a CSP admitting no inline script.
   for (const path of ["/", "/tickets/00000000-0000-0000-0000-000000000000", "/portal/", "/portal/tickets/x"]) {
-    const answer = await fetch(`${gateway}${path}`);
+    const answer = await politeFetch(`${gateway}${path}`);
     assert.equal(answer.status, 200, path);
     const csp = answer.headers.get("content-security-policy") ?? "";
     assert.match(csp, /script-src 'self'(;|$)/, path);
@@ -266,7 +266,7 @@ try {
   await page.getByText(`Ada ${run} can sign in with the password given.`).waitFor();
   await page.locator(`tr[data-agent="${newAgent.email}"]`, { hasText: "printers, network" }).waitFor();
   assert.deepEqual(await accessibilityProblems(page), [], "admin: agents");
-  const login = await fetch(`${gateway}/api/v1/auth/login`, {
+  const login = await politeFetch(`${gateway}/api/v1/auth/login`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(newAgent),
@@ -285,7 +285,7 @@ try {
   await page.locator("[data-client-secret]").waitFor();
   const first = await secretOf();
   const tokenWith = (/** @type {{id: string, secret: string}} */ c) =>
-    fetch(`${gateway}/api/v1/oauth/token`, {
+    politeFetch(`${gateway}/api/v1/oauth/token`, {
       method: "POST",
       headers: { Authorization: `Basic ${Buffer.from(`${c.id}:${c.secret}`).toString("base64")}`, "Content-Type": "application/x-www-form-urlencoded" },
       body: "grant_type=client_credentials",

@@ -19,6 +19,7 @@ import {
   gateway,
   mailIn,
   openTicket,
+  politeFetch,
   screenshots,
   signInAsAdmin,
   signInLink,
@@ -181,14 +182,14 @@ try {
   await offered.or(rule).first().waitFor({ timeout: 30_000 });
   if (await rule.isVisible()) {
     assert.match((await rule.textContent()) ?? "", /signed SLA/);
-    const admin = await fetch(`${gateway}/api/v1/auth/login`, {
+    const admin = await politeFetch(`${gateway}/api/v1/auth/login`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ email: credentials.admin.email, password: credentials.admin.password }),
     });
     const { access_token } = /** @type {{access_token: string}} */ (await admin.json());
-    const ticketNow = await (await fetch(`${gateway}/api/v1/tickets/by-number/${number}`, { headers: { Authorization: `Bearer ${access_token}` } })).json();
-    const signed = await fetch(`${gateway}/api/v1/organizations/${ticketNow.organization_id}`, {
+    const ticketNow = await (await politeFetch(`${gateway}/api/v1/tickets/by-number/${number}`, { headers: { Authorization: `Bearer ${access_token}` } })).json();
+    const signed = await politeFetch(`${gateway}/api/v1/organizations/${ticketNow.organization_id}`, {
       method: "PATCH",
       headers: { Authorization: `Bearer ${access_token}`, "Content-Type": "application/json" },
       body: JSON.stringify({ sla_signed: true }),
