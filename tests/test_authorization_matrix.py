@@ -169,6 +169,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         "POST /api/v1/tickets": STAFF
         | {"customer", "colleague", "customer of B", "portal tickets:write", "portal of B"},
         "GET /api/v1/tickets": LISTERS,
+        "GET /api/v1/tickets/counts": LISTERS,
         "GET /api/v1/tickets/by-number/{number}": READERS,
         "GET /api/v1/tickets/{ticket_id}": READERS,
         "PATCH /api/v1/tickets/{ticket_id}": WRITERS,

@@ -376,3 +376,46 @@ async def test_lists_and_new_tickets_are_written_exactly_as_the_public_model_wri
     expected = Page[TicketPublic].model_validate(document).model_dump_json().encode()
     assert page.content == expected
     assert page.headers["content-type"] == "application/json"
+
+
+async def test_counts_match_the_list_for_each_caller(api: Actors) -> None:
+    """The queue's tabs in one request: by status, unassigned and the agent's own, over the
+    tickets the caller may see (with the list's filters)."""
+    acme = [
+        (
+            await api.client.post("/api/v1/tickets", json=new_ticket(subject=f"A{i}"), headers=api.portal_a)
+        ).json()
+        for i in range(3)
+    ]
+    globex = (
+        await api.client.post(
+            "/api/v1/tickets", json=new_ticket(contact={"email": "g@globex.test"}), headers=api.portal_b
+        )
+    ).json()
+    mine = await api.client.patch(
+        f"/api/v1/tickets/{acme[0]['id']}", json={"assignee_id": str(api.agent_id)}, headers=api.admin
+    )
+    assert mine.status_code == 200, mine.text
+    await api.client.post(
+        f"/api/v1/tickets/{acme[1]['id']}/status", json={"status": "closed"}, headers=api.agent
+    )
+
+    staff = (await api.client.get("/api/v1/tickets/counts", headers=api.agent)).json()
+    assert staff == {
+        "total": 4,
+        "by_status": {"new": 3, "open": 0, "pending_customer": 0, "closed": 1},
+        "unassigned": 3,
+        "mine": 1,
+    }
+    listed = (await api.client.get("/api/v1/tickets", params={"limit": 200}, headers=api.agent)).json()
+    assert len(listed["items"]) == staff["total"]
+
+    portal = (await api.client.get("/api/v1/tickets/counts", headers=api.portal_a)).json()
+    assert (portal["total"], portal["mine"]) == (3, None), "a portal counts its organization's only"
+    filtered = await api.client.get(
+        "/api/v1/tickets/counts", params={"organization_id": globex["organization_id"]}, headers=api.portal_a
+    )
+    assert filtered.json()["total"] == 0, "another organization's tickets are not counted, even asked for"
+    by_priority = await api.client.get("/api/v1/tickets/counts", params={"priority": "P9"}, headers=api.agent)
+    assert by_priority.status_code == 422
+    assert (await api.client.get("/api/v1/tickets/counts")).status_code == 401

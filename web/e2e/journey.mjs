@@ -96,6 +96,14 @@ try {
   const xssLink = page.locator(`tr[data-ticket="${xss.number}"] a`);
   assert.equal(await xssLink.textContent(), XSS_SUBJECT, "the subject is shown as text");
   assert.equal(await page.locator("table.queue img").count(), 0, "no element came from the subject");
+  // The tabs count what the list holds and follow it without a reload: one more ticket, one more.
+  const allCount = () => page.locator('[data-count="all"]').textContent().then(Number);
+  await page.waitForFunction(() => Number(document.querySelector('[data-count="all"]')?.textContent) >= 2);
+  const before = await allCount();
+  const third = await openTicket(`${SUBJECT} (counted)`);
+  await page.locator(`tr[data-ticket="${third.number}"]`).waitFor({ timeout: 30_000 });
+  await page.waitForFunction((n) => Number(document.querySelector('[data-count="all"]')?.textContent) === n, before + 1);
+  assert.equal(await page.locator('[data-count="unassigned"]').count(), 1, "the Unassigned tab has its count");
   await page.screenshot({ path: join(screenshots, "console-queue.png"), fullPage: true });
   assert.deepEqual(await accessibilityProblems(page), [], "queue");
 

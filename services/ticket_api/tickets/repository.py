@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import col
@@ -71,6 +71,30 @@ class TicketFilter:
     contact_id: UUID | None = None
 
 
+def _visible_and_matching(scope: TicketScope, filters: TicketFilter) -> list[Any]:
+    """The conditions of a ticket list: what the caller may reach, and the filters asked."""
+    conditions: list[Any] = []
+    if scope.organizations is not None:
+        conditions.append(col(Ticket.organization_id).in_(scope.organizations))
+    if scope.contact_id is not None:
+        conditions.append(col(Ticket.contact_id) == scope.contact_id)
+    if filters.status:
+        conditions.append(col(Ticket.status).in_(filters.status))
+    if filters.organization_id is not None:
+        conditions.append(col(Ticket.organization_id) == filters.organization_id)
+    if filters.assignee_id is not None:
+        conditions.append(col(Ticket.assignee_id) == filters.assignee_id)
+    if filters.unassigned:
+        conditions.append(col(Ticket.assignee_id).is_(None))
+    if filters.priority:
+        conditions.append(col(Ticket.priority).in_(filters.priority))
+    if filters.updated_since is not None:
+        conditions.append(col(Ticket.updated_at) >= filters.updated_since)
+    if filters.contact_id is not None:
+        conditions.append(col(Ticket.contact_id) == filters.contact_id)
+    return conditions
+
+
 async def list_tickets(
     session: AsyncSession,
     *,
@@ -84,27 +108,38 @@ async def list_tickets(
     (building 50 entities cost twice the query)."""
     table = Ticket.__table__  # type: ignore[attr-defined]
     query = select(*table.c).order_by(col(Ticket.id).desc()).limit(limit)
-    if scope.organizations is not None:
-        query = query.where(col(Ticket.organization_id).in_(scope.organizations))
-    if scope.contact_id is not None:
-        query = query.where(col(Ticket.contact_id) == scope.contact_id)
-    if filters.status:
-        query = query.where(col(Ticket.status).in_(filters.status))
-    if filters.organization_id is not None:
-        query = query.where(col(Ticket.organization_id) == filters.organization_id)
-    if filters.assignee_id is not None:
-        query = query.where(col(Ticket.assignee_id) == filters.assignee_id)
-    if filters.unassigned:
-        query = query.where(col(Ticket.assignee_id).is_(None))
-    if filters.priority:
-        query = query.where(col(Ticket.priority).in_(filters.priority))
-    if filters.updated_since is not None:
-        query = query.where(col(Ticket.updated_at) >= filters.updated_since)
-    if filters.contact_id is not None:
-        query = query.where(col(Ticket.contact_id) == filters.contact_id)
+    query = query.where(*_visible_and_matching(scope, filters))
     if before is not None:
         query = query.where(col(Ticket.id) < before)
     return (await session.execute(query)).all()
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: TicketStatus
+    total: int
+    unassigned: int
+    assigned_to: int
+
+
+async def count_tickets(
+    session: AsyncSession, *, scope: TicketScope, filters: TicketFilter, assignee_id: UUID | None
+) -> list[StatusCount]:
+    """How many tickets the list would hold, by status, with how many of them are unassigned
+    and how many are ``assignee_id``'s: one grouped statement."""
+    unassigned = func.sum(case((col(Ticket.assignee_id).is_(None), 1), else_=0))
+    theirs = (
+        func.sum(case((col(Ticket.assignee_id) == assignee_id, 1), else_=0)) if assignee_id else literal(0)
+    )
+    query = (
+        select(col(Ticket.status), func.count(), unassigned, theirs)
+        .where(*_visible_and_matching(scope, filters))
+        .group_by(col(Ticket.status))
+    )
+    return [
+        StatusCount(TicketStatus(status), int(total), int(free or 0), int(mine or 0))
+        for status, total, free, mine in (await session.execute(query)).all()
+    ]
 
 
 async def list_messages(

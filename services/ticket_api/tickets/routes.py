@@ -21,6 +21,7 @@ from services.ticket_api.tickets.schemas import (
     MessageCreate,
     MessagePublic,
     StatusChange,
+    TicketCounts,
     TicketCreate,
     TicketPublic,
     TicketUpdate,
@@ -112,6 +113,42 @@ async def list_tickets(
         limit=limit + 1,
     )
     return json_response(page_document([ticket_document(t) for t in tickets], [t.id for t in tickets], limit))
+
+
+@router.get("/counts", responses=problem_responses(401, 422))
+async def count_tickets(
+    uow: Uow,
+    caller: CurrentCaller,
+    status: Annotated[list[TicketStatus] | None, Query()] = None,
+    organization_id: UUID | None = None,
+    assignee_id: UUID | None = None,
+    unassigned: bool = False,
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    contact_id: UUID | None = None,
+) -> TicketCounts:
+    """How many of the tickets the caller may see match the filters (those of the list), by
+    status, unassigned, and assigned to the calling agent: one request for a queue's tabs."""
+    filters = repo.TicketFilter(
+        status=status or (),
+        organization_id=organization_id,
+        assignee_id=assignee_id,
+        unassigned=unassigned,
+        priority=priority or (),
+        contact_id=contact_id,
+    )
+    me = caller.principal.agent_id
+    counts = await repo.count_tickets(
+        uow.session, scope=ticket_service.ticket_scope(caller.principal), filters=filters, assignee_id=me
+    )
+    by_status = {status: 0 for status in TicketStatus}
+    for row in counts:
+        by_status[row.status] = row.total
+    return TicketCounts(
+        total=sum(row.total for row in counts),
+        by_status=by_status,
+        unassigned=sum(row.unassigned for row in counts),
+        mine=sum(row.assigned_to for row in counts) if me is not None else None,
+    )
 
 
 @router.get("/by-number/{number}", responses=problem_responses(401, 404))

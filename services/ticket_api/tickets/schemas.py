@@ -161,3 +161,12 @@ class AuditEntryPublic(SQLModel):
     changes: dict[str, Any]
     request_id: str | None
     created_at: datetime
+
+
+class TicketCounts(SQLModel):
+    """How many tickets the list would hold with the same filters (the console's queue tabs)."""
+
+    total: int
+    by_status: dict[TicketStatus, int] = Field(description="every status, zero included")
+    unassigned: int
+    mine: int | None = Field(description="assigned to the calling agent; null for other callers")

@@ -859,6 +859,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tickets/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count Tickets
+         * @description How many of the tickets the caller may see match the filters (those of the list), by
+         *     status, unassigned, and assigned to the calling agent: one request for a queue's tabs.
+         */
+        get: operations["count_tickets_api_v1_tickets_counts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tickets/{ticket_id}": {
         parameters: {
             query?: never;
@@ -2256,6 +2277,28 @@ export interface components {
          * @enum {string}
          */
         SupportTier: "hourly" | "agreement" | "block";
+        /**
+         * TicketCounts
+         * @description How many tickets the list would hold with the same filters (the console's queue tabs).
+         */
+        TicketCounts: {
+            /**
+             * By Status
+             * @description every status, zero included
+             */
+            by_status: {
+                [key: string]: number;
+            };
+            /**
+             * Mine
+             * @description assigned to the calling agent; null for other callers
+             */
+            mine: number | null;
+            /** Total */
+            total: number;
+            /** Unassigned */
+            unassigned: number;
+        };
         /**
          * TicketCreate
          * @example {
@@ -5874,6 +5917,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    count_tickets_api_v1_tickets_counts_get: {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["TicketStatus"][] | null;
+                organization_id?: string | null;
+                assignee_id?: string | null;
+                unassigned?: boolean;
+                priority?: components["schemas"]["Priority"][] | null;
+                contact_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketCounts"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemDetail"];
+                    "application/problem+json": unknown;
                 };
             };
         };

@@ -69,9 +69,34 @@ export function Queue({ me }: { me: Me }) {
     placeholderData: keepPreviousData,
   });
 
+  // The tabs' counts, with the filters of the list (one grouped query on the server).
+  const counts = useQuery({
+    queryKey: ["ticket-counts", { status, priority, organization, assignee }],
+    queryFn: () =>
+      call(() =>
+        api.GET("/api/v1/tickets/counts", {
+          params: {
+            query: {
+              status: status ? [status] : undefined,
+              priority: priority ? [priority] : undefined,
+              organization_id: organization || undefined,
+              assignee_id: assignee || undefined,
+            },
+          },
+        }),
+      ),
+    placeholderData: keepPreviousData,
+  });
+  const countOf: Record<Scope, number | null | undefined> = {
+    mine: counts.data?.mine,
+    unassigned: counts.data?.unassigned,
+    all: counts.data?.total,
+  };
+
   // What changed since the newest change seen: nothing (the usual answer) costs a few bytes.
   // Knowing no ticket yet, the newest one sets where to start from.
   const { refetch } = query;
+  const refetchCounts = counts.refetch;
   useQuery({
     queryKey: ["tickets-changed-since"],
     queryFn: async () => {
@@ -82,7 +107,7 @@ export function Queue({ me }: { me: Me }) {
       const changed = changes.items.filter((ticket) => since === null || ticket.updated_at > since);
       if (changed.length > 0) {
         seen.current = newest(changed, since);
-        await refetch();
+        await Promise.all([refetch(), refetchCounts()]);
       }
       return seen.current;
     },
@@ -126,6 +151,11 @@ export function Queue({ me }: { me: Me }) {
                 onChange={() => change(setScope)(option.value)}
               />
               {option.label}
+              {countOf[option.value] != null && (
+                <span className="count" data-count={option.value}>
+                  {countOf[option.value]}
+                </span>
+              )}
             </label>
           ))}
         </div>
