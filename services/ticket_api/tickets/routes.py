@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from services.ticket_api import idempotency
@@ -80,10 +80,7 @@ def _located(answer: Response) -> Response:
     return answer
 
 
-@router.get("", response_model=Page[TicketPublic], responses=problem_responses(400, 401, 422))
-async def list_tickets(
-    uow: Uow,
-    caller: CurrentCaller,
+def ticket_filter(
     status: Annotated[list[TicketStatus] | None, Query()] = None,
     organization_id: UUID | None = None,
     assignee_id: UUID | None = None,
@@ -91,12 +88,10 @@ async def list_tickets(
     priority: Annotated[list[Priority] | None, Query()] = None,
     updated_since: datetime | None = Query(None, description="ISO 8601 with timezone"),
     contact_id: UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
-) -> Response:
-    """Tickets the caller may see, newest first. Filters combine with AND; repeat `status`
-    or `priority` to match any of several."""
-    filters = repo.TicketFilter(
+) -> repo.TicketFilter:
+    """The filters of a ticket list (and of its counts): they combine with AND; repeat
+    `status` or `priority` to match any of several."""
+    return repo.TicketFilter(
         status=status or (),
         organization_id=organization_id,
         assignee_id=assignee_id,
@@ -105,6 +100,21 @@ async def list_tickets(
         updated_since=updated_since,
         contact_id=contact_id,
     )
+
+
+TicketFilters = Annotated[repo.TicketFilter, Depends(ticket_filter)]
+
+
+@router.get("", response_model=Page[TicketPublic], responses=problem_responses(400, 401, 422))
+async def list_tickets(
+    uow: Uow,
+    caller: CurrentCaller,
+    filters: TicketFilters,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> Response:
+    """Tickets the caller may see, newest first. Filters combine with AND; repeat `status`
+    or `priority` to match any of several."""
     tickets = await repo.list_tickets(
         uow.session,
         scope=ticket_service.ticket_scope(caller.principal),
@@ -116,26 +126,9 @@ async def list_tickets(
 
 
 @router.get("/counts", responses=problem_responses(401, 422))
-async def count_tickets(
-    uow: Uow,
-    caller: CurrentCaller,
-    status: Annotated[list[TicketStatus] | None, Query()] = None,
-    organization_id: UUID | None = None,
-    assignee_id: UUID | None = None,
-    unassigned: bool = False,
-    priority: Annotated[list[Priority] | None, Query()] = None,
-    contact_id: UUID | None = None,
-) -> TicketCounts:
+async def count_tickets(uow: Uow, caller: CurrentCaller, filters: TicketFilters) -> TicketCounts:
     """How many of the tickets the caller may see match the filters (those of the list), by
     status, unassigned, and assigned to the calling agent: one request for a queue's tabs."""
-    filters = repo.TicketFilter(
-        status=status or (),
-        organization_id=organization_id,
-        assignee_id=assignee_id,
-        unassigned=unassigned,
-        priority=priority or (),
-        contact_id=contact_id,
-    )
     me = caller.principal.agent_id
     counts = await repo.count_tickets(
         uow.session, scope=ticket_service.ticket_scope(caller.principal), filters=filters, assignee_id=me

@@ -5716,6 +5716,8 @@ export interface operations {
     list_tickets_api_v1_tickets_get: {
         parameters: {
             query?: {
+                limit?: number;
+                cursor?: string | null;
                 status?: components["schemas"]["TicketStatus"][] | null;
                 organization_id?: string | null;
                 assignee_id?: string | null;
@@ -5724,8 +5726,6 @@ export interface operations {
                 /** @description ISO 8601 with timezone */
                 updated_since?: string | null;
                 contact_id?: string | null;
-                limit?: number;
-                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -5929,6 +5929,8 @@ export interface operations {
                 assignee_id?: string | null;
                 unassigned?: boolean;
                 priority?: components["schemas"]["Priority"][] | null;
+                /** @description ISO 8601 with timezone */
+                updated_since?: string | null;
                 contact_id?: string | null;
             };
             header?: never;
