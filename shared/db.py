@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import Table
+from sqlmodel import Field
+
+from shared.clock import utcnow
 
 SessionMaker = async_sessionmaker[AsyncSession]
 
@@ -174,3 +177,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def timestamp(**kwargs: Any) -> Any:
+    """A table's required UTC time column, now by default (created_at, updated_at…)."""
+    return Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False, **kwargs)

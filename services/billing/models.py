@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, text
@@ -17,9 +16,8 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from services.billing.money import from_cents, from_ppm
-from shared.clock import utcnow
 from shared.consumer import processed_event_table
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, timestamp
 from shared.idempotency import IdempotencyStore, idempotency_table
 from shared.ids import new_id
 from shared.outbox import outbox_table
@@ -34,10 +32,6 @@ outbox = outbox_table(metadata)
 processed_event = processed_event_table(metadata)
 idempotency_record = idempotency_table(metadata)
 IDEMPOTENCY = IdempotencyStore(idempotency_record)
-
-
-def timestamp(**kwargs: Any) -> Any:
-    return Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False, **kwargs)
 
 
 # --- enums -------------------------------------------------------------------------------

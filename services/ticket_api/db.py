@@ -26,7 +26,7 @@ from sqlmodel import Field, SQLModel, col
 
 from shared.clock import utcnow
 from shared.consumer import processed_event_table
-from shared.db import UtcDateTime
+from shared.db import timestamp
 from shared.ids import new_id
 from shared.outbox import outbox_table
 
@@ -38,10 +38,6 @@ class Base(SQLModel, registry=registry()):
 metadata = Base.metadata
 outbox = outbox_table(metadata)
 processed_event = processed_event_table(metadata)
-
-
-def timestamp(**kwargs: Any) -> Any:
-    return Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False, **kwargs)
 
 
 class Strict(SQLModel):

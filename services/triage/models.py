@@ -11,9 +11,8 @@ from sqlalchemy import JSON, Column, Index, Text, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shared.clock import utcnow
 from shared.consumer import processed_event_table
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, timestamp
 from shared.ids import new_id
 from shared.outbox import outbox_table
 
@@ -27,10 +26,6 @@ outbox = outbox_table(metadata)
 processed_event = processed_event_table(metadata)
 
 DEFAULT_CALENDAR = "default"
-
-
-def timestamp(**kwargs: Any) -> Any:
-    return Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False, **kwargs)
 
 
 def optional_timestamp(**kwargs: Any) -> Any:

@@ -9,7 +9,8 @@ from uuid import UUID
 from sqlalchemy import String, Text
 from sqlmodel import Field
 
-from services.ticket_api.db import Base, timestamp
+from services.ticket_api.db import Base
+from shared.db import timestamp
 
 
 class Rating(StrEnum):

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import sys
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from services.ticket_api.caller import Caller
@@ -34,7 +36,6 @@ from shared.principal import Principal, PrincipalKind
 from shared.uow import UnitOfWork
 
 PASSWORD_VARIABLE = "HELPDESK_FIRST_ADMIN_PASSWORD"
-MINIMUM_PASSWORD = 12
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,6 @@ def _password() -> str:
     if password := os.environ.get(PASSWORD_VARIABLE):
         return password
     if sys.stdin.isatty():
-        import getpass
-
         return getpass.getpass("Password for the first admin (12 characters or more): ")
     return sys.stdin.readline().rstrip("\n")
 
@@ -87,11 +86,14 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     arguments = parser.parse_args()
     password = _password()
-    if len(password) < MINIMUM_PASSWORD:
-        sys.exit(f"the password needs at least {MINIMUM_PASSWORD} characters ({PASSWORD_VARIABLE} or stdin)")
-    outcome = asyncio.run(
-        make_first_admin(Settings(), email=arguments.email, name=arguments.name, password=password)
-    )
+    try:
+        outcome = asyncio.run(
+            make_first_admin(Settings(), email=arguments.email, name=arguments.name, password=password)
+        )
+    except ValidationError as refused:
+        error = refused.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        sys.exit(f"refused, {field}: {error['msg']} (the password comes from {PASSWORD_VARIABLE} or stdin)")
     print(outcome.message)
 
 

@@ -10,9 +10,9 @@ from uuid import UUID
 from sqlalchemy import JSON, Column, Index, String, Text
 from sqlmodel import Field
 
-from services.ticket_api.db import Base, timestamp
+from services.ticket_api.db import Base
 from services.ticket_api.tickets.models import Visibility
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, timestamp
 from shared.ids import new_id
 
 

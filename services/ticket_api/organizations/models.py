@@ -8,8 +8,8 @@ from uuid import UUID
 from sqlalchemy import String
 from sqlmodel import Field, SQLModel
 
-from services.ticket_api.db import Base, timestamp
-from shared.db import UtcDateTime
+from services.ticket_api.db import Base
+from shared.db import UtcDateTime, timestamp
 from shared.ids import new_id
 from shared.vocabulary import SupportTier
 

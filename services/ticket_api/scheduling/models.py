@@ -10,8 +10,8 @@ from uuid import UUID
 from sqlalchemy import Index, String
 from sqlmodel import Field
 
-from services.ticket_api.db import Base, timestamp
-from shared.db import UtcDateTime
+from services.ticket_api.db import Base
+from shared.db import UtcDateTime, timestamp
 from shared.ids import new_id
 
 
